@@ -1,0 +1,626 @@
+/**
+ * The stack config: one zod schema, and `loadConfig(raw)`, the only place that validates.
+ *
+ * Pure: no Pulumi, no I/O. `loadConfig` either returns a fully defaulted, cross-checked
+ * config or throws ONE `ConfigError` listing every problem with its key path and value.
+ */
+import ipaddr from "ipaddr.js";
+import { z } from "zod";
+
+/** The Pulumi project name, and so the namespace of every config key (`calico-docker:hosts`). */
+export const PROJECT = "calico-docker";
+
+// ---------------------------------------------------------------------------------------------
+// Value checks shared by the schema and the cross-field rules.
+
+/** RFC 1035 label, as GCE requires for instance, network and route names (≤ 63 chars). */
+const RFC1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Endpoint and group names: safe as a container name, a file name and a shell word. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
+const REGION = /^[a-z]+-[a-z]+[0-9]+$/;
+const MACHINE_TYPE = /^[a-z][a-z0-9-]{0,62}$/;
+const POSIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+const GCP_PROJECT = /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/;
+const GCE_IMAGE = /^[A-Za-z0-9][A-Za-z0-9/_.-]{0,255}$/;
+const DOCKER_IMAGE = /^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]{1,128})?(@sha256:[a-f0-9]{64})?$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const PROTOCOLS = ["tcp", "udp", "icmp", "sctp", "udplite", "esp", "ah", "gre"] as const;
+
+/** Dotted-quad IPv4 in its canonical four-part decimal form (no `010.1.1.1`, no `10.1`). */
+export function isIPv4(value: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(value);
+}
+
+/** A CIDR whose host bits are zero. Returns the reason it is not, or undefined. */
+export function cidrProblem(value: string): string | undefined {
+  const [addr, len] = value.split("/");
+  if (addr === undefined || len === undefined || !/^\d{1,2}$/.test(len) || !isIPv4(addr)) {
+    return "is not an IPv4 CIDR like 192.168.0.0/16";
+  }
+  const bits = Number(len);
+  if (bits > 32) return "has a prefix length over 32";
+  const network = ipaddr.IPv4.networkAddressFromCIDR(value).toString();
+  if (network !== addr) return `has host bits set (did you mean ${network}/${bits}?)`;
+  return undefined;
+}
+
+const ipv4 = z.string().refine(isIPv4, { message: "is not an IPv4 address like 10.240.0.2" });
+const cidr = z.string().superRefine((v, ctx) => {
+  const problem = cidrProblem(v);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+const pattern = (re: RegExp, what: string) => z.string().regex(re, { message: `is not ${what}` });
+
+// ---------------------------------------------------------------------------------------------
+// The schema, as written in Pulumi.<stack>.yaml (without the `calico-docker:` prefix).
+
+const hostSchema = z
+  .object({
+    name: pattern(RFC1035, "a valid host name (RFC 1035: a-z, 0-9 and '-', ≤ 63 chars)"),
+    zone: pattern(ZONE, "a GCE zone like us-central1-a").optional(),
+    machineType: pattern(MACHINE_TYPE, "a machine type like e2-small").optional(),
+    /** `existing`: how to reach the host over SSH. `gce`: a reserved static external IP. */
+    address: z
+      .string()
+      .refine((v) => isIPv4(v) || DNS_NAME.test(v), {
+        message: "is not an IPv4 address or DNS name",
+      })
+      .optional(),
+    /** The address Felix, BIRD and the plugin use between hosts. */
+    internalAddress: ipv4.optional(),
+    sshUser: pattern(POSIX_USER, "a valid user name").optional(),
+    /** A block of the pool routed to this host as a whole (GCE `routeGranularity: host-block`). */
+    endpointBlock: cidr.optional(),
+  })
+  .strict();
+
+const endpointSchema = z
+  .object({
+    name: pattern(SAFE_NAME, "a safe name (letters, digits, '_', '.', '-'; ≤ 63 chars)").optional(),
+    host: z.string(),
+    ip: ipv4,
+    group: pattern(SAFE_NAME, "a safe group name (letters, digits, '_', '.', '-'; ≤ 63 chars)"),
+  })
+  .strict();
+
+const portNumber = z.number().int().min(1).max(65535);
+const ruleSchema = z
+  .object({
+    group: pattern(SAFE_NAME, "a safe group name").optional(),
+    cidr: cidr.optional(),
+    protocol: z.enum(PROTOCOLS).optional(),
+    port: z.union([portNumber, z.tuple([portNumber, portNumber])]).optional(),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    if ((rule.group === undefined) === (rule.cidr === undefined)) {
+      ctx.addIssue({ code: "custom", message: "needs exactly one of `group` or `cidr`" });
+    }
+    if (rule.port !== undefined) {
+      if (rule.protocol !== "tcp" && rule.protocol !== "udp" && rule.protocol !== "sctp") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["port"],
+          message: "needs protocol tcp, udp or sctp",
+        });
+      }
+      if (Array.isArray(rule.port) && rule.port[0] > rule.port[1]) {
+        ctx.addIssue({ code: "custom", path: ["port"], message: "range has min > max" });
+      }
+    }
+  });
+
+const groupRulesSchema = z
+  .object({
+    inbound: z.array(ruleSchema).default([]),
+    outbound: z.array(ruleSchema).default([]),
+  })
+  .strict();
+
+const bgpSchema = z
+  .object({
+    enabled: z.boolean().optional(),
+    asNumber: z.number().int().min(1).max(4294967295).default(64511),
+    peering: z.enum(["full-mesh", "route-reflector"]).default("full-mesh"),
+    /** Host names that reflect routes (peering: route-reflector). Default: the controller. */
+    routeReflectors: z.array(z.string()).min(1).optional(),
+    session: z.enum(["multihop", "direct"]).default("multihop"),
+    /** BIRD `connect delay time`: BIRD's default holds a new session back ~4 s. */
+    connectDelaySeconds: z.number().int().min(1).max(300).default(1),
+  })
+  .strict();
+
+const gceSchema = z
+  .object({
+    project: pattern(GCP_PROJECT, "a GCP project id").optional(),
+    region: pattern(REGION, "a GCE region like us-central1").optional(),
+    /** Default zone for hosts that name none. */
+    zone: pattern(ZONE, "a GCE zone like us-central1-a").default("us-central1-a"),
+    machineType: pattern(MACHINE_TYPE, "a machine type like e2-small").default("e2-small"),
+    /** An existing VPC network to use instead of a dedicated one. */
+    network: pattern(RFC1035, "a network name (RFC 1035)").optional(),
+    /** The subnetwork of `network` the hosts go in (required with `network`). */
+    subnetwork: pattern(RFC1035, "a subnetwork name (RFC 1035)").optional(),
+    subnetCidr: cidr.default("10.240.0.0/16"),
+    image: pattern(GCE_IMAGE, "an image path").default(
+      "projects/kinvolk-public/global/images/family/flatcar-stable",
+    ),
+    routeGranularity: z.enum(["endpoint", "host-block"]).default("endpoint"),
+    sshSourceRanges: z.array(cidr).default([]),
+  })
+  .strict();
+
+const imagesSchema = z
+  .object({
+    felix: pattern(DOCKER_IMAGE, "a docker image reference").default("calico:felix"),
+    bird: pattern(DOCKER_IMAGE, "a docker image reference").default("calico:bird"),
+    plugin: pattern(DOCKER_IMAGE, "a docker image reference").default("calico:plugin"),
+    util: pattern(DOCKER_IMAGE, "a docker image reference").default("calico:util"),
+  })
+  .strict();
+
+const LOG_SEVERITY = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+
+const schema = z
+  .object({
+    platform: z.enum(["gce", "existing"]).default("gce"),
+    controller: z.string().optional(),
+    hosts: z.array(hostSchema).min(1, { message: "must list at least one host" }),
+    endpoints: z.array(endpointSchema).default([]),
+    endpointPool: cidr.default("192.168.0.0/16"),
+    bgp: bgpSchema.default({
+      asNumber: 64511,
+      peering: "full-mesh",
+      session: "multihop",
+      connectDelaySeconds: 1,
+    }),
+    gce: gceSchema.prefault({}),
+    ssh: z
+      .object({ user: pattern(POSIX_USER, "a valid user name").optional() })
+      .strict()
+      .default({}),
+    /** Present (never its value) when `calico-docker:sshPrivateKey` is set as a secret. */
+    sshPrivateKey: z.unknown().optional(),
+    groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
+    images: imagesSchema.prefault({}),
+    felix: z
+      .object({
+        resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
+        logSeverity: z.enum(LOG_SEVERITY).default("INFO"),
+      })
+      .strict()
+      .prefault({}),
+    plugin: z
+      .object({
+        resyncDelayMs: z.number().int().min(0).max(60000).default(1000),
+        requestTimeoutMs: z.number().int().min(100).max(600000).default(10000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+type Parsed = z.output<typeof schema>;
+export type Rule = z.output<typeof ruleSchema>;
+export type GroupRules = z.output<typeof groupRulesSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The validated config: every default filled in, every cross-reference resolved.
+
+export interface HostConfig {
+  name: string;
+  zone: string;
+  /** The zone's region (GCE). */
+  region: string;
+  machineType: string;
+  /** SSH address: the given one (existing, or a static IP on GCE), else unknown until created. */
+  address?: string;
+  internalAddress: string;
+  sshUser: string;
+  endpointBlock?: string;
+}
+
+/** A regional subnet of the dedicated GCE network. */
+export interface GceSubnet {
+  region: string;
+  cidr: string;
+}
+
+export interface EndpointConfig {
+  name: string;
+  host: string;
+  ip: string;
+  group: string;
+}
+
+export interface CalicoConfig {
+  platform: "gce" | "existing";
+  controller: string;
+  hosts: HostConfig[];
+  endpoints: EndpointConfig[];
+  endpointPool: string;
+  bgp: {
+    enabled: boolean;
+    asNumber: number;
+    peering: "full-mesh" | "route-reflector";
+    routeReflectors: string[];
+    session: "multihop" | "direct";
+    connectDelaySeconds: number;
+  };
+  gce: Omit<Parsed["gce"], "region"> & {
+    /** The provider region: gce.region, else the first host's. */
+    region: string;
+    /** One subnet per region the hosts use, carved from subnetCidr. */
+    subnets: GceSubnet[];
+  };
+  /** True when the stack supplies `sshPrivateKey` (a secret); else the program generates one. */
+  sshKeySupplied: boolean;
+  groups: Record<string, GroupRules>;
+  images: Parsed["images"];
+  felix: Parsed["felix"];
+  plugin: Parsed["plugin"];
+}
+
+export interface ConfigIssue {
+  /** Key path as written in the stack config, e.g. `endpoints[2].ip`. */
+  path: string;
+  message: string;
+  value: unknown;
+}
+
+/** Every problem with a stack config, in one error. */
+export class ConfigError extends Error {
+  constructor(public readonly issues: ConfigIssue[]) {
+    super(
+      `invalid stack config (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+        issues.map((i) => `  - ${i.path}: ${i.message} (got ${show(i.value)})`).join("\n"),
+    );
+    this.name = "ConfigError";
+  }
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out === "" ? "(config)" : out;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = raw;
+  for (const part of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[part];
+  }
+  return cur;
+}
+
+function overlaps(a: string, b: string): boolean {
+  const [na, la] = ipaddr.IPv4.parseCIDR(a);
+  const [nb, lb] = ipaddr.IPv4.parseCIDR(b);
+  return la <= lb ? nb.match(na, la) : na.match(nb, lb);
+}
+
+/** True when CIDR `inner` lies wholly inside CIDR `outer`. */
+export function cidrContains(outer: string, inner: string): boolean {
+  const [net, bits] = ipaddr.IPv4.parseCIDR(inner);
+  return bits >= ipaddr.IPv4.parseCIDR(outer)[1] && net.match(ipaddr.IPv4.parseCIDR(outer));
+}
+
+export function inCidr(ip: string, range: string): boolean {
+  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parseCIDR(range));
+}
+
+function ipToInt(ip: string): number {
+  return ipaddr.IPv4.parse(ip).octets.reduce((n, o) => n * 256 + o, 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+/** The seed's default endpoint name: the IP with dots as underscores (`192_168_1_1`). */
+export function defaultEndpointName(ip: string): string {
+  return ip.replaceAll(".", "_");
+}
+
+/**
+ * Validate a raw stack config (the `calico-docker:*` keys without their prefix) and return
+ * the typed, defaulted config. Throws one `ConfigError` listing every problem.
+ */
+export function loadConfig(raw: unknown): CalicoConfig {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({
+        path: formatPath(i.path),
+        message: i.message,
+        value: valueAt(raw, i.path),
+      })),
+    );
+  }
+  const c = parsed.data;
+  const issues: ConfigIssue[] = [];
+  const bad = (path: readonly PropertyKey[], message: string, value?: unknown) =>
+    issues.push({ path: formatPath(path), message, value: value ?? valueAt(raw, path) });
+
+  // Hosts: unique names, a controller among them, addresses per platform.
+  const hostNames = new Set<string>();
+  c.hosts.forEach((h, i) => {
+    if (hostNames.has(h.name)) bad(["hosts", i, "name"], "duplicates another host's name");
+    hostNames.add(h.name);
+  });
+  const controller = c.controller ?? c.hosts[0]!.name;
+  if (!hostNames.has(controller)) bad(["controller"], "is not the name of a host");
+
+  // GCE subnets are regional: one subnet per region the hosts use, carved from subnetCidr
+  // in equal power-of-two parts, in order of first appearance.
+  const regionOf = (zone: string) => zone.replace(/-[a-z]$/, "");
+  const hostRegions = c.hosts.map((h) => regionOf(h.zone ?? c.gce.zone));
+  const regions = [...new Set(hostRegions)];
+  const [base, baseBits] = ipaddr.IPv4.parseCIDR(c.gce.subnetCidr);
+  const splitBits = Math.ceil(Math.log2(regions.length));
+  const subnetBits = baseBits + splitBits;
+  const subnetSize = 2 ** (32 - subnetBits);
+  const subnets: GceSubnet[] = regions.map((region, i) => ({
+    region,
+    cidr: `${intToIp(ipToInt(base.toString()) + i * subnetSize)}/${subnetBits}`,
+  }));
+  const subnetOf = new Map(subnets.map((s) => [s.region, s.cidr]));
+
+  if (c.platform === "existing") {
+    c.hosts.forEach((h, i) => {
+      if (h.address === undefined) bad(["hosts", i, "address"], "is required on platform existing");
+      else if (h.internalAddress === undefined && !isIPv4(h.address)) {
+        bad(["hosts", i, "internalAddress"], "is required when `address` is a DNS name");
+      }
+      if (h.sshUser === undefined && c.ssh.user === undefined) {
+        bad(["hosts", i, "sshUser"], "is required on platform existing (or set ssh.user)");
+      }
+      if (h.zone !== undefined) bad(["hosts", i, "zone"], "only applies to platform gce");
+    });
+    if (c.sshPrivateKey === undefined) {
+      bad(["sshPrivateKey"], "is required on platform existing (pulumi config set --secret)");
+    }
+  } else {
+    if (c.gce.network !== undefined && c.gce.subnetwork === undefined) {
+      bad(["gce", "subnetwork"], "is required with gce.network (name its subnet and subnetCidr)");
+    }
+    if (c.gce.network !== undefined && regions.length > 1) {
+      bad(
+        ["hosts"],
+        `must all be in one region with an existing gce.network (got ${regions.join(", ")})`,
+      );
+    }
+    if (subnetBits > 29) {
+      bad(["gce", "subnetCidr"], `is too small to split into ${regions.length} regional subnets`);
+    }
+    if (c.gce.sshSourceRanges.length === 0) {
+      bad(["gce", "sshSourceRanges"], "must list the ranges allowed to SSH to the hosts");
+    }
+    c.gce.sshSourceRanges.forEach((r, i) => {
+      if (r.endsWith("/0")) {
+        bad(["gce", "sshSourceRanges", i], "must not open SSH to the whole internet");
+      }
+    });
+    c.hosts.forEach((h, i) => {
+      if (h.address !== undefined && !isIPv4(h.address)) {
+        bad(["hosts", i, "address"], "must be a reserved static IPv4 address on gce");
+      }
+      if (h.internalAddress !== undefined) {
+        const subnet = subnetOf.get(hostRegions[i]!)!;
+        const n = ipToInt(h.internalAddress) - ipToInt(subnet.split("/")[0]!);
+        if (n < 0 || n >= subnetSize) {
+          bad(["hosts", i, "internalAddress"], `is outside its region's subnet ${subnet}`);
+        } else if (n < 2 || n >= subnetSize - 2) {
+          bad(["hosts", i, "internalAddress"], `is reserved by GCE in ${subnet}`);
+        }
+      }
+    });
+    if (overlaps(c.endpointPool, c.gce.subnetCidr)) {
+      bad(["endpointPool"], `overlaps the host subnet gce.subnetCidr ${c.gce.subnetCidr}`);
+    }
+    if (c.bgp.enabled && c.bgp.session === "direct") {
+      bad(["bgp", "session"], "cannot be direct on gce (hosts share no link); use multihop");
+    }
+  }
+
+  // Internal addresses: given, else (existing) the SSH address, else (gce) the next free
+  // address of the host's regional subnet (GCE keeps .0, .1 and the last two).
+  const taken = new Set(
+    c.hosts.map((h) => h.internalAddress).filter((a): a is string => a !== undefined),
+  );
+  const nextFree = new Map(subnets.map((s) => [s.region, ipToInt(s.cidr.split("/")[0]!) + 2]));
+  const internal = c.hosts.map((h, i) => {
+    if (h.internalAddress !== undefined) return h.internalAddress;
+    if (c.platform === "existing") {
+      return h.address !== undefined && isIPv4(h.address) ? h.address : "";
+    }
+    const region = hostRegions[i]!;
+    const first = ipToInt(subnetOf.get(region)!.split("/")[0]!);
+    let next = nextFree.get(region)!;
+    while (taken.has(intToIp(next))) next++;
+    nextFree.set(region, next + 1);
+    if (next - first >= subnetSize - 2) {
+      bad(["hosts", i, "internalAddress"], "cannot be allocated: the regional subnet is full");
+      return "";
+    }
+    taken.add(intToIp(next));
+    return intToIp(next);
+  });
+  const seenInternal = new Map<string, number>();
+  internal.forEach((ip, i) => {
+    if (ip === "") return;
+    const other = seenInternal.get(ip);
+    if (other !== undefined) {
+      bad(["hosts", i, "internalAddress"], `duplicates hosts[${other}]'s address`, ip);
+    }
+    seenInternal.set(ip, i);
+    if (inCidr(ip, c.endpointPool)) {
+      bad(["hosts", i, "internalAddress"], `lies in endpointPool ${c.endpointPool}`, ip);
+    }
+  });
+
+  // Host blocks: inside the pool, not overlapping; required for host-block routes.
+  c.hosts.forEach((h, i) => {
+    if (h.endpointBlock === undefined) {
+      if (c.platform === "gce" && c.gce.routeGranularity === "host-block") {
+        bad(["hosts", i, "endpointBlock"], "is required with gce.routeGranularity host-block");
+      }
+      return;
+    }
+    if (!cidrContains(c.endpointPool, h.endpointBlock)) {
+      bad(["hosts", i, "endpointBlock"], `is not inside endpointPool ${c.endpointPool}`);
+    }
+    c.hosts.slice(0, i).forEach((o, j) => {
+      if (o.endpointBlock !== undefined && overlaps(o.endpointBlock, h.endpointBlock!)) {
+        bad(["hosts", i, "endpointBlock"], `overlaps hosts[${j}].endpointBlock ${o.endpointBlock}`);
+      }
+    });
+  });
+
+  // Endpoints: known host, inside pool and block, unique IPs and names.
+  const hostByName = new Map(c.hosts.map((h) => [h.name, h]));
+  const ips = new Map<string, number>();
+  const names = new Map<string, number>();
+  const endpoints: EndpointConfig[] = c.endpoints.map((e, i) => {
+    const name = e.name ?? defaultEndpointName(e.ip);
+    const host = hostByName.get(e.host);
+    if (host === undefined) bad(["endpoints", i, "host"], "is not the name of a host");
+    if (!inCidr(e.ip, c.endpointPool)) {
+      bad(["endpoints", i, "ip"], `is outside endpointPool ${c.endpointPool}`);
+    } else if (host?.endpointBlock !== undefined && !inCidr(e.ip, host.endpointBlock)) {
+      bad(
+        ["endpoints", i, "ip"],
+        `is outside host ${host.name}'s endpointBlock ${host.endpointBlock}`,
+      );
+    }
+    const ipTwin = ips.get(e.ip);
+    if (ipTwin !== undefined) bad(["endpoints", i, "ip"], `duplicates endpoints[${ipTwin}].ip`);
+    else ips.set(e.ip, i);
+    const nameTwin = names.get(name);
+    if (nameTwin !== undefined) {
+      bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);
+    } else names.set(name, i);
+    return { name, host: e.host, ip: e.ip, group: e.group };
+  });
+
+  // Groups with rules: rules may only name groups that exist (have members or rules).
+  const groupNames = new Set([...endpoints.map((e) => e.group), ...Object.keys(c.groups)]);
+  for (const [g, rules] of Object.entries(c.groups)) {
+    for (const dir of ["inbound", "outbound"] as const) {
+      rules[dir].forEach((r, i) => {
+        if (r.group !== undefined && !groupNames.has(r.group)) {
+          bad(["groups", g, dir, i, "group"], "is not a group of any endpoint");
+        }
+      });
+    }
+  }
+
+  // BGP: default on for existing hosts, route reflectors are hosts.
+  const bgpEnabled = c.bgp.enabled ?? c.platform === "existing";
+  const reflectors = c.bgp.routeReflectors ?? [controller];
+  c.bgp.routeReflectors?.forEach((r, i) => {
+    if (!hostNames.has(r)) bad(["bgp", "routeReflectors", i], "is not the name of a host");
+  });
+  if (c.bgp.routeReflectors !== undefined && c.bgp.peering !== "route-reflector") {
+    bad(["bgp", "routeReflectors"], "only applies with bgp.peering route-reflector");
+  }
+
+  const region = c.gce.region ?? hostRegions[0]!;
+
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return {
+    platform: c.platform,
+    controller,
+    hosts: c.hosts.map((h, i) => ({
+      name: h.name,
+      zone: h.zone ?? c.gce.zone,
+      region: hostRegions[i]!,
+      machineType: h.machineType ?? c.gce.machineType,
+      ...(h.address !== undefined ? { address: h.address } : {}),
+      internalAddress: internal[i]!,
+      sshUser: h.sshUser ?? c.ssh.user ?? "core",
+      ...(h.endpointBlock !== undefined ? { endpointBlock: h.endpointBlock } : {}),
+    })),
+    endpoints,
+    endpointPool: c.endpointPool,
+    bgp: {
+      enabled: bgpEnabled,
+      asNumber: c.bgp.asNumber,
+      peering: c.bgp.peering,
+      routeReflectors: c.bgp.peering === "route-reflector" ? reflectors : [],
+      session: c.bgp.session,
+      connectDelaySeconds: c.bgp.connectDelaySeconds,
+    },
+    gce: { ...c.gce, region, subnets },
+    sshKeySupplied: c.sshPrivateKey !== undefined,
+    groups: c.groups,
+    images: c.images,
+    felix: c.felix,
+    plugin: c.plugin,
+  };
+}
+
+/** Top-level keys of the stack config whose values are objects/lists (JSON in Pulumi config). */
+const OBJECT_KEYS = new Set([
+  "hosts",
+  "endpoints",
+  "bgp",
+  "gce",
+  "ssh",
+  "groups",
+  "images",
+  "felix",
+  "plugin",
+]);
+export const STACK_KEYS = new Set([
+  ...OBJECT_KEYS,
+  "platform",
+  "controller",
+  "endpointPool",
+  "sshPrivateKey",
+]);
+
+/**
+ * Turn stack config entries (`{"calico-docker:hosts": ...}`) into the raw object that
+ * `loadConfig` takes. Values may be YAML-parsed objects (from Pulumi.<stack>.yaml) or JSON
+ * strings (from the Pulumi runtime). Keys of other namespaces (`gcp:project`) are ignored;
+ * an unknown key of ours is an error, so a typo never silently falls back to a default.
+ */
+export function rawFromStackConfig(entries: Record<string, unknown>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const issues: ConfigIssue[] = [];
+  for (const [fullKey, value] of Object.entries(entries)) {
+    const [ns, key] = fullKey.split(":", 2);
+    if (ns !== PROJECT || key === undefined) continue;
+    if (!STACK_KEYS.has(key)) {
+      issues.push({ path: key, message: "is not a calico-docker setting", value: fullKey });
+      continue;
+    }
+    if (key === "sshPrivateKey") {
+      raw[key] = { secret: true }; // never carry the key material into the config
+    } else if (OBJECT_KEYS.has(key) && typeof value === "string") {
+      try {
+        raw[key] = JSON.parse(value) as unknown;
+      } catch {
+        issues.push({ path: key, message: "is not valid JSON", value });
+      }
+    } else {
+      raw[key] = value;
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return raw;
+}
