@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/** `plugin <endpoint|network> --data-dir <dir> --log-dir <dir> [--bind <address>] ...` */
+import { CommanderError } from "commander";
+import { EndpointPlugin } from "./endpoint.js";
+import { createLogger } from "./log.js";
+import { NetworkPlugin } from "./network.js";
+import { parseCli, type CliOptions } from "./options.js";
+
+async function main(): Promise<void> {
+  let opts: CliOptions;
+  try {
+    opts = parseCli(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    throw err;
+  }
+  const { logger, close, file } = createLogger(opts.role, opts.logDir, opts.logLevel);
+  process.on("unhandledRejection", (err) => {
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, "unhandled rejection");
+  });
+  process.on("uncaughtException", (err) => {
+    logger.error({ err: err.message, stack: err.stack }, "uncaught exception; carrying on");
+  });
+  const plugin =
+    opts.role === "endpoint"
+      ? new EndpointPlugin({
+          dataDir: opts.dataDir,
+          logger,
+          bind: opts.bind,
+          port: opts.endpointPort,
+          felixPort: opts.felixPort,
+          resyncDelayMs: opts.resyncDelayMs,
+          felixTimeoutMs: opts.felixTimeoutMs,
+          heartbeatIntervalMs: opts.heartbeatIntervalMs,
+        })
+      : new NetworkPlugin({
+          dataDir: opts.dataDir,
+          logger,
+          bind: opts.bind,
+          groupsPort: opts.groupsPort,
+          publishPort: opts.publishPort,
+          republishIntervalMs: opts.republishIntervalMs,
+        });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    plugin.stop().then(
+      () => {
+        logger.info("stopped");
+        close();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: (err as Error).message }, "error while stopping");
+        close();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  try {
+    await plugin.start();
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, "cannot start");
+    close();
+    process.exit(1);
+  }
+  logger.info({ role: opts.role, dataDir: opts.dataDir, logFile: file }, "plugin started");
+}
+
+void main();

@@ -1,0 +1,182 @@
+/**
+ * The endpoint API: answers Felix's RESYNCSTATE and HEARTBEAT on 9901 and pushes endpoint
+ * changes to every Felix host over one REQ socket per host (9902).
+ */
+import type { Logger } from "pino";
+import { Router } from "zeromq";
+import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./data.js";
+import { FelixConnection, type FelixConnectionOptions } from "./felix.js";
+import { invalidReply, jsonType } from "./protocol.js";
+import { DataStore } from "./store.js";
+import { SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
+
+export interface EndpointPluginOptions {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** Address to bind 9901 on (default 0.0.0.0). */
+  readonly bind?: string;
+  /** Port of the endpoint API (default 9901). */
+  readonly port?: number;
+  /** Port of every Felix's REP socket (default 9902). */
+  readonly felixPort?: number;
+  /** Delay between a RESYNCSTATE reply and its creates (default 1000 ms). */
+  readonly resyncDelayMs?: number;
+  /** Reply timeout of every request to Felix (default 10000 ms). */
+  readonly felixTimeoutMs?: number;
+  /** HEARTBEAT to each idle Felix this often (default 10000 ms). */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * "push" (default): watch the data and push changes at once. "resync-only": read the
+   * data only when a Felix resyncs (how the seed's plugin behaved; used by the bench).
+   */
+  readonly mode?: "push" | "resync-only";
+  readonly debounceMs?: number;
+  readonly rescanIntervalMs?: number;
+  readonly onExchange?: FelixConnectionOptions["onExchange"];
+}
+
+export class EndpointPlugin {
+  private readonly opts: EndpointPluginOptions;
+  private readonly log: Logger;
+  private readonly store: DataStore;
+  private readonly connections = new Map<string, FelixConnection>();
+  private router: Router | null = null;
+  private serving: Promise<void> | null = null;
+  private warnedOrphans = "";
+
+  constructor(opts: EndpointPluginOptions) {
+    this.opts = opts;
+    this.log = opts.logger.child({ role: "endpoint" });
+    const push = (opts.mode ?? "push") === "push";
+    this.store = new DataStore({
+      dir: opts.dataDir,
+      logger: this.log,
+      watch: push,
+      ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
+      ...(opts.rescanIntervalMs === undefined ? {} : { rescanIntervalMs: opts.rescanIntervalMs }),
+    });
+    this.store.on("change", (state) => this.onState(state));
+  }
+
+  get endpoint(): string {
+    return tcp(this.opts.bind ?? "0.0.0.0", this.opts.port ?? 9901);
+  }
+
+  /** The Felix connections by host name (for tests and the bench). */
+  get felixConnections(): ReadonlyMap<string, FelixConnection> {
+    return this.connections;
+  }
+
+  async start(): Promise<void> {
+    const router = new Router({ linger: 0 });
+    await router.bind(this.endpoint);
+    this.router = router;
+    await this.store.start();
+    this.onState(this.store.state);
+    const queue = new SendQueue(router, this.log);
+    this.serving = serveRouter(router, (req) => this.handle(req), this.log, queue);
+    this.log.info({ endpoint: this.endpoint }, "endpoint API listening");
+  }
+
+  async stop(): Promise<void> {
+    this.store.stop();
+    this.router?.close();
+    await this.serving;
+    await Promise.all([...this.connections.values()].map((c) => c.close()));
+    this.connections.clear();
+    this.log.info("endpoint API stopped");
+  }
+
+  private onState(state: State): void {
+    for (const [key, conn] of this.connections) {
+      const f = state.felix.get(key);
+      if (!f || f.ip !== conn.ip) {
+        this.log.info({ felix: conn.host, ip: conn.ip }, "felix host removed or moved");
+        void conn.close();
+        this.connections.delete(key);
+      }
+    }
+    for (const [key, f] of state.felix) {
+      let conn = this.connections.get(key);
+      if (!conn) {
+        conn = new FelixConnection({
+          host: f.host,
+          ip: f.ip,
+          port: this.opts.felixPort ?? 9902,
+          timeoutMs: this.opts.felixTimeoutMs ?? 10_000,
+          heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 10_000,
+          logger: this.log,
+          ...(this.opts.onExchange ? { onExchange: this.opts.onExchange } : {}),
+        });
+        this.connections.set(key, conn);
+        this.log.info({ felix: f.host, ip: f.ip }, "felix host added");
+      }
+      if ((this.opts.mode ?? "push") === "push") conn.setDesired(endpointsForHost(state, f.host));
+    }
+    const orphans = orphanEndpoints(state).map((e) => `${e.name}@${e.host}`);
+    const text = orphans.join(",");
+    if (text !== this.warnedOrphans && orphans.length > 0) {
+      this.log.warn({ endpoints: orphans }, "endpoints on hosts without a [felix] section");
+    }
+    this.warnedOrphans = text;
+  }
+
+  private async handle(req: {
+    type: string;
+    body: Readonly<Record<string, unknown>>;
+  }): Promise<Handled> {
+    const { type, body } = req;
+    if (type === "HEARTBEAT") {
+      return { reply: { type, rc: "SUCCESS", message: "" } };
+    }
+    if (type !== "RESYNCSTATE") {
+      this.log.warn({ type }, "unknown request type");
+      return { reply: invalidReply(type, `unknown request type ${JSON.stringify(type)}`) };
+    }
+    const invalid = (message: string): Handled => {
+      this.log.warn({ type, problem: message }, "invalid RESYNCSTATE");
+      return { reply: { type, rc: "INVALID", message, endpoint_count: 0 } };
+    };
+    const resyncId = body["resync_id"];
+    const hostname = body["hostname"];
+    if (typeof resyncId !== "string" || resyncId === "") {
+      return invalid(`field resync_id must be a non-empty string, got ${jsonType(resyncId)}`);
+    }
+    if (typeof hostname !== "string" || hostname === "") {
+      return invalid(`field hostname must be a non-empty string, got ${jsonType(hostname)}`);
+    }
+    if ((this.opts.mode ?? "push") === "resync-only") {
+      await this.store.rescan();
+      this.onState(this.store.state);
+    }
+    const state = this.store.state;
+    const felix = resolveHost(state, hostname);
+    const conn = felix ? this.connections.get(felix.host.toLowerCase()) : undefined;
+    if (!felix || !conn) {
+      this.log.warn({ hostname, resyncId }, "resync from a host not in the data: 0 endpoints");
+      return {
+        reply: {
+          type,
+          rc: "SUCCESS",
+          message: `host ${hostname} has no endpoints here`,
+          endpoint_count: 0,
+        },
+      };
+    }
+    const snapshot =
+      (this.opts.mode ?? "push") === "push"
+        ? conn.snapshot()
+        : [...endpointsForHost(state, felix.host).entries()];
+    this.log.info({ hostname, resyncId, endpoints: snapshot.length }, "resync requested");
+    return {
+      reply: { type, rc: "SUCCESS", message: "", endpoint_count: snapshot.length },
+      after: () =>
+        conn.startResync(
+          resyncId,
+          snapshot,
+          this.opts.resyncDelayMs ?? 1000,
+          (this.opts.mode ?? "push") === "resync-only",
+        ),
+    };
+  }
+}

@@ -1,0 +1,8 @@
+/** The plugin as a library: both roles can run in-process (tests, bench) or via the CLI. */
+export * from "./data.js";
+export * from "./protocol.js";
+export { DataStore, type DataStoreOptions } from "./store.js";
+export { FelixConnection, type FelixConnectionOptions, type Outcome } from "./felix.js";
+export { EndpointPlugin, type EndpointPluginOptions } from "./endpoint.js";
+export { NetworkPlugin, type NetworkPluginOptions } from "./network.js";
+export { createLogger, type PluginLogger } from "./log.js";

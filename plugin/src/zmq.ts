@@ -1,0 +1,96 @@
+/** Small helpers around zeromq.js v6 sockets. */
+import type { Logger } from "pino";
+import type { Router, Writable } from "zeromq";
+import { invalidReply, parseIncoming, type Incoming } from "./protocol.js";
+
+export type Frames = Array<Buffer | string>;
+
+/**
+ * zeromq.js allows one send in flight per socket: this chains them. A failed send is
+ * logged, never thrown (a peer that went away must not take the plugin down).
+ */
+export class SendQueue {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly socket: Writable,
+    private readonly log: Logger,
+  ) {}
+
+  send(frames: Frames): Promise<void> {
+    const next = this.tail.then(
+      () => this.socket.send(frames),
+      () => undefined,
+    );
+    this.tail = next.catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, "send failed");
+    });
+    return this.tail;
+  }
+}
+
+export function tcp(address: string, port: number): string {
+  return `tcp://${address}:${port}`;
+}
+
+/** A reply, and optionally work to start once the reply is on its way. */
+export interface Handled {
+  readonly reply: Readonly<Record<string, unknown>>;
+  readonly after?: () => void;
+}
+
+export type Handler = (req: Incoming & { ok: true }) => Handled | Promise<Handled>;
+
+/**
+ * Serves REQ clients on a ROUTER socket until it is closed. Frames are
+ * `[identity, ..., empty, json]`; replies reuse the envelope. Garbage gets an INVALID reply
+ * carrying the request's `type` when it had one.
+ */
+export async function serveRouter(
+  router: Router,
+  handler: Handler,
+  log: Logger,
+  queue: SendQueue = new SendQueue(router, log),
+): Promise<void> {
+  for (;;) {
+    let frames: Buffer[];
+    try {
+      frames = await router.receive();
+    } catch (err) {
+      if (router.closed) return;
+      log.warn({ err: (err as Error).message }, "receive failed");
+      continue;
+    }
+    const empty = frames.findIndex((f, i) => i > 0 && f.length === 0);
+    const split = empty > 0 ? empty + 1 : 1;
+    const envelope = frames.slice(0, split);
+    const body = frames.slice(split);
+    let handled: Handled;
+    if (body.length !== 1) {
+      handled = {
+        reply: invalidReply(null, `expected one JSON frame, got ${body.length} frames`),
+      };
+    } else {
+      const req = parseIncoming(body[0]);
+      if (!req.ok) {
+        log.warn({ message: req.message }, "invalid request");
+        handled = { reply: invalidReply(req.type, req.message) };
+      } else {
+        try {
+          handled = await handler(req);
+        } catch (err) {
+          log.error({ type: req.type, err: (err as Error).message }, "request handler failed");
+          handled = { reply: invalidReply(req.type, `internal error: ${(err as Error).message}`) };
+        }
+      }
+    }
+    await queue.send([...envelope, JSON.stringify(handled.reply)]);
+    if (handled.after) {
+      try {
+        handled.after();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "post-reply action failed");
+      }
+    }
+  }
+}

@@ -1,0 +1,528 @@
+/**
+ * Fake Felix and ACL Manager peers, written from PROTOCOL.md, over real ZeroMQ sockets.
+ * They check every message they receive and record protocol violations, so a test can
+ * assert that the plugin never sent anything a real Felix 0.8-0.11 would choke on.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { Reply, Request, Subscriber } from "zeromq";
+
+export type Json = Record<string, unknown>;
+
+export interface Received<T = Json> {
+  readonly at: number;
+  readonly msg: T;
+}
+
+/** A list of received items that tests can wait on. */
+export class Recorder<T> {
+  readonly items: Array<{ at: number; value: T }> = [];
+  private readonly events = new EventEmitter();
+
+  push(value: T): void {
+    this.items.push({ at: performance.now(), value });
+    this.events.emit("item");
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Resolves with the first item at index >= `since` that matches. */
+  waitFor(
+    pred: (value: T) => boolean,
+    opts: { since?: number; timeoutMs?: number; what?: string } = {},
+  ): Promise<{ at: number; value: T; index: number }> {
+    const since = opts.since ?? 0;
+    const timeoutMs = opts.timeoutMs ?? 3000;
+    return new Promise((resolve, reject) => {
+      let checked = since;
+      const check = (): boolean => {
+        for (; checked < this.items.length; checked++) {
+          const item = this.items[checked];
+          if (item && pred(item.value)) {
+            cleanup();
+            resolve({ ...item, index: checked });
+            return true;
+          }
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? "message"}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.events.off("item", check);
+      };
+      if (!check()) this.events.on("item", check);
+    });
+  }
+
+  /** Waits until `count` items at index >= `since` match. */
+  async waitForCount(
+    pred: (value: T) => boolean,
+    count: number,
+    opts: { since?: number; timeoutMs?: number; what?: string } = {},
+  ): Promise<T[]> {
+    const found: T[] = [];
+    let since = opts.since ?? 0;
+    const deadline = Date.now() + (opts.timeoutMs ?? 3000);
+    while (found.length < count) {
+      const left = deadline - Date.now();
+      const item = await this.waitFor(pred, {
+        since,
+        timeoutMs: Math.max(1, left),
+        what: `${opts.what ?? "message"} #${found.length + 1} of ${count}`,
+      });
+      found.push(item.value);
+      since = item.index + 1;
+    }
+    return found;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function keysAre(msg: Json, keys: string[]): string | null {
+  const got = Object.keys(msg).sort().join(",");
+  const want = [...keys].sort().join(",");
+  return got === want ? null : `keys are {${got}}, expected {${want}}`;
+}
+
+function checkIssued(msg: Json): string | null {
+  const v = msg["issued"];
+  if (typeof v !== "number" || !Number.isInteger(v)) return `issued ${String(v)} is not an integer`;
+  if (Math.abs(v - Date.now()) > 60_000) return `issued ${v} is not a current ms timestamp`;
+  return null;
+}
+
+function checkEndpointBody(msg: Json): string[] {
+  const out: string[] = [];
+  if (typeof msg["endpoint_id"] !== "string" || !HEX64.test(msg["endpoint_id"])) {
+    out.push(`endpoint_id ${String(msg["endpoint_id"])} is not 64 hex`);
+  }
+  if (typeof msg["mac"] !== "string" || !MAC.test(msg["mac"])) {
+    out.push(`mac ${String(msg["mac"])} invalid`);
+  }
+  if (msg["state"] !== "enabled" && msg["state"] !== "disabled") {
+    out.push(`state ${String(msg["state"])} invalid`);
+  }
+  const addrs = msg["addrs"];
+  if (!Array.isArray(addrs)) out.push("addrs is not a list");
+  else {
+    for (const a of addrs as unknown[]) {
+      if (typeof a !== "object" || a === null || Array.isArray(a)) {
+        out.push(`addrs entry ${JSON.stringify(a)} is not an object`);
+        continue;
+      }
+      const addr = (a as Json)["addr"];
+      if (typeof addr !== "string" || !IPV4.test(addr)) out.push(`addr ${String(addr)} invalid`);
+    }
+  }
+  return out;
+}
+
+/** Everything wrong with a plugin -> Felix request, per PROTOCOL.md. */
+export function felixRequestProblems(msg: Json): string[] {
+  const out: string[] = [];
+  const add = (p: string | null): void => {
+    if (p) out.push(p);
+  };
+  switch (msg["type"]) {
+    case "ENDPOINTCREATED":
+      add(keysAre(msg, ["type", "endpoint_id", "resync_id", "issued", "mac", "state", "addrs"]));
+      add(checkIssued(msg));
+      if (msg["resync_id"] !== null && typeof msg["resync_id"] !== "string") {
+        out.push("resync_id must be a string or null");
+      }
+      out.push(...checkEndpointBody(msg));
+      break;
+    case "ENDPOINTUPDATED":
+      add(keysAre(msg, ["type", "endpoint_id", "issued", "mac", "state", "addrs"]));
+      add(checkIssued(msg));
+      out.push(...checkEndpointBody(msg));
+      break;
+    case "ENDPOINTDESTROYED":
+      add(keysAre(msg, ["type", "endpoint_id", "issued"]));
+      add(checkIssued(msg));
+      break;
+    case "HEARTBEAT":
+      add(keysAre(msg, ["type", "issued"]));
+      add(checkIssued(msg));
+      break;
+    default:
+      out.push(`unknown type ${JSON.stringify(msg["type"])}`);
+  }
+  return out;
+}
+
+export interface FelixEndpoint {
+  readonly mac: string;
+  readonly state: string;
+  readonly addrs: string[];
+}
+
+export interface FakeFelixOptions {
+  /** Host name sent in RESYNCSTATE. */
+  readonly hostname: string;
+  /** Address of the REP socket (the host's LocalAddress), e.g. 127.0.0.2. */
+  readonly ip: string;
+  readonly port: number;
+  /** The plugin's endpoint API, e.g. tcp://127.0.0.1:19901. */
+  readonly plugin: string;
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * A Felix: REP on `ip:port` for the plugin's requests (keeps the endpoint table as Felix
+ * would, including resync bookkeeping), and a REQ to the plugin for RESYNCSTATE/HEARTBEAT.
+ */
+export class FakeFelix {
+  readonly received = new Recorder<Json>();
+  readonly violations: string[] = [];
+  readonly endpoints = new Map<string, FelixEndpoint>();
+  private rep: Reply | null = null;
+  private req: Request | null = null;
+  private muted = false;
+  private serving: Promise<void> | null = null;
+  private resync: { id: string; expected: number | null; got: Set<string> } | null = null;
+  private closed = false;
+
+  constructor(readonly opts: FakeFelixOptions) {}
+
+  get address(): string {
+    return `tcp://${this.opts.ip}:${this.opts.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.closed = false;
+    await this.bindRep();
+    this.newReq();
+  }
+
+  private newReq(): void {
+    this.req?.close();
+    this.req = new Request({
+      linger: 0,
+      receiveTimeout: this.opts.requestTimeoutMs ?? 3000,
+      sendTimeout: 1000,
+    });
+    this.req.connect(this.opts.plugin);
+  }
+
+  private async bindRep(): Promise<void> {
+    const rep = new Reply({ linger: 0 });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rep.bind(this.address);
+        break;
+      } catch (err) {
+        if (attempt > 50) throw err;
+        await sleep(20);
+      }
+    }
+    this.rep = rep;
+    this.serving = this.serve(rep);
+  }
+
+  private async serve(rep: Reply): Promise<void> {
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await rep.receive();
+      } catch {
+        return;
+      }
+      if (frames.length !== 1) this.violations.push(`request with ${frames.length} frames`);
+      let msg: Json;
+      try {
+        msg = JSON.parse(frames[0]?.toString("utf8") ?? "") as Json;
+      } catch {
+        this.violations.push(`non-JSON request ${frames[0]?.toString("utf8")}`);
+        continue;
+      }
+      this.received.push(msg);
+      if (this.muted) continue; // never answers: the plugin must time out
+      const reply = this.handle(msg);
+      if (reply === null) continue;
+      try {
+        await rep.send(JSON.stringify(reply));
+      } catch {
+        return;
+      }
+    }
+  }
+
+  private handle(msg: Json): Json | null {
+    const type = msg["type"];
+    for (const p of felixRequestProblems(msg)) this.violations.push(`${String(type)}: ${p}`);
+    const id = String(msg["endpoint_id"]);
+    const view = (): FelixEndpoint => ({
+      mac: String(msg["mac"]),
+      state: String(msg["state"]),
+      addrs: Array.isArray(msg["addrs"])
+        ? (msg["addrs"] as Json[]).map((a) => String(a["addr"]))
+        : [],
+    });
+    const ok = { type, rc: "SUCCESS", message: "" };
+    switch (type) {
+      case "ENDPOINTCREATED": {
+        const resyncId = msg["resync_id"];
+        if (resyncId !== null) {
+          if (!this.resync || this.resync.id !== resyncId) {
+            this.violations.push(`create for unknown resync ${String(resyncId)}`);
+          } else if (this.resync.expected === null) {
+            this.violations.push("resync create before the RESYNCSTATE reply");
+          } else {
+            this.resync.got.add(id);
+          }
+        }
+        this.endpoints.set(id, view());
+        this.finishResyncIfDone();
+        return ok;
+      }
+      case "ENDPOINTUPDATED":
+        if (!this.endpoints.has(id)) return { type, rc: "NOTEXIST", message: "unknown" };
+        this.endpoints.set(id, view());
+        return ok;
+      case "ENDPOINTDESTROYED":
+        if (!this.endpoints.has(id)) {
+          this.violations.push(`destroy of endpoint ${id} that Felix was never told about`);
+          return { type, rc: "NOTEXIST", message: "unknown" };
+        }
+        this.endpoints.delete(id);
+        return ok;
+      case "HEARTBEAT":
+        return ok;
+      default:
+        return { type, rc: "INVALID", message: "unknown type" };
+    }
+  }
+
+  private finishResyncIfDone(): void {
+    const r = this.resync;
+    if (!r || r.expected === null || r.got.size < r.expected) return;
+    for (const id of [...this.endpoints.keys()]) if (!r.got.has(id)) this.endpoints.delete(id);
+    this.resync = null;
+  }
+
+  /** Sends one raw frame to the plugin's endpoint API and returns the reply text. */
+  async requestRaw(frame: string | Buffer): Promise<string> {
+    if (!this.req) throw new Error("not started");
+    try {
+      await this.req.send(frame);
+      const [reply] = await this.req.receive();
+      return reply?.toString("utf8") ?? "";
+    } catch (err) {
+      this.newReq(); // a REQ that missed a reply is stuck: start over, as Felix does
+      throw err;
+    }
+  }
+
+  async request(msg: Json): Promise<Json> {
+    return JSON.parse(await this.requestRaw(JSON.stringify(msg))) as Json;
+  }
+
+  async heartbeat(): Promise<Json> {
+    return this.request({ type: "HEARTBEAT", issued: Date.now() });
+  }
+
+  /**
+   * A full resync: RESYNCSTATE, then wait for `endpoint_count` creates with its id.
+   * Returns the reply and the creates.
+   */
+  async resyncState(timeoutMs = 3000): Promise<{ reply: Json; creates: Json[]; id: string }> {
+    const id = randomUUID();
+    this.resync = { id, expected: null, got: new Set() };
+    const since = this.received.length;
+    const reply = await this.request({
+      type: "RESYNCSTATE",
+      resync_id: id,
+      issued: Date.now(),
+      hostname: this.opts.hostname,
+    });
+    const count = reply["endpoint_count"];
+    if (typeof count !== "number" || !Number.isInteger(count)) {
+      this.violations.push(`endpoint_count ${JSON.stringify(count)} is not an integer`);
+      return { reply, creates: [], id };
+    }
+    this.resync.expected = count;
+    this.finishResyncIfDone();
+    const creates = await this.received.waitForCount(
+      (m) => m["type"] === "ENDPOINTCREATED" && m["resync_id"] === id,
+      count,
+      { since, timeoutMs, what: `ENDPOINTCREATED for resync ${id}` },
+    );
+    return { reply, creates, id };
+  }
+
+  /** Stops answering requests (they are still recorded). */
+  mute(): void {
+    this.muted = true;
+  }
+
+  /** Comes back: a fresh REP socket on the same address, answering again. */
+  async unmute(): Promise<void> {
+    this.muted = false;
+    this.rep?.close();
+    await this.serving;
+    await this.bindRep();
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rep?.close();
+    this.req?.close();
+    await this.serving;
+  }
+}
+
+/** Everything wrong with a GROUPUPDATE, per PROTOCOL.md. */
+export function groupUpdateProblems(msg: Json): string[] {
+  const out: string[] = [];
+  const keys = keysAre(msg, ["type", "group", "issued", "members", "rules"]);
+  if (keys) out.push(keys);
+  const issued = checkIssued(msg);
+  if (issued) out.push(issued);
+  if (typeof msg["group"] !== "string") out.push("group is not a string");
+  const members = msg["members"];
+  if (typeof members !== "object" || members === null || Array.isArray(members)) {
+    out.push("members is not an object");
+  } else {
+    for (const [id, ips] of Object.entries(members as Json)) {
+      if (!HEX64.test(id)) out.push(`member id ${id} is not 64 hex`);
+      if (!Array.isArray(ips) || !ips.every((ip) => typeof ip === "string" && IPV4.test(ip))) {
+        out.push(`members[${id}] is not a flat list of IP strings: ${JSON.stringify(ips)}`);
+      }
+    }
+  }
+  const rules = msg["rules"] as Json | undefined;
+  if (typeof rules !== "object" || rules === null) out.push("rules is not an object");
+  else {
+    const k = keysAre(rules, ["inbound", "outbound", "inbound_default", "outbound_default"]);
+    if (k) out.push(`rules: ${k}`);
+    if (rules["inbound_default"] !== "deny") out.push("inbound_default is not deny");
+    if (rules["outbound_default"] !== "deny") out.push("outbound_default is not deny");
+    for (const dir of ["inbound", "outbound"]) {
+      const list = rules[dir];
+      if (!Array.isArray(list)) {
+        out.push(`rules.${dir} is not a list`);
+        continue;
+      }
+      for (const r of list as Json[]) {
+        const rk = keysAre(r, ["group", "cidr", "protocol", "port"]);
+        if (rk) out.push(`rule ${JSON.stringify(r)}: ${rk}`);
+        if ((r["group"] === null) === (r["cidr"] === null)) {
+          out.push(`rule ${JSON.stringify(r)}: exactly one of group/cidr must be non-null`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface Publication {
+  readonly topic: string;
+  readonly msg: Json;
+}
+
+/** An ACL Manager: SUB on 9904 (groups, networkheartbeat) and REQ GETGROUPS on 9903. */
+export class FakeAclManager {
+  readonly received = new Recorder<Publication>();
+  readonly violations: string[] = [];
+  private sub: Subscriber | null = null;
+  private req: Request | null = null;
+  private listening: Promise<void> | null = null;
+
+  constructor(readonly opts: { groups: string; publish: string }) {}
+
+  async start(): Promise<void> {
+    const sub = new Subscriber({ linger: 0 });
+    sub.subscribe("groups", "networkheartbeat");
+    sub.connect(this.opts.publish);
+    this.sub = sub;
+    this.req = new Request({ linger: 0, receiveTimeout: 3000, sendTimeout: 1000 });
+    this.req.connect(this.opts.groups);
+    this.listening = this.listen(sub);
+  }
+
+  private async listen(sub: Subscriber): Promise<void> {
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await sub.receive();
+      } catch {
+        return;
+      }
+      if (frames.length !== 2) {
+        this.violations.push(`publication with ${frames.length} frames`);
+        continue;
+      }
+      const topic = frames[0]?.toString("utf8") ?? "";
+      let msg: Json;
+      try {
+        msg = JSON.parse(frames[1]?.toString("utf8") ?? "") as Json;
+      } catch {
+        this.violations.push(`non-JSON publication on ${topic}`);
+        continue;
+      }
+      if (topic === "groups") {
+        if (msg["type"] !== "GROUPUPDATE")
+          this.violations.push(`groups: type ${String(msg["type"])}`);
+        for (const p of groupUpdateProblems(msg)) this.violations.push(`GROUPUPDATE: ${p}`);
+      } else if (topic === "networkheartbeat") {
+        const k = keysAre(msg, ["type", "issued"]);
+        if (msg["type"] !== "HEARTBEAT" || k)
+          this.violations.push(`heartbeat: ${JSON.stringify(msg)}`);
+      }
+      this.received.push({ topic, msg });
+    }
+  }
+
+  async requestRaw(frame: string | Buffer): Promise<string> {
+    if (!this.req) throw new Error("not started");
+    try {
+      await this.req.send(frame);
+      const [reply] = await this.req.receive();
+      return reply?.toString("utf8") ?? "";
+    } catch (err) {
+      this.req.close();
+      this.req = new Request({ linger: 0, receiveTimeout: 3000, sendTimeout: 1000 });
+      this.req.connect(this.opts.groups);
+      throw err;
+    }
+  }
+
+  async getGroups(): Promise<Json> {
+    return JSON.parse(
+      await this.requestRaw(JSON.stringify({ type: "GETGROUPS", issued: Date.now() })),
+    ) as Json;
+  }
+
+  /** The latest GROUPUPDATE for `group` at index >= since, waiting for one if needed. */
+  waitForGroup(
+    group: string,
+    pred: (msg: Json) => boolean = () => true,
+    opts: { since?: number; timeoutMs?: number } = {},
+  ): Promise<{ at: number; value: Publication; index: number }> {
+    return this.received.waitFor(
+      (p) => p.topic === "groups" && p.msg["group"] === group && pred(p.msg),
+      { ...opts, what: `GROUPUPDATE for ${group}` },
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.sub?.close();
+    this.req?.close();
+    await this.listening;
+  }
+}
