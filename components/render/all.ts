@@ -1,0 +1,110 @@
+/**
+ * Every rendered file of a stack, per host, as `npm run render` writes them and the
+ * Pulumi program delivers them.
+ */
+import type { ClusterModel } from "../model.js";
+import { syntheticEndpointId } from "../model.js";
+import { renderBirdConf } from "./bird.js";
+import { renderEndpointScript } from "./endpoint-script.js";
+import { renderAclManagerCfg, renderFelixCfg } from "./felix-cfg.js";
+import { renderHostScript } from "./host-script.js";
+import { renderIgnition } from "./ignition.js";
+import { renderEndpointData, renderFelixTxt, renderGroupsTxt } from "./plugin-data.js";
+import { RenderError, checkEndpointId } from "./text.js";
+
+export interface RenderedFile {
+  /** Relative path: `<host>/bird.conf`, `<host>/plugin-data/felix.txt`, ... */
+  path: string;
+  content: string;
+  /** 0o644 or 0o755 (scripts). */
+  mode: number;
+}
+
+export interface RenderAllOptions {
+  /** Endpoint name -> docker container id; missing ones get `syntheticEndpointId(name)`. */
+  endpointIds?: Record<string, string>;
+  /** The SSH public key put in Ignition (GCE); default: a placeholder. */
+  sshPublicKey?: string;
+}
+
+/** The key `npm run render` puts in ignition.json: the real one is generated at deploy. */
+export const PLACEHOLDER_SSH_KEY = "ssh-ed25519 AAAA...(generated at deploy)";
+
+/** File names the plugin data directory reserves (an endpoint file must not take them). */
+export const RESERVED_DATA_FILES = ["felix.txt", "groups.txt"] as const;
+
+/** The endpoint id to use for each endpoint: given (validated) or synthetic. */
+export function endpointIdsFor(
+  model: ClusterModel,
+  given: Record<string, string> = {},
+): Map<string, string> {
+  const known = new Set(model.endpoints.map((e) => e.name));
+  for (const name of Object.keys(given)) {
+    if (!known.has(name)) {
+      throw new RenderError(`endpointIds names ${JSON.stringify(name)}, which is no endpoint`);
+    }
+  }
+  const ids = new Map<string, string>();
+  const seen = new Map<string, string>();
+  for (const e of model.endpoints) {
+    const id = checkEndpointId(e.name, given[e.name] ?? syntheticEndpointId(e.name));
+    const twin = seen.get(id.slice(0, 11));
+    if (twin !== undefined) {
+      throw new RenderError(
+        `endpoints ${twin} and ${e.name} have ids that share their first 11 characters ` +
+          `(${id.slice(0, 11)}): their taps would have the same name`,
+      );
+    }
+    seen.set(id.slice(0, 11), e.name);
+    ids.set(e.name, id);
+  }
+  return ids;
+}
+
+export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): RenderedFile[] {
+  const ids = endpointIdsFor(model, opts.endpointIds);
+  for (const e of model.endpoints) {
+    if ((RESERVED_DATA_FILES as readonly string[]).includes(e.dataFile)) {
+      throw new RenderError(
+        `endpoint ${e.name}: its plugin data file ${e.dataFile} would overwrite the plugin's ` +
+          `own ${e.dataFile}; give the endpoint another name`,
+      );
+    }
+  }
+  const files: RenderedFile[] = [];
+  const add = (path: string, content: string, mode = 0o644) => files.push({ path, content, mode });
+  const bgp = model.config.bgp.enabled;
+  const gce = model.config.platform === "gce";
+  for (const host of model.hosts) {
+    const dir = host.name;
+    add(`${dir}/calico-host-prepare.sh`, renderHostScript(model, host.name), 0o755);
+    add(`${dir}/felix.cfg`, renderFelixCfg(model, host.name));
+    if (bgp) add(`${dir}/bird.conf`, renderBirdConf(model, host.name));
+    if (gce) {
+      add(
+        `${dir}/ignition.json`,
+        renderIgnition(model, host.name, opts.sshPublicKey ?? PLACEHOLDER_SSH_KEY),
+      );
+    }
+    for (const e of host.endpoints) {
+      add(
+        `${dir}/endpoint-${e.name}.sh`,
+        renderEndpointScript(model, e.name, ids.get(e.name)!),
+        0o755,
+      );
+    }
+    if (host.isController) {
+      add(`${dir}/acl_manager.cfg`, renderAclManagerCfg(model));
+      add(`${dir}/plugin-data/felix.txt`, renderFelixTxt(model));
+      const groups = renderGroupsTxt(model);
+      if (groups !== undefined) add(`${dir}/plugin-data/groups.txt`, groups);
+      for (const e of model.endpoints) {
+        add(
+          `${dir}/plugin-data/${e.dataFile}`,
+          renderEndpointData(model, e.name, ids.get(e.name)!),
+        );
+      }
+    }
+  }
+  return files;
+}

@@ -1,0 +1,26 @@
+/**
+ * Rendered files: pure functions from the cluster model (`buildModel(loadConfig(raw))`) to
+ * text. No Pulumi, no I/O. Used by the Pulumi program, `npm run render` and the lab.
+ */
+export { renderFelixTxt, renderEndpointData, renderGroupsTxt } from "./plugin-data.js";
+export { renderBirdConf, BIRD_FILTERS } from "./bird.js";
+export { renderFelixCfg, renderAclManagerCfg } from "./felix-cfg.js";
+export {
+  renderHostScript,
+  gceBgp,
+  KERNEL_MODULES,
+  SNAT_CHAIN,
+  HOST_DIRS,
+  HOST_SYSCTLS,
+} from "./host-script.js";
+export { renderEndpointScript, netnsLinkName, NETNS_NAME_RE } from "./endpoint-script.js";
+export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
+export {
+  renderAll,
+  endpointIdsFor,
+  PLACEHOLDER_SSH_KEY,
+  RESERVED_DATA_FILES,
+  type RenderedFile,
+  type RenderAllOptions,
+} from "./all.js";
+export { RenderError, shQuote, ENDPOINT_ID_RE } from "./text.js";

@@ -1,0 +1,64 @@
+/**
+ * The plugin's data files, in the seed's INI format (`plugin/` parses them):
+ * `felix.txt`, one `<endpoint>.txt` per endpoint, and `groups.txt` for explicit rules.
+ */
+import type { ClusterModel } from "../model.js";
+import { checkEndpointId, endpointByName, iniSection } from "./text.js";
+
+/** `felix.txt`: one `[felix <name>]` section per host with `ip=` and `host=`. */
+export function renderFelixTxt(model: ClusterModel): string {
+  return model.hosts
+    .map((h) =>
+      iniSection(
+        `felix ${h.name}`,
+        [
+          ["ip", h.internalAddress],
+          ["host", h.name],
+        ],
+        "=",
+      ),
+    )
+    .join("\n");
+}
+
+/** `<name>.txt`: `[endpoint <name>]` with `id`, `ip`, `mac`, `host`, `group`. */
+export function renderEndpointData(
+  model: ClusterModel,
+  endpointName: string,
+  endpointId: string,
+): string {
+  const e = endpointByName(model, endpointName);
+  return iniSection(
+    `endpoint ${e.name}`,
+    [
+      ["id", checkEndpointId(e.name, endpointId)],
+      ["ip", e.ip],
+      ["mac", e.mac],
+      ["host", e.host],
+      ["group", e.group],
+    ],
+    "=",
+  );
+}
+
+/**
+ * `groups.txt`: `[group <name>]` with `inbound=` and `outbound=` JSON arrays of wire rules,
+ * for the groups the stack gives rules; undefined when none has any (the plugin then
+ * applies the prototype's policy to every group).
+ */
+export function renderGroupsTxt(model: ClusterModel): string | undefined {
+  const explicit = model.groups.filter((g) => g.explicit);
+  if (explicit.length === 0) return undefined;
+  return explicit
+    .map((g) =>
+      iniSection(
+        `group ${g.name}`,
+        [
+          ["inbound", JSON.stringify(g.inbound)],
+          ["outbound", JSON.stringify(g.outbound)],
+        ],
+        "=",
+      ),
+    )
+    .join("\n");
+}
