@@ -1,0 +1,450 @@
+/**
+ * `check`: is the lab routing? BGP session state per host (birdc), the routes each host
+ * holds for remote endpoints, and a full endpoint-to-endpoint ping matrix, with timings.
+ */
+import ipaddr from "ipaddr.js";
+import { missingTools, pool, run, runIn, sleep } from "./exec.js";
+import { FELIX_STAND_IN, LabError, fmtSeconds, requireState, type LabOptions } from "./lab.js";
+import type { EndpointPlan, HostPlan, LabPlan } from "./plan.js";
+import { DEFAULT_STATE_ROOT, StateDir } from "./state.js";
+
+export interface BgpSession {
+  name: string;
+  state: string;
+  info: string;
+}
+
+export interface HostBgp {
+  host: string;
+  /** False when BIRD does not answer on its control socket. */
+  running: boolean;
+  sessions: BgpSession[];
+  established: boolean;
+}
+
+export interface HostRoutes {
+  host: string;
+  /** Remote endpoints this host should reach. */
+  expected: number;
+  present: number;
+  /** Remote endpoint IPs without a working route. */
+  missing: string[];
+  /** How the routes are held: learnt over BGP, or the fabric's static routes. */
+  via: "bgp" | "fabric";
+}
+
+export interface PairResult {
+  from: string;
+  to: string;
+  ip: string;
+  ok: boolean;
+  attempts: number;
+}
+
+export interface MatrixResult {
+  pinger: "fping" | "ping";
+  pairs: number;
+  ok: number;
+  failed: PairResult[];
+  durationMs: number;
+}
+
+export interface Timing {
+  /** Since BIRD started (BGP) or `up` finished; undefined when never reached. */
+  sinceStartMs?: number;
+  /** Since `check` started. */
+  sinceCheckMs?: number;
+  /** True when it already held at the first look (so sinceStartMs is an upper bound). */
+  atFirstLook?: boolean;
+}
+
+export interface CheckReport {
+  stack: string;
+  ok: boolean;
+  bgp: { enabled: boolean; hosts: HostBgp[] };
+  routes: HostRoutes[];
+  matrix: MatrixResult;
+  timings: { bgpEstablished?: Timing; allRoutes?: Timing; fullMatrix?: Timing };
+  felix: string;
+  problems: string[];
+}
+
+export interface CheckOptions extends LabOptions {
+  /** How long to wait for sessions, routes and the matrix to converge (default 30 s). */
+  timeoutMs?: number;
+  /** Force a pinger (default: fping when installed, else ping). */
+  pinger?: "fping" | "ping";
+}
+
+// ---------------------------------------------------------------------------------------------
+// BGP
+
+/** Parse `birdc show protocols` into its BGP sessions. */
+export function parseBirdProtocols(text: string): BgpSession[] {
+  const sessions: BgpSession[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\S+)\s+BGP\s+\S+\s+(\S+)\s+\S+(?:\s+(.*))?$/.exec(line.trim());
+    if (m) sessions.push({ name: m[1]!, state: m[2]!, info: (m[3] ?? "").trim() });
+  }
+  return sessions;
+}
+
+export async function bgpStatus(state: StateDir, plan: LabPlan): Promise<HostBgp[]> {
+  return pool(plan.hosts, 8, async (h) => {
+    try {
+      const { stdout } = await run(
+        "birdc",
+        ["-s", state.birdSocket(h.index), "show", "protocols"],
+        {
+          timeoutMs: 5000,
+        },
+      );
+      const sessions = parseBirdProtocols(stdout);
+      return {
+        host: h.name,
+        running: true,
+        sessions,
+        established: sessions.every((s) => s.info.startsWith("Established")),
+      };
+    } catch {
+      return { host: h.name, running: false, sessions: [], established: false };
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+interface KernelRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  type?: string;
+}
+
+export async function routeTable(ns: string): Promise<KernelRoute[]> {
+  const { stdout } = await run("ip", ["-n", ns, "-j", "-4", "route", "show", "table", "main"]);
+  return stdout.trim() === "" ? [] : (JSON.parse(stdout) as KernelRoute[]);
+}
+
+function cidrOf(dst: string): [ipaddr.IPv4, number] {
+  if (dst === "default") return [ipaddr.IPv4.parse("0.0.0.0"), 0];
+  if (dst.includes("/")) return ipaddr.IPv4.parseCIDR(dst);
+  return [ipaddr.IPv4.parse(dst), 32];
+}
+
+/** The kernel's choice for `ip` in a table (longest prefix wins; metrics ignored). */
+export function longestMatch(routes: KernelRoute[], ip: string): KernelRoute | undefined {
+  const addr = ipaddr.IPv4.parse(ip);
+  let best: KernelRoute | undefined;
+  let bestBits = -1;
+  for (const r of routes) {
+    const [net, bits] = cidrOf(r.dst);
+    if (bits > bestBits && addr.match(net, bits)) {
+      best = r;
+      bestBits = bits;
+    }
+  }
+  return best;
+}
+
+const usable = (r: KernelRoute | undefined) =>
+  r !== undefined && (r.type === undefined || r.type === "unicast");
+
+export async function routeStatus(plan: LabPlan): Promise<HostRoutes[]> {
+  const hostAddr = new Map(plan.hosts.map((h) => [h.name, h.address]));
+  const fabric = plan.bgp ? [] : await routeTable(plan.fabricNs);
+  return pool(plan.hosts, 8, async (h) => {
+    const table = await routeTable(h.ns);
+    const remote = plan.endpoints.filter((e) => e.host !== h.name);
+    const missing = remote
+      .filter((e) => {
+        if (plan.bgp) {
+          return !table.some(
+            (r) => (r.dst === e.ip || r.dst === `${e.ip}/32`) && r.protocol === "bird" && usable(r),
+          );
+        }
+        // No BGP: the host sends it to the fabric, which has a route to the right host.
+        const local = longestMatch(table, e.ip);
+        const far = longestMatch(fabric, e.ip);
+        return !(
+          usable(local) &&
+          local!.gateway !== undefined &&
+          far?.gateway === hostAddr.get(e.host)
+        );
+      })
+      .map((e) => e.ip);
+    return {
+      host: h.name,
+      expected: remote.length,
+      present: remote.length - missing.length,
+      missing,
+      via: plan.bgp ? "bgp" : "fabric",
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ping matrix
+
+export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" | "ping"> {
+  if (wanted !== undefined) {
+    if ((await missingTools([wanted])).length > 0) throw new LabError(`${wanted} is not installed`);
+    return wanted;
+  }
+  return (await missingTools(["fping"])).length === 0 ? "fping" : "ping";
+}
+
+/** Which of `targets` answer one ping from namespace `ns`. */
+async function pingFrom(
+  ns: string,
+  targets: string[],
+  pinger: "fping" | "ping",
+): Promise<Set<string>> {
+  if (pinger === "fping") {
+    // One process per source: -a prints the targets that answered; exit 1 = some did not.
+    const { stdout } = await runIn(
+      ns,
+      "fping",
+      ["-a", "-q", "-r", "0", "-t", "1000", "-i", "1", ...targets],
+      { okCodes: [1] },
+    );
+    return new Set(
+      stdout
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean),
+    );
+  }
+  const ok = new Set<string>();
+  for (const ip of targets) {
+    const { code } = await runIn(ns, "ping", ["-c", "1", "-W", "1", "-q", ip], { okCodes: [1, 2] });
+    if (code === 0) ok.add(ip);
+  }
+  return ok;
+}
+
+/**
+ * Ping every endpoint from every other one, sources in parallel (bounded); pairs that fail
+ * are tried again until `deadlineMs` (routes may still be converging).
+ */
+export async function pingMatrix(
+  plan: LabPlan,
+  opts: { deadlineMs: number; pinger: "fping" | "ping"; concurrency?: number },
+): Promise<MatrixResult> {
+  const t0 = performance.now();
+  const attempts = new Map<string, number>();
+  const okPairs = new Set<string>();
+  const key = (from: EndpointPlan, to: EndpointPlan) => `${from.name}\0${to.name}`;
+  let pending = plan.endpoints.map((from) => ({
+    from,
+    to: plan.endpoints.filter((to) => to !== from),
+  }));
+  // fping spends most of its time waiting; plain ping is a process per pair.
+  const limit = opts.concurrency ?? (opts.pinger === "fping" ? 16 : 32);
+  for (;;) {
+    const jobs =
+      opts.pinger === "fping"
+        ? pending
+        : pending.flatMap((p) => p.to.map((to) => ({ from: p.from, to: [to] })));
+    await pool(jobs, limit, async ({ from, to }) => {
+      const answered = await pingFrom(
+        from.ns,
+        to.map((t) => t.ip),
+        opts.pinger,
+      );
+      for (const t of to) {
+        attempts.set(key(from, t), (attempts.get(key(from, t)) ?? 0) + 1);
+        if (answered.has(t.ip)) okPairs.add(key(from, t));
+      }
+    });
+    pending = pending
+      .map((p) => ({ from: p.from, to: p.to.filter((t) => !okPairs.has(key(p.from, t))) }))
+      .filter((p) => p.to.length > 0);
+    if (pending.length === 0 || performance.now() - t0 > opts.deadlineMs) break;
+    await sleep(250);
+  }
+  const failed: PairResult[] = pending.flatMap((p) =>
+    p.to.map((t) => ({
+      from: p.from.name,
+      to: t.name,
+      ip: t.ip,
+      ok: false,
+      attempts: attempts.get(key(p.from, t)) ?? 0,
+    })),
+  );
+  const pairs = plan.endpoints.length * (plan.endpoints.length - 1);
+  return {
+    pinger: opts.pinger,
+    pairs,
+    ok: pairs - failed.length,
+    failed,
+    durationMs: performance.now() - t0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check
+
+export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
+  const stack = opts.stack ?? "dev";
+  const state = new StateDir(opts.stateRoot ?? DEFAULT_STATE_ROOT, stack);
+  const log = opts.log ?? (() => {});
+  const st = requireState(state);
+  const plan = st.plan;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const pinger = await choosePinger(opts.pinger);
+  const checkStart = Date.now();
+  const deadline = checkStart + timeoutMs;
+  const origin = plan.bgp
+    ? Math.min(...st.birds.map((b) => b.startedAt), st.upDoneAt!)
+    : st.upDoneAt!;
+  const timing = (first: boolean): Timing => {
+    const now = Date.now();
+    return { sinceStartMs: now - origin, sinceCheckMs: now - checkStart, atFirstLook: first };
+  };
+  const problems: string[] = [];
+  const timings: CheckReport["timings"] = {};
+
+  let bgp: HostBgp[] = [];
+  if (plan.bgp) {
+    bgp = await poll(log, "BGP sessions Established", deadline, async (first) => {
+      const status = await bgpStatus(state, plan);
+      const done = status.every((h) => h.running && h.established);
+      if (done) timings.bgpEstablished = timing(first);
+      return { done, value: status };
+    });
+    for (const h of bgp) {
+      if (!h.running) problems.push(`${h.host}: BIRD is not running (no answer on its socket)`);
+      for (const s of h.sessions.filter((x) => !x.info.startsWith("Established"))) {
+        problems.push(`${h.host}: BGP session ${s.name} is ${s.state} ${s.info}`.trim());
+      }
+    }
+  }
+
+  const routes = await poll(log, "routes for every remote endpoint", deadline, async (first) => {
+    const status = await routeStatus(plan);
+    const done = status.every((h) => h.missing.length === 0);
+    if (done) timings.allRoutes = timing(first);
+    return { done, value: status };
+  });
+  for (const r of routes.filter((x) => x.missing.length > 0)) {
+    problems.push(
+      `${r.host}: no route to ${r.missing.length} remote endpoint(s): ${r.missing.slice(0, 8).join(", ")}` +
+        (r.missing.length > 8 ? ", ..." : ""),
+    );
+  }
+
+  log(`- ping matrix (${pinger}) ...`);
+  const matrix = await pingMatrix(plan, {
+    deadlineMs: Math.max(2000, deadline - Date.now()),
+    pinger,
+  });
+  if (matrix.failed.length === 0) timings.fullMatrix = timing(false);
+  log(`  ${matrix.ok}/${matrix.pairs} pairs answer (${fmtSeconds(matrix.durationMs)})`);
+  for (const f of matrix.failed.slice(0, 20)) {
+    problems.push(`ping ${f.from} -> ${f.to} (${f.ip}) fails`);
+  }
+  if (matrix.failed.length > 20)
+    problems.push(`... and ${matrix.failed.length - 20} more pairs fail`);
+
+  return {
+    stack,
+    ok: problems.length === 0,
+    bgp: { enabled: plan.bgp, hosts: bgp },
+    routes,
+    matrix,
+    timings,
+    felix: FELIX_STAND_IN,
+    problems,
+  };
+}
+
+async function poll<T>(
+  log: (l: string) => void,
+  what: string,
+  deadline: number,
+  probe: (first: boolean) => Promise<{ done: boolean; value: T }>,
+): Promise<T> {
+  const t0 = performance.now();
+  log(`- waiting for ${what} ...`);
+  let first = true;
+  for (;;) {
+    const { done, value } = await probe(first);
+    if (done || Date.now() >= deadline) {
+      log(`  ${done ? "ok" : "NOT"} ${what} (${fmtSeconds(performance.now() - t0)})`);
+      return value;
+    }
+    first = false;
+    await sleep(200);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+function fmtTiming(t: Timing | undefined): string {
+  if (t === undefined) return "not reached";
+  const since = fmtSeconds(t.sinceStartMs!);
+  return t.atFirstLook ? `≤ ${since} (already so at the first look)` : since;
+}
+
+export function formatReport(r: CheckReport, plan?: Pick<LabPlan, "hosts">): string {
+  const out: string[] = [];
+  out.push(`lab ${r.stack}: ${r.ok ? "OK" : "FAILED"}`);
+  out.push("");
+  if (r.bgp.enabled) {
+    const rows = [["host", "BIRD", "BGP sessions"]];
+    for (const h of r.bgp.hosts) {
+      rows.push([
+        h.host,
+        h.running ? "running" : "DOWN",
+        h.sessions.map((s) => `${s.name}=${s.info.split(/\s+/)[0] || s.state}`).join(" ") || "-",
+      ]);
+    }
+    out.push(table(rows), "");
+  } else {
+    out.push("BGP is off: endpoint routes between hosts are the fabric's static routes.", "");
+  }
+  const rows = [["host", "remote endpoint routes", "via", "missing"]];
+  for (const h of r.routes) {
+    rows.push([
+      h.host,
+      `${h.present}/${h.expected}`,
+      h.via === "bgp" ? "BGP (proto bird)" : "fabric",
+      h.missing.slice(0, 6).join(" ") + (h.missing.length > 6 ? " ..." : "") || "-",
+    ]);
+  }
+  out.push(table(rows), "");
+  out.push(
+    `ping matrix (${r.matrix.pinger}): ${r.matrix.ok}/${r.matrix.pairs} pairs answer` +
+      (r.matrix.failed.length > 0 ? `, ${r.matrix.failed.length} fail` : ""),
+  );
+  for (const f of r.matrix.failed.slice(0, 20)) out.push(`  FAIL ${f.from} -> ${f.to} (${f.ip})`);
+  out.push("");
+  const base = r.bgp.enabled ? "since BIRD started" : "since up finished";
+  if (r.bgp.enabled) out.push(`BGP Established ${base}: ${fmtTiming(r.timings.bgpEstablished)}`);
+  out.push(`all routes ${base}:       ${fmtTiming(r.timings.allRoutes)}`);
+  out.push(`full matrix ${base}:      ${fmtTiming(r.timings.fullMatrix)}`);
+  out.push("", r.felix);
+  if (r.problems.length > 0) {
+    out.push("", "problems:", ...r.problems.map((p) => `  - ${p}`));
+  }
+  void plan;
+  return out.join("\n");
+}
+
+export type { HostPlan };

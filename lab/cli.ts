@@ -1,0 +1,121 @@
+/**
+ * `npm run lab -- up|check|down [--stack <name>] [--json]`: the stack's hosts and endpoints as
+ * network namespaces on this machine, with real BIRD, checked with a full ping matrix.
+ */
+import { Command, Option } from "commander";
+import { ConfigError } from "../components/config.js";
+import { formatReport, labCheck } from "./check.js";
+import { CommandError } from "./exec.js";
+import { LabError, labDown, labUp } from "./lab.js";
+
+const program = new Command()
+  .name("npm run lab --")
+  .description(
+    "Build a stack's hosts and endpoints as network namespaces on this machine (root, Linux),\n" +
+      "with the rendered scripts and BIRD, and prove the routing with a full ping matrix.",
+  )
+  .showHelpAfterError();
+
+interface Common {
+  stack: string;
+  json?: boolean;
+  stateDir?: string;
+}
+
+const common = (cmd: Command) =>
+  cmd
+    .option("-s, --stack <name>", "stack: reads Pulumi.<name>.yaml", "dev")
+    .option("--json", "print the result as JSON (progress goes to stderr)")
+    .addOption(new Option("--state-dir <dir>", "where state folders live (default <repo>/.lab)"));
+
+function progress(json: boolean | undefined) {
+  return (line: string) => (json ? process.stderr : process.stdout).write(line + "\n");
+}
+
+async function main(action: () => Promise<number>) {
+  try {
+    process.exitCode = await action();
+  } catch (e) {
+    if (e instanceof LabError || e instanceof ConfigError || e instanceof CommandError) {
+      process.stderr.write(`lab: ${e.message}\n`);
+    } else {
+      process.stderr.write(`lab: ${(e as Error).stack ?? String(e)}\n`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+common(program.command("up").description("build the lab (replaces an existing one)")).action(
+  (o: Common) =>
+    main(async () => {
+      const r = await labUp({
+        stack: o.stack,
+        log: progress(o.json),
+        ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+      });
+      if (o.json) {
+        process.stdout.write(
+          JSON.stringify(
+            {
+              stack: o.stack,
+              stateDir: r.stateDir,
+              durationMs: Math.round(r.durationMs),
+              plan: r.plan,
+            },
+            null,
+            2,
+          ) + "\n",
+        );
+      }
+      return 0;
+    }),
+);
+
+common(program.command("check").description("BGP sessions, routes and a full ping matrix"))
+  .option("--timeout <seconds>", "how long to wait for convergence", "30")
+  .addOption(
+    new Option("--pinger <tool>", "ping tool (default: fping if installed)").choices([
+      "fping",
+      "ping",
+    ]),
+  )
+  .action((o: Common & { timeout: string; pinger?: "fping" | "ping" }) =>
+    main(async () => {
+      const timeout = Number(o.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) {
+        throw new LabError(
+          `--timeout must be a positive number of seconds, got ${JSON.stringify(o.timeout)}`,
+        );
+      }
+      const report = await labCheck({
+        stack: o.stack,
+        log: progress(o.json),
+        timeoutMs: timeout * 1000,
+        ...(o.pinger ? { pinger: o.pinger } : {}),
+        ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+      });
+      process.stdout.write(
+        (o.json ? JSON.stringify(report, null, 2) : "\n" + formatReport(report)) + "\n",
+      );
+      return report.ok ? 0 : 1;
+    }),
+  );
+
+common(program.command("down").description("remove everything up made")).action((o: Common) =>
+  main(async () => {
+    const r = await labDown({
+      stack: o.stack,
+      log: progress(o.json),
+      ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+    });
+    if (o.json) {
+      process.stdout.write(
+        JSON.stringify({ stack: o.stack, ...r, durationMs: Math.round(r.durationMs) }, null, 2) +
+          "\n",
+      );
+    }
+    return 0;
+  }),
+);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,660 @@
+/**
+ * The lab: a stack's hosts and endpoints as network namespaces on this machine, wired by the
+ * very scripts production runs, with real BIRD, and checked with a full ping matrix.
+ *
+ *   up     fabric + host namespaces, host preparation script, endpoint namespaces wired by the
+ *          endpoint script, Felix's routing part (host route + proxy ARP per tap), BIRD per host
+ *          (BGP on) or the GCE fabric's static routes (BGP off)
+ *   check  BGP sessions, routes for remote endpoints, endpoint-to-endpoint ping matrix
+ *   down   everything `up` made, found from the state folder and by name prefix
+ */
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
+import { writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { CalicoConfig } from "../components/config.js";
+import { buildModel, type ClusterModel } from "../components/model.js";
+import {
+  renderBirdConf,
+  renderEndpointScript,
+  renderHostScript,
+} from "../components/render/index.js";
+import { loadStackFile, stackFilePath } from "../components/stackfile.js";
+import {
+  ipBatch,
+  missingTools,
+  netnsPath,
+  pool,
+  poolSettled,
+  run,
+  runIn,
+  sleep,
+  spawnDetached,
+} from "./exec.js";
+import {
+  buildPlan,
+  isLabNamespace,
+  labPrefix,
+  planNamespaces,
+  type EndpointPlan,
+  type HostPlan,
+  type LabPlan,
+} from "./plan.js";
+import { DEFAULT_STATE_ROOT, REPO_ROOT, StateDir, type LabState } from "./state.js";
+
+/** A problem the operator can act on (printed without a stack trace). */
+export class LabError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LabError";
+  }
+}
+
+export interface LabOptions {
+  /** Stack name (default `dev`): reads `Pulumi.<stack>.yaml` unless `config` is given. */
+  stack?: string;
+  /** A validated config to build instead of the stack file (tests, variants). */
+  config?: CalicoConfig;
+  /** Where state folders live (default `<repo>/.lab`). */
+  stateRoot?: string;
+  /** Progress lines; default: none. */
+  log?: (line: string) => void;
+  /** Parallel jobs for namespaces and scripts (default: 4 per core, at least 8). */
+  concurrency?: number;
+}
+
+/** What `up` says it does in place of Felix, in its output and the check report. */
+export const FELIX_STAND_IN =
+  "Felix cannot run here: the lab does the routing part of its job itself, a host route " +
+  "`<ip> dev <tap>` and proxy ARP (proxy_delay 0) on each tap. No ACLs are programmed.";
+
+function resolved(opts: LabOptions) {
+  const stack = opts.stack ?? "dev";
+  const state = new StateDir(opts.stateRoot ?? DEFAULT_STATE_ROOT, stack);
+  const log = opts.log ?? (() => {});
+  const concurrency = opts.concurrency ?? Math.max(8, os.cpus().length * 4);
+  return { stack, state, log, concurrency };
+}
+
+async function step<T>(log: (l: string) => void, name: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  log(`- ${name} ...`);
+  try {
+    const out = await fn();
+    log(`  ok ${name} (${fmtSeconds(performance.now() - t0)})`);
+    return out;
+  } catch (e) {
+    log(`  FAILED ${name} (${fmtSeconds(performance.now() - t0)})`);
+    throw e;
+  }
+}
+
+export function fmtSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preflight: Linux, root, the tools.
+
+const TOOL_PACKAGES: Record<string, string> = {
+  ip: "iproute2",
+  iptables: "iptables",
+  nsenter: "util-linux",
+  sysctl: "procps",
+  ping: "iputils-ping",
+  bird: "bird",
+  birdc: "bird",
+};
+
+export async function preflight(needBird: boolean, log: (l: string) => void): Promise<void> {
+  if (process.platform !== "linux") {
+    throw new LabError(`the lab needs Linux network namespaces (this is ${process.platform})`);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new LabError(
+      "the lab needs root (it creates network namespaces and runs BIRD): " +
+        "run `sudo npm run lab -- up|check|down`",
+    );
+  }
+  const tools = [
+    "ip",
+    "iptables",
+    "nsenter",
+    "sysctl",
+    "ping",
+    ...(needBird ? ["bird", "birdc"] : []),
+  ];
+  let missing = await missingTools(tools);
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((t) => TOOL_PACKAGES[t]!))];
+    const apt = (await missingTools(["apt-get"])).length === 0;
+    if (!apt) {
+      throw new LabError(
+        `missing ${missing.join(", ")}: install ${packages.join(" ")} (BIRD must be 1.x) and retry`,
+      );
+    }
+    log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
+    try {
+      await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+        timeoutMs: 600_000,
+      });
+    } catch (e) {
+      throw new LabError(
+        `could not install ${packages.join(" ")} with apt-get (try \`apt-get update\` first): ${
+          (e as Error).message
+        }`,
+      );
+    }
+    missing = await missingTools(tools);
+    if (missing.length > 0)
+      throw new LabError(`still missing after apt-get: ${missing.join(", ")}`);
+  }
+  if (needBird) {
+    const { stdout, stderr } = await run("bird", ["--version"]);
+    const version = /BIRD version (\S+)/.exec(stderr + stdout)?.[1];
+    if (version === undefined || !version.startsWith("1.")) {
+      throw new LabError(
+        `the lab needs BIRD 1.x (the rendered bird.conf is BIRD 1 syntax), found ${
+          version ?? "an unknown version"
+        }: install Debian's \`bird\` package, not \`bird2\``,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading the stack.
+
+export function loadLabModel(opts: LabOptions): ClusterModel {
+  const { stack } = resolved(opts);
+  const config = opts.config ?? loadStackFile(stackFilePath(stack, REPO_ROOT));
+  return buildModel(config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// up
+
+export interface UpResult {
+  plan: LabPlan;
+  stateDir: string;
+  durationMs: number;
+  /** Epoch ms when the first BIRD started (BGP on). */
+  birdStartedAt?: number;
+}
+
+export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
+  const { stack, state, log, concurrency } = resolved(opts);
+  const t0 = performance.now();
+  const model = loadLabModel(opts);
+  const plan = buildPlan(model, stack);
+  await preflight(plan.bgp, log);
+  log(
+    `lab ${stack}: ${plan.hosts.length} host(s), ${plan.endpoints.length} endpoint(s), ` +
+      `${plan.fabric === "router" ? "GCE-like routed fabric" : "one LAN"}, BGP ${
+        plan.bgp ? `on (${model.config.bgp.peering}, ${model.config.bgp.session})` : "off"
+      }; names ${plan.prefix}-*; state ${state.dir}`,
+  );
+
+  if (state.exists() || (await labNamespaces(plan.prefix)).length > 0) {
+    await step(log, "replacing the existing lab", () => labDown({ ...opts, log: () => {} }));
+  }
+
+  const st: LabState = {
+    version: 1,
+    stack,
+    prefix: plan.prefix,
+    createdAt: new Date().toISOString(),
+    plan,
+    namespaces: [],
+    birds: [],
+  };
+  state.write(st);
+
+  await step(log, `create ${planNamespaces(plan).length} network namespaces`, async () => {
+    st.namespaces = planNamespaces(plan);
+    state.write(st); // recorded first: a failure half-way is still cleaned up by `down`
+    const failures = await poolSettled(st.namespaces, concurrency, (ns) =>
+      run("ip", ["netns", "add", ns]),
+    );
+    if (failures.length > 0) throw failures[0]!.error;
+  });
+
+  await step(log, "fabric: bridge, host links and addresses", () => buildFabric(plan, concurrency));
+
+  if (plan.fabricRoutes.length > 0) {
+    await step(log, `fabric: ${plan.fabricRoutes.length} static route(s) of the GCE network`, () =>
+      ipBatch(
+        plan.fabricNs,
+        plan.fabricRoutes.map((r) => `route replace ${r.dest} via ${r.via} dev ${plan.bridge}`),
+      ),
+    );
+  }
+
+  await step(log, "host preparation script (apply) in each host", async () => {
+    const outputs = await pool(plan.hosts, concurrency, (h) =>
+      runHostScript(model, state, h, "apply"),
+    );
+    // What the script could not do here (kernel modules), said once.
+    const notes = new Set(
+      outputs.flatMap((o) => o.split("\n").filter((l) => /kernel module/.test(l))),
+    );
+    for (const n of notes) log(`    ${n.replace(/^\[calico-host\] /, "")}`);
+  });
+
+  await step(
+    log,
+    `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
+    async () => {
+      mkdirSync(path.dirname(state.endpointScript("x")), { recursive: true });
+      const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
+        runEndpointScript(model, state, plan, e, "add"),
+      );
+      if (failures.length > 0) {
+        throw new LabError(
+          `endpoint script failed for ${failures.map((f) => f.item.name).join(", ")}:\n` +
+            failures[0]!.error.message,
+        );
+      }
+    },
+  );
+
+  await step(log, "Felix's routing part: host route and proxy ARP per tap", () =>
+    felixStandIn(plan, concurrency),
+  );
+  log(`    (${FELIX_STAND_IN})`);
+
+  let birdStartedAt: number | undefined;
+  if (plan.bgp) {
+    await step(log, `BIRD in ${plan.hosts.length} host(s)`, async () => {
+      await pool(plan.hosts, concurrency, async (h) => {
+        await writeFile(state.birdConf(h.index), renderBirdConf(model, h.name));
+        try {
+          await run("bird", ["-p", "-c", state.birdConf(h.index)]);
+        } catch (e) {
+          throw new LabError(
+            `BIRD rejects the rendered bird.conf of ${h.name}: ${(e as Error).message}`,
+          );
+        }
+      });
+      for (const h of plan.hosts) {
+        const rec = startBirdProcess(state, h);
+        st.birds.push(rec);
+        state.write(st);
+        birdStartedAt ??= rec.startedAt;
+      }
+    });
+  } else {
+    log("- BGP is off: the fabric's static routes carry endpoint traffic between hosts");
+  }
+
+  st.upDoneAt = Date.now();
+  state.write(st);
+  const durationMs = performance.now() - t0;
+  log(
+    `lab ${stack} is up (${fmtSeconds(durationMs)}); next: npm run lab -- check --stack ${stack}`,
+  );
+  return {
+    plan,
+    stateDir: state.dir,
+    durationMs,
+    ...(birdStartedAt !== undefined ? { birdStartedAt } : {}),
+  };
+}
+
+async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
+  const f = plan.fabricNs;
+  await ipBatch(f, [
+    "link set lo up",
+    `link add ${plan.bridge} type bridge`,
+    ...plan.bridgeAddresses.map((a) => `addr add ${a} dev ${plan.bridge}`),
+    `link set ${plan.bridge} up`,
+    ...plan.hosts.flatMap((h) => [
+      `link add ${h.fabricPort} type veth peer name ${h.uplink} netns ${h.ns}`,
+      `link set ${h.fabricPort} master ${plan.bridge}`,
+      `link set ${h.fabricPort} up`,
+    ]),
+  ]);
+  // The fabric routes between the regional subnets on one bridge: no redirects.
+  await runIn(f, "sysctl", [
+    "-q",
+    "-w",
+    `net.ipv4.ip_forward=${plan.fabric === "router" ? 1 : 0}`,
+    "net.ipv4.conf.all.send_redirects=0",
+    `net.ipv4.conf.${plan.bridge}.send_redirects=0`,
+  ]);
+  await pool(plan.hosts, concurrency, async (h) => {
+    await ipBatch(h.ns, hostLinkCommands(h));
+    // New namespaces inherit ip_forward from the root namespace: set it explicitly.
+    await runIn(h.ns, "sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
+  });
+}
+
+/** The host's uplink as on GCE (a /32 and a gateway), or as on a LAN. */
+export function hostLinkCommands(h: HostPlan): string[] {
+  const lines = [
+    "link set lo up",
+    `addr add ${h.address}/${h.prefixLength} dev ${h.uplink}`,
+    `link set ${h.uplink} up`,
+  ];
+  if (h.gateway !== undefined) {
+    lines.push(
+      `route add ${h.gateway} dev ${h.uplink} scope link`,
+      `route add default via ${h.gateway} dev ${h.uplink}`,
+    );
+  }
+  return lines;
+}
+
+async function runHostScript(
+  model: ClusterModel,
+  state: StateDir,
+  h: HostPlan,
+  action: "apply" | "remove",
+): Promise<string> {
+  const file = state.hostScript(h.index);
+  if (!existsSync(file)) await writeFile(file, renderHostScript(model, h.name), { mode: 0o755 });
+  return hostScriptAction(state, h, action);
+}
+
+async function hostScriptAction(
+  state: StateDir,
+  h: HostPlan,
+  action: "apply" | "remove",
+): Promise<string> {
+  const env = { ...process.env, CALICO_ROOT: state.hostRoot(h.index) };
+  const { stdout, stderr } = await runIn(h.ns, "bash", [state.hostScript(h.index), action], {
+    env,
+  });
+  await writeFile(path.join(state.dir, `host-prepare-h${h.index}.${action}.log`), stdout + stderr);
+  return stdout + stderr;
+}
+
+async function runEndpointScript(
+  model: ClusterModel,
+  state: StateDir,
+  plan: LabPlan,
+  e: EndpointPlan,
+  action: "add" | "remove",
+): Promise<string> {
+  const host = plan.hosts.find((h) => h.name === e.host)!;
+  const file = state.endpointScript(e.name);
+  if (!existsSync(file)) {
+    await writeFile(file, renderEndpointScript(model, e.name, e.id), { mode: 0o755 });
+  }
+  const { stdout, stderr } = await runIn(host.ns, "bash", [file, action, "--netns", e.ns]);
+  return stdout + stderr;
+}
+
+/** Run a rendered endpoint script of a lab that is up (fault checks, tests). */
+export async function endpointScriptAction(
+  opts: LabOptions,
+  endpoint: string,
+  action: "add" | "remove",
+): Promise<string> {
+  const { state } = resolved(opts);
+  const st = requireState(state);
+  const plan = st.plan!;
+  const e = plan.endpoints.find((x) => x.name === endpoint);
+  if (e === undefined) throw new LabError(`no endpoint ${endpoint} in lab ${plan.stack}`);
+  const host = plan.hosts.find((h) => h.name === e.host)!;
+  const { stdout, stderr } = await runIn(host.ns, "bash", [
+    state.endpointScript(e.name),
+    action,
+    "--netns",
+    e.ns,
+  ]);
+  return stdout + stderr;
+}
+
+/** Run a host's rendered preparation script of a lab that is up. */
+export async function hostScriptActionFor(
+  opts: LabOptions,
+  hostName: string,
+  action: "apply" | "remove",
+): Promise<string> {
+  const { state } = resolved(opts);
+  const plan = requireState(state).plan!;
+  return hostScriptAction(state, hostOf(plan, hostName), action);
+}
+
+/** Felix's routing part, per host: `<ip> dev <tap>` and proxy ARP with no delay on each tap. */
+export async function felixStandIn(plan: LabPlan, concurrency: number, only?: string[]) {
+  await pool(plan.hosts, concurrency, async (h) => {
+    const eps = plan.endpoints.filter(
+      (e) => e.host === h.name && (only === undefined || only.includes(e.name)),
+    );
+    if (eps.length === 0) return;
+    await ipBatch(
+      h.ns,
+      eps.map((e) => `route replace ${e.ip}/32 dev ${e.tap}`),
+    );
+    // A fresh tap answers ARP only after proxy_delay (~0.8 s): set it to 0.
+    for (let i = 0; i < eps.length; i += 100) {
+      await runIn(h.ns, "sysctl", [
+        "-q",
+        "-w",
+        ...eps
+          .slice(i, i + 100)
+          .flatMap((e) => [
+            `net.ipv4.conf.${e.tap}.proxy_arp=1`,
+            `net.ipv4.neigh.${e.tap}.proxy_delay=0`,
+          ]),
+      ]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// BIRD processes
+
+function startBirdProcess(state: StateDir, h: HostPlan) {
+  const fd = openSync(state.birdLog(h.index), "a");
+  try {
+    const pid = spawnDetached(
+      "nsenter",
+      [
+        `--net=${netnsPath(h.ns)}`,
+        "--",
+        "bird",
+        "-f",
+        "-c",
+        state.birdConf(h.index),
+        "-s",
+        state.birdSocket(h.index),
+        "-P",
+        state.birdPid(h.index),
+      ],
+      fd,
+    );
+    return { host: h.name, pid, startedAt: Date.now() };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** BIRD processes started for this state folder (whatever the state file says). */
+export function labBirdPids(state: StateDir): number[] {
+  const marker = `${state.dir}${path.sep}bird-h`;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = cmdline(Number(entry));
+    if (argv.length === 0 || !/(^|\/)(bird|nsenter)$/.test(argv[0]!)) continue;
+    if (argv.some((a) => a.startsWith(marker))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+async function killAll(pids: number[], graceMs = 3000): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of pids.filter(alive)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  while (pids.some(alive)) await sleep(20);
+}
+
+/** Stop one host's BIRD (fault checks). */
+export async function stopBird(opts: LabOptions, hostName: string): Promise<void> {
+  const { state } = resolved(opts);
+  const st = requireState(state);
+  const h = hostOf(st.plan!, hostName);
+  const marker = state.birdConf(h.index);
+  const pids = labBirdPids(state).filter((p) => cmdline(p).includes(marker));
+  await killAll(pids);
+  st.birds = st.birds.filter((b) => b.host !== hostName);
+  state.write(st);
+}
+
+/** Start one host's BIRD again (fault checks). */
+export async function startBird(opts: LabOptions, hostName: string): Promise<number> {
+  const { state } = resolved(opts);
+  const st = requireState(state);
+  const h = hostOf(st.plan!, hostName);
+  const rec = startBirdProcess(state, h);
+  st.birds.push(rec);
+  state.write(st);
+  return rec.startedAt;
+}
+
+function hostOf(plan: LabPlan, hostName: string): HostPlan {
+  const h = plan.hosts.find((x) => x.name === hostName);
+  if (h === undefined) throw new LabError(`no host ${hostName} in lab ${plan.stack}`);
+  return h;
+}
+
+export function requireState(state: StateDir): LabState & { plan: LabPlan } {
+  const st = state.read();
+  if (st?.plan === undefined || st.upDoneAt === undefined) {
+    throw new LabError(
+      `no lab is up for stack ${state.stack} (no complete ${state.file}): ` +
+        `run \`npm run lab -- up --stack ${state.stack}\` first`,
+    );
+  }
+  return st as LabState & { plan: LabPlan };
+}
+
+// ---------------------------------------------------------------------------------------------
+// down
+
+export interface DownResult {
+  namespaces: string[];
+  processes: number[];
+  durationMs: number;
+}
+
+/** Named namespaces with this prefix. */
+export async function labNamespaces(prefix: string): Promise<string[]> {
+  const { stdout } = await run("ip", ["netns", "list"]);
+  return stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((ns) => ns !== "" && isLabNamespace({ prefix }, ns));
+}
+
+export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
+  const { stack, state, log, concurrency } = resolved(opts);
+  const t0 = performance.now();
+  await preflight(false, log);
+  const prefix = labPrefix(stack);
+  let st: LabState | undefined;
+  try {
+    st = state.read();
+  } catch (e) {
+    log(`  (ignoring unreadable state: ${(e as Error).message})`);
+  }
+
+  const pids = await step(log, "stop BIRD", async () => {
+    const found = new Set([
+      ...(st?.birds ?? [])
+        .map((b) => b.pid)
+        .filter((p) => cmdline(p).some((a) => a.startsWith(state.dir))),
+      ...labBirdPids(state),
+    ]);
+    await killAll([...found]);
+    return [...found];
+  });
+
+  const present = await labNamespaces(prefix);
+  if (st?.plan !== undefined && existsSync(state.dir)) {
+    const plan = st.plan;
+    await step(log, "host preparation script (remove) in each host", async () => {
+      const failures = await poolSettled(
+        plan.hosts.filter((h) => present.includes(h.ns) && existsSync(state.hostScript(h.index))),
+        concurrency,
+        (h) => hostScriptAction(state, h, "remove"),
+      );
+      for (const f of failures) log(`    ${f.item.name}: ${f.error.message}`);
+    });
+  }
+
+  const namespaces = [...new Set([...(st?.namespaces ?? []), ...present])].filter((ns) =>
+    present.includes(ns),
+  );
+  await step(log, `delete ${namespaces.length} network namespaces`, async () => {
+    // Endpoints first, so their taps go before the hosts (either way all of it goes).
+    const order = [...namespaces].sort((a, b) => rank(b, prefix) - rank(a, prefix));
+    const failures = await poolSettled(order, concurrency, (ns) => run("ip", ["netns", "del", ns]));
+    const left = await labNamespaces(prefix);
+    if (left.length > 0) {
+      throw new LabError(
+        `could not delete ${left.join(", ")}: ${failures.map((f) => f.error.message).join("; ")}`,
+      );
+    }
+  });
+
+  await step(log, "remove the state folder", async () => {
+    rmSync(state.dir, { recursive: true, force: true });
+    try {
+      if (readdirSync(state.root).length === 0) rmSync(state.root, { recursive: true });
+    } catch {
+      // root already gone
+    }
+  });
+  const durationMs = performance.now() - t0;
+  log(`lab ${stack} is down (${fmtSeconds(durationMs)})`);
+  return { namespaces, processes: pids, durationMs };
+}
+
+function rank(ns: string, prefix: string): number {
+  if (ns.startsWith(`${prefix}-e-`) || ns.startsWith(`${prefix}-x`)) return 2;
+  if (ns.startsWith(`${prefix}-h-`)) return 1;
+  return 0;
+}

@@ -1,0 +1,163 @@
+/**
+ * The lab's plan for a stack: which namespaces, addresses, links and fabric routes stand in
+ * for the hosts, the endpoints and the network between them. Pure (no I/O): derived from the
+ * cluster model, so the lab builds exactly the stack that production would.
+ */
+import { createHash } from "node:crypto";
+import ipaddr from "ipaddr.js";
+import { syntheticEndpointId, tapName, type ClusterModel } from "../components/model.js";
+
+/** Every lab name starts with this, then a short hash of the stack: `cl3fa91c-...`. */
+export const LAB_PREFIX = "cl";
+
+export interface HostPlan {
+  name: string;
+  index: number;
+  /** The host's network namespace. */
+  ns: string;
+  address: string;
+  /** 32 on the GCE-like fabric (the host sees only its own /32), else the LAN's prefix. */
+  prefixLength: number;
+  /** GCE: the regional subnet's gateway (.1), the host's default route. */
+  gateway?: string;
+  /** The host's interface towards the fabric, inside the host namespace. */
+  uplink: string;
+  /** The other end, inside the fabric namespace, enslaved to the bridge. */
+  fabricPort: string;
+}
+
+export interface EndpointPlan {
+  name: string;
+  host: string;
+  ip: string;
+  ns: string;
+  /** The synthetic container id the lab uses (no docker here). */
+  id: string;
+  tap: string;
+}
+
+export interface FabricRoute {
+  name: string;
+  dest: string;
+  via: string;
+}
+
+export interface LabPlan {
+  stack: string;
+  prefix: string;
+  fabricNs: string;
+  bridge: string;
+  /** `router`: a GCE-like VPC (gateways on the bridge, static routes); `lan`: one L2 segment. */
+  fabric: "router" | "lan";
+  bgp: boolean;
+  /** Addresses on the fabric bridge (the regional gateways), as CIDRs. */
+  bridgeAddresses: string[];
+  hosts: HostPlan[];
+  endpoints: EndpointPlan[];
+  /** The routes the GCE fabric would hold (the stack's static routes). */
+  fabricRoutes: FabricRoute[];
+}
+
+/** The lab prefix of a stack: `cl` + 6 hex of its name's hash, unique per stack. */
+export function labPrefix(stack: string): string {
+  return LAB_PREFIX + createHash("sha256").update(`calico-lab/${stack}`).digest("hex").slice(0, 6);
+}
+
+function ipToInt(ip: string): number {
+  return ipaddr.IPv4.parse(ip).octets.reduce((n, o) => n * 256 + o, 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+/** The number of leading bits all addresses share. */
+function commonBits(addresses: string[]): number {
+  const ints = addresses.map(ipToInt);
+  let bits = 32;
+  for (const n of ints.slice(1)) {
+    const diff = (n ^ ints[0]!) >>> 0;
+    bits = Math.min(bits, diff === 0 ? 32 : Math.clz32(diff));
+  }
+  return bits;
+}
+
+function networkOf(ip: string, bits: number): string {
+  return ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${bits}`).toString();
+}
+
+export function buildPlan(model: ClusterModel, stack: string): LabPlan {
+  const prefix = labPrefix(stack);
+  const config = model.config;
+  const router = config.platform === "gce";
+  let lanBits = 24;
+  if (!router) {
+    // One LAN whose prefix covers every host address (a /24 when they fit in one), so that
+    // BGP `session: direct` finds its neighbours on a connected network.
+    lanBits = Math.min(24, commonBits(model.hosts.map((h) => h.internalAddress)));
+    const lan = `${networkOf(model.hosts[0]!.internalAddress, lanBits)}/${lanBits}`;
+    const [poolNet, poolBits] = ipaddr.IPv4.parseCIDR(config.endpointPool);
+    const [lanNet] = ipaddr.IPv4.parseCIDR(lan);
+    const overlap =
+      lanBits <= poolBits ? poolNet.match(lanNet, lanBits) : lanNet.match(poolNet, poolBits);
+    if (overlap) {
+      throw new Error(
+        `hosts[*].internalAddress: the smallest network holding every host address, ${lan}, ` +
+          `overlaps endpointPool ${config.endpointPool}; the lab cannot put the hosts on one LAN`,
+      );
+    }
+  }
+  const subnetOf = new Map(config.gce.subnets.map((s) => [s.region, s.cidr]));
+  const gatewayOf = (region: string) => {
+    const subnet = subnetOf.get(region)!;
+    return intToIp(ipToInt(subnet.split("/")[0]!) + 1);
+  };
+  const hosts: HostPlan[] = model.hosts.map((h) => ({
+    name: h.name,
+    index: h.index,
+    ns: `${prefix}-h-${h.name}`,
+    address: h.internalAddress,
+    prefixLength: router ? 32 : lanBits,
+    ...(router ? { gateway: gatewayOf(h.region) } : {}),
+    uplink: "eth0",
+    fabricPort: `h${h.index}`,
+  }));
+  const endpoints: EndpointPlan[] = model.endpoints.map((e, i) => {
+    const id = syntheticEndpointId(e.name);
+    // The wiring script takes namespace names of at most 63 characters.
+    const named = `${prefix}-e-${e.name}`;
+    const ns = named.length <= 63 ? named : `${prefix}-x${i}`;
+    return { name: e.name, host: e.host, ip: e.ip, ns, id, tap: tapName(id) };
+  });
+  const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
+  return {
+    stack,
+    prefix,
+    fabricNs: `${prefix}-fabric`,
+    bridge: "br0",
+    fabric: router ? "router" : "lan",
+    bgp: config.bgp.enabled,
+    bridgeAddresses: router
+      ? config.gce.subnets
+          .filter((s) => model.hosts.some((h) => h.region === s.region))
+          .map((s) => `${gatewayOf(s.region)}/${s.cidr.split("/")[1]}`)
+      : [],
+    hosts,
+    endpoints,
+    fabricRoutes: model.routes.map((r) => ({
+      name: r.name,
+      dest: r.destRange,
+      via: addressOf.get(r.host)!,
+    })),
+  };
+}
+
+/** Every namespace of the plan, fabric first. */
+export function planNamespaces(plan: LabPlan): string[] {
+  return [plan.fabricNs, ...plan.hosts.map((h) => h.ns), ...plan.endpoints.map((e) => e.ns)];
+}
+
+/** True when `ns` is one of this stack's lab namespaces (for the sweep in `down`). */
+export function isLabNamespace(plan: Pick<LabPlan, "prefix">, ns: string): boolean {
+  return ns.startsWith(`${plan.prefix}-`);
+}

@@ -1,0 +1,91 @@
+/**
+ * The lab's state folder, `.lab/<stack>/`: the plan it built, what it made so far (recorded
+ * before each thing is made, so `down` cleans up after a half-failed `up`), BIRD's files,
+ * the rendered scripts and a scratch root for the host preparation script.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LabPlan } from "./plan.js";
+
+/** The repository root (the lab's default state root is `<repo>/.lab`). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_STATE_ROOT = path.join(REPO_ROOT, ".lab");
+
+export interface BirdRecord {
+  host: string;
+  pid: number;
+  /** Epoch ms when it was started. */
+  startedAt: number;
+}
+
+export interface LabState {
+  version: 1;
+  stack: string;
+  prefix: string;
+  createdAt: string;
+  /** The plan as built (check and down use it, not the possibly edited stack file). */
+  plan?: LabPlan;
+  /** Namespaces recorded before they are created. */
+  namespaces: string[];
+  birds: BirdRecord[];
+  /** Epoch ms when `up` finished. */
+  upDoneAt?: number;
+}
+
+export class StateDir {
+  constructor(
+    public readonly root: string,
+    public readonly stack: string,
+  ) {}
+
+  get dir(): string {
+    return path.join(this.root, this.stack);
+  }
+  get file(): string {
+    return path.join(this.dir, "state.json");
+  }
+  /** Short names: a BIRD control socket path must stay under 108 bytes. */
+  birdConf(index: number): string {
+    return path.join(this.dir, `bird-h${index}.conf`);
+  }
+  birdSocket(index: number): string {
+    return path.join(this.dir, `bird-h${index}.ctl`);
+  }
+  birdPid(index: number): string {
+    return path.join(this.dir, `bird-h${index}.pid`);
+  }
+  birdLog(index: number): string {
+    return path.join(this.dir, `bird-h${index}.log`);
+  }
+  hostScript(index: number): string {
+    return path.join(this.dir, `host-prepare-h${index}.sh`);
+  }
+  endpointScript(name: string): string {
+    return path.join(this.dir, "endpoints", `endpoint-${name}.sh`);
+  }
+  /** CALICO_ROOT for one host's preparation script: its files go here, not to `/`. */
+  hostRoot(index: number): string {
+    return path.join(this.dir, "root", `h${index}`);
+  }
+
+  exists(): boolean {
+    return existsSync(this.file);
+  }
+
+  read(): LabState | undefined {
+    if (!this.exists()) return undefined;
+    const state = JSON.parse(readFileSync(this.file, "utf8")) as LabState;
+    if (state.version !== 1 || state.stack !== this.stack) {
+      throw new Error(`${this.file} is not a lab state file for stack ${this.stack}`);
+    }
+    return state;
+  }
+
+  write(state: LabState): void {
+    mkdirSync(this.dir, { recursive: true });
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
+    renameSync(tmp, this.file);
+  }
+}
