@@ -1,0 +1,249 @@
+/**
+ * The whole deployment: the platform (GCE, or hosts you already have), one CalicoHost per
+ * host, one CalicoEndpoint per endpoint, the plugin's shared data on the controller, and the
+ * outputs an operator needs (addresses, SSH commands, verification commands).
+ */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { ConfigError, loadConfig, rawFromStackConfig } from "./config.js";
+import { CalicoEndpoint } from "./endpoint.js";
+import { GceFabric } from "./gce.js";
+import { CalicoHost } from "./host.js";
+import type { ClusterModel } from "./model.js";
+import { buildModel, PATHS } from "./model.js";
+import { renderFelixTxt, renderGroupsTxt, SNAT_CHAIN } from "./render/index.js";
+import { keyFileFor, remoteFile, sshStateDir } from "./ssh.js";
+import type * as command from "@pulumi/command";
+
+/**
+ * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
+ * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
+ * which names every bad key and value, without a stack trace, before any resource exists.
+ */
+export function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
+  try {
+    return buildModel(loadConfig(rawFromStackConfig(entries)));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+export interface CalicoClusterArgs {
+  model: ClusterModel;
+  /**
+   * The SSH private key (OpenSSH or PEM) the hosts accept, as a secret; required for
+   * `platform: existing`. When absent an ed25519 key is generated and kept in the state.
+   */
+  sshPrivateKey?: pulumi.Input<string>;
+}
+
+export interface HostOutput {
+  name: string;
+  controller: boolean;
+  internalAddress: string;
+  externalAddress: string;
+  ssh: string;
+}
+
+export interface EndpointOutput {
+  name: string;
+  host: string;
+  ip: string;
+  group: string;
+  mac: string;
+  containerId: string;
+}
+
+export interface VerifyOutput {
+  host: string;
+  routes: string;
+  iptables: string;
+  snat: string;
+  containers: string;
+  bgp?: string;
+}
+
+export class CalicoCluster extends pulumi.ComponentResource {
+  public readonly hosts: CalicoHost[];
+  public readonly endpoints: CalicoEndpoint[];
+  public readonly fabric?: GceFabric;
+  /** The SSH private key (secret). */
+  public readonly sshPrivateKey: pulumi.Output<string>;
+  public readonly sshPublicKey: pulumi.Output<string>;
+  /** Plugin data shared by all endpoints, on the controller: felix.txt, groups.txt. */
+  public readonly pluginData: command.remote.Command[];
+  public readonly hostOutputs: pulumi.Output<HostOutput[]>;
+  public readonly endpointOutputs: pulumi.Output<EndpointOutput[]>;
+  public readonly verifyOutputs: pulumi.Output<VerifyOutput[]>;
+
+  constructor(name: string, args: CalicoClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("calico-docker:index:CalicoCluster", name, {}, opts);
+    const { model } = args;
+    const config = model.config;
+
+    // The SSH key: supplied (secret config), or generated here and kept in the state.
+    if (args.sshPrivateKey !== undefined) {
+      this.sshPrivateKey = pulumi.secret(args.sshPrivateKey);
+      this.sshPublicKey = pulumi.unsecret(
+        tls.getPublicKeyOutput({ privateKeyOpenssh: this.sshPrivateKey }, { parent: this })
+          .publicKeyOpenssh,
+      );
+    } else {
+      const key = new tls.PrivateKey(
+        `${name}-ssh-key`,
+        { algorithm: "ED25519" },
+        {
+          parent: this,
+          additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
+        },
+      );
+      this.sshPrivateKey = pulumi.secret(key.privateKeyOpenssh);
+      this.sshPublicKey = key.publicKeyOpenssh;
+    }
+    const sshDir = sshStateDir(pulumi.getProject(), pulumi.getStack());
+    const keyFile = keyFileFor(this.sshPrivateKey, sshDir);
+
+    // The platform.
+    const reach = new Map<
+      string,
+      {
+        address: pulumi.Output<string>;
+        internal: pulumi.Output<string>;
+        identity: pulumi.Output<string>;
+        dependsOn: pulumi.Resource[];
+      }
+    >();
+    if (config.platform === "gce") {
+      const provider =
+        config.gce.project !== undefined
+          ? new gcp.Provider(
+              `${name}-gcp`,
+              { project: config.gce.project, region: config.gce.region },
+              { parent: this },
+            )
+          : undefined;
+      this.fabric = new GceFabric(
+        `${name}-gce`,
+        { model, sshPublicKey: this.sshPublicKey },
+        { parent: this, ...(provider ? { providers: [provider] } : {}) },
+      );
+      for (const h of this.fabric.hosts) {
+        reach.set(h.name, {
+          address: h.externalAddress,
+          internal: h.internalAddress,
+          identity: h.identity,
+          dependsOn: [h.instance, ...this.fabric.firewalls],
+        });
+      }
+    } else {
+      for (const h of model.hosts) {
+        reach.set(h.name, {
+          address: pulumi.output(h.address!),
+          internal: pulumi.output(h.internalAddress),
+          identity: pulumi.output(h.address!),
+          dependsOn: [],
+        });
+      }
+    }
+
+    // The hosts.
+    this.hosts = model.hosts.map((h) => {
+      const r = reach.get(h.name)!;
+      return new CalicoHost(
+        `${name}-${h.name}`,
+        {
+          model,
+          host: h,
+          address: r.address,
+          identity: r.identity,
+          privateKey: this.sshPrivateKey,
+          keyFile,
+          sshDir,
+          dependsOn: r.dependsOn,
+        },
+        { parent: this },
+      );
+    });
+    const hostByName = new Map(this.hosts.map((h) => [h.name, h]));
+    const controller = hostByName.get(model.controller.name)!;
+
+    // The plugin's shared data on the controller, rewritten in place when it changes.
+    const shared: [string, string, string | undefined][] = [
+      ["felix-txt", `${PATHS.dataDir}/felix.txt`, renderFelixTxt(model)],
+      ["groups-txt", `${PATHS.dataDir}/groups.txt`, renderGroupsTxt(model)],
+    ];
+    this.pluginData = shared
+      .filter((s): s is [string, string, string] => s[2] !== undefined)
+      .map(([key, path, content]) =>
+        remoteFile(
+          `${name}-${key}`,
+          { connection: controller.connection, user: controller.user, path, content },
+          { parent: this, dependsOn: [controller.prepared] },
+        ),
+      );
+
+    // The endpoints.
+    this.endpoints = model.endpoints.map(
+      (e) =>
+        new CalicoEndpoint(
+          `${name}-ep-${e.name}`,
+          { model, endpoint: e, host: hostByName.get(e.host)!, controller },
+          { parent: this },
+        ),
+    );
+
+    // Outputs.
+    const keyPath = `${sshDir}/id_key`;
+    this.hostOutputs = pulumi.all(
+      model.hosts.map((h) => {
+        const r = reach.get(h.name)!;
+        return pulumi.all([r.address, r.internal]).apply(([address, internal]) => ({
+          name: h.name,
+          controller: h.isController,
+          internalAddress: internal,
+          externalAddress: address,
+          ssh: `ssh -i ${keyPath} ${h.sshUser}@${address}`,
+        }));
+      }),
+    );
+    this.endpointOutputs = pulumi.all(
+      this.endpoints.map((ep, i) => {
+        const e = model.endpoints[i]!;
+        return ep.containerId.apply((id) => ({
+          name: e.name,
+          host: e.host,
+          ip: e.ip,
+          group: e.group,
+          mac: e.mac,
+          containerId: id,
+        }));
+      }),
+    );
+    this.verifyOutputs = pulumi.all(
+      model.hosts.map((h) =>
+        reach.get(h.name)!.address.apply((address) => {
+          const ssh = `ssh -i ${keyPath} ${h.sshUser}@${address}`;
+          const sudo = h.sshUser === "root" ? "" : "sudo ";
+          return {
+            host: h.name,
+            routes: `${ssh} ip route`,
+            iptables: `${ssh} ${sudo}iptables -L -n`,
+            snat: `${ssh} ${sudo}iptables -t nat -S ${SNAT_CHAIN}`,
+            containers: `${ssh} docker ps --filter label=calico-docker.role`,
+            ...(config.bgp.enabled
+              ? { bgp: `${ssh} docker exec bird birdc -s /var/run/bird/bird.ctl show protocols` }
+              : {}),
+          };
+        }),
+      ),
+    );
+
+    this.registerOutputs({
+      hosts: this.hostOutputs,
+      endpoints: this.endpointOutputs,
+      verify: this.verifyOutputs,
+    });
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * One Calico host, on any platform: wait until it is usable, prepare it, talk to its Docker
+ * daemon over SSH, build the images there, deliver the rendered config and run the seed's
+ * containers (Felix everywhere; ACL Manager and the plugin on the controller; BIRD when BGP
+ * is on).
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterModel, HostModel } from "./model.js";
+import { PATHS } from "./model.js";
+import {
+  renderAclManagerCfg,
+  renderBirdConf,
+  renderFelixCfg,
+  renderHostScript,
+} from "./render/index.js";
+import {
+  atomicWriteScript,
+  connectionFor,
+  dockerSshOpts,
+  remoteFile,
+  sha256,
+  shq,
+  sudoFor,
+  type Connection,
+} from "./ssh.js";
+
+export type ImageKind = "felix" | "bird" | "plugin" | "util";
+
+/** Where each image is built from (paths relative to the project directory). */
+export const IMAGE_BUILDS: Record<ImageKind, { context: string; dockerfile: string }> = {
+  felix: { context: "images/felix", dockerfile: "images/felix/Dockerfile" },
+  bird: { context: "images/bird", dockerfile: "images/bird/Dockerfile" },
+  // The plugin's image needs the workspace's lockfile, so its context is the repository root.
+  plugin: { context: ".", dockerfile: "images/plugin/Dockerfile" },
+  util: { context: "images/util", dockerfile: "images/util/Dockerfile" },
+};
+
+/** Where the bird image reads its config (images/bird/Dockerfile). */
+export const BIRD_CONF_IN_CONTAINER = "/etc/bird/bird.conf";
+
+/** The label that carries the hash of a container's rendered config. */
+export const CONFIG_LABEL = "calico-docker.config-sha256";
+
+/** How long the readiness gate waits for Docker, in 5 s steps (10 minutes). */
+const READY_ATTEMPTS = 120;
+
+export interface CalicoHostArgs {
+  model: ClusterModel;
+  host: HostModel;
+  /** The address the operator's machine reaches the host's SSH daemon at. */
+  address: pulumi.Input<string>;
+  /** Changes when the machine is replaced (a GCE instance id; the address elsewhere). */
+  identity: pulumi.Input<string>;
+  /** The SSH private key (a secret). */
+  privateKey: pulumi.Output<string>;
+  /** The local file holding that key, for the docker provider's `ssh` (see ssh.ts). */
+  keyFile: pulumi.Output<string>;
+  /** Directory for this stack's known-hosts files. */
+  sshDir: string;
+  /** Resources that must exist before SSH can work (the instance, the SSH firewall rule). */
+  dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The readiness gate: SSH answers, `docker info` works for the user, and root is reachable. */
+export function readinessScript(host: HostModel): string {
+  const who = `${host.sshUser}@${host.name}`;
+  const rootCheck =
+    host.sshUser === "root"
+      ? ""
+      : [
+          "if ! sudo -n true 2>/dev/null; then",
+          `  echo ${shq(`calico-docker: ${who} cannot run sudo without a password; host preparation needs root`)} >&2`,
+          "  exit 1",
+          "fi",
+        ].join("\n");
+  return [
+    "set -u",
+    "i=0",
+    "until docker info >/dev/null 2>&1; do",
+    "  i=$((i + 1))",
+    `  if [ "$i" -ge ${READY_ATTEMPTS} ]; then`,
+    `    echo ${shq(`calico-docker: ${who}: docker is not usable after ${(READY_ATTEMPTS * 5) / 60} minutes (daemon not running, or the user not in the docker group?); docker info says:`)} >&2`,
+    "    docker info >&2 || true",
+    "    exit 1",
+    "  fi",
+    "  sleep 5",
+    "done",
+    rootCheck,
+    `echo "ready: $(hostname) docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"`,
+  ]
+    .filter((line) => line !== "")
+    .join("\n");
+}
+
+export class CalicoHost extends pulumi.ComponentResource {
+  public readonly name: string;
+  public readonly user: string;
+  /** The SSH connection for remote commands (secret). */
+  public readonly connection: pulumi.Output<Connection>;
+  /** Passes once SSH answers and Docker works: everything else on the host waits for it. */
+  public readonly ready: command.remote.Command;
+  /** The host preparation script, applied. */
+  public readonly prepared: command.remote.Command;
+  /** This host's Docker daemon, over SSH. */
+  public readonly provider: docker.Provider;
+  /** Image references (an image id once built) by kind, for the images this host runs. */
+  public readonly images: Partial<Record<ImageKind, pulumi.Output<string>>>;
+  /** The rendered config files delivered to the host, by path. */
+  public readonly files: Record<string, command.remote.Command>;
+  /** The Calico containers on this host, by container name. */
+  public readonly containers: Record<string, docker.Container>;
+
+  constructor(name: string, args: CalicoHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("calico-docker:host:CalicoHost", name, {}, opts);
+    const { model, host } = args;
+    const child = (extra: pulumi.CustomResourceOptions = {}) =>
+      pulumi.mergeOptions({ parent: this }, extra);
+    this.name = host.name;
+    this.user = host.sshUser;
+    const sudo = sudoFor(host.sshUser);
+    this.connection = connectionFor(args.address, host.sshUser, args.privateKey);
+
+    // 1. Readiness gate. A replaced machine (new identity) is waited for again.
+    this.ready = new command.remote.Command(
+      `${name}-ready`,
+      {
+        connection: this.connection,
+        create: readinessScript(host),
+        triggers: [args.identity],
+        addPreviousOutputInEnv: false,
+      },
+      child({
+        dependsOn: args.dependsOn ?? [],
+        additionalSecretOutputs: ["connection"],
+        customTimeouts: { create: "20m" },
+      }),
+    );
+
+    // 2. Host preparation: the script is put on the host (so `remove` finds the same text
+    // that `apply` ran) and applied; a change to the script removes the old state first.
+    const hostScript = renderHostScript(model, host.name);
+    this.prepared = new command.remote.Command(
+      `${name}-prepare`,
+      {
+        connection: this.connection,
+        create: `${atomicWriteScript(host.sshUser, PATHS.hostScript, 0o755)}\n${sudo}bash ${shq(PATHS.hostScript)} apply`,
+        delete: [
+          `if [ -f ${shq(PATHS.hostScript)} ]; then ${sudo}bash ${shq(PATHS.hostScript)} remove; fi`,
+          `${sudo}rm -f ${shq(PATHS.hostScript)}`,
+        ].join("\n"),
+        stdin: hostScript,
+        triggers: [sha256(hostScript)],
+        addPreviousOutputInEnv: false,
+      },
+      child({
+        dependsOn: [this.ready],
+        deleteBeforeReplace: true,
+        additionalSecretOutputs: ["connection"],
+      }),
+    );
+
+    // 3. The Docker daemon over SSH (never TCP). It waits for the gate.
+    const knownHosts = pulumi
+      .output(args.identity)
+      .apply(
+        (id) => `${args.sshDir}/known_hosts-${host.name}-${id.replace(/[^A-Za-z0-9_.-]/g, "_")}`,
+      );
+    this.provider = new docker.Provider(
+      `${name}-docker`,
+      {
+        host: pulumi.interpolate`ssh://${host.sshUser}@${args.address}`,
+        sshOpts: dockerSshOpts(args.keyFile, knownHosts),
+      },
+      child({ dependsOn: [this.ready] }),
+    );
+    const onDocker = (extra: pulumi.CustomResourceOptions = {}) =>
+      child(pulumi.mergeOptions({ provider: this.provider, dependsOn: [this.ready] }, extra));
+
+    // 4. Images, built on this host's daemon from this repository: no registry involved.
+    const runs: ImageKind[] = ["felix", "util"];
+    if (model.config.bgp.enabled) runs.push("bird");
+    if (host.isController) runs.push("plugin");
+    this.images = {};
+    for (const kind of runs) this.images[kind] = this.image(name, model, kind, onDocker);
+
+    // 5. Rendered config, delivered to the host; the containers bind-mount it.
+    this.files = {};
+    const deliver = (key: string, path: string, content: string) => {
+      this.files[path] = remoteFile(
+        `${name}-${key}`,
+        { connection: this.connection, user: host.sshUser, path, content, replaceOnChange: true },
+        child({ dependsOn: [this.prepared] }),
+      );
+      return { file: this.files[path], hash: sha256(content) };
+    };
+
+    // 6. The containers, with the seed's flags.
+    this.containers = {};
+    const run = (
+      containerName: string,
+      image: pulumi.Output<string>,
+      cmd: string[],
+      mounts: docker.types.input.ContainerVolume[],
+      config: { file: command.remote.Command; hash: string } | undefined,
+    ) => {
+      this.containers[containerName] = new docker.Container(
+        `${name}-${containerName}`,
+        {
+          name: containerName,
+          image,
+          command: cmd,
+          privileged: true,
+          networkMode: "host",
+          restart: "always",
+          mustRun: true,
+          volumes: [{ hostPath: PATHS.logDir, containerPath: PATHS.logDir }, ...mounts],
+          labels: [
+            { label: "calico-docker.role", value: containerName },
+            ...(config ? [{ label: CONFIG_LABEL, value: config.hash }] : []),
+          ],
+          logDriver: "json-file",
+          logOpts: { "max-size": "10m", "max-file": "3" },
+        },
+        onDocker({
+          deleteBeforeReplace: true,
+          dependsOn: [this.prepared, ...(config ? [config.file] : [])],
+        }),
+      );
+    };
+
+    const felixCfg = deliver("felix-cfg", PATHS.felixCfg, renderFelixCfg(model, host.name));
+    run(
+      "felix",
+      this.images.felix!,
+      ["calico-felix", `--config-file=${PATHS.felixCfg}`],
+      [{ hostPath: PATHS.felixCfg, containerPath: PATHS.felixCfg, readOnly: true }],
+      felixCfg,
+    );
+
+    if (host.isController) {
+      const aclCfg = deliver("acl-manager-cfg", PATHS.aclManagerCfg, renderAclManagerCfg(model));
+      run(
+        "aclmgr",
+        this.images.felix!,
+        ["calico-acl-manager", `--config-file=${PATHS.aclManagerCfg}`],
+        [{ hostPath: PATHS.aclManagerCfg, containerPath: PATHS.aclManagerCfg, readOnly: true }],
+        aclCfg,
+      );
+      const pluginMount = { hostPath: PATHS.pluginDir, containerPath: PATHS.pluginDir };
+      const common = ["--data-dir", PATHS.dataDir, "--log-dir", PATHS.logDir];
+      run("plugin-network", this.images.plugin!, ["network", ...common], [pluginMount], undefined);
+      run(
+        "plugin-endpoint",
+        this.images.plugin!,
+        [
+          "endpoint",
+          ...common,
+          "--resync-delay-ms",
+          String(model.config.plugin.resyncDelayMs),
+          "--felix-timeout-ms",
+          String(model.config.plugin.requestTimeoutMs),
+        ],
+        [pluginMount],
+        undefined,
+      );
+    }
+
+    if (model.config.bgp.enabled) {
+      const birdConf = deliver("bird-conf", PATHS.birdConf, renderBirdConf(model, host.name));
+      run(
+        "bird",
+        this.images.bird!,
+        ["run_bird", BIRD_CONF_IN_CONTAINER],
+        [{ hostPath: PATHS.birdConf, containerPath: BIRD_CONF_IN_CONTAINER, readOnly: true }],
+        birdConf,
+      );
+    }
+
+    this.registerOutputs({ ready: this.ready.stdout });
+  }
+
+  /**
+   * One image on this host's daemon. The default names (`calico:felix`...) are built from
+   * this repository's Dockerfiles (`docker.Image`, `skipPush`: the context is sent over the
+   * SSH connection and built by the host's own daemon, so no registry is needed). A name
+   * changed under `images:` in the stack config is a prebuilt image the host pulls.
+   * Containers run the image by id, so a rebuild replaces them.
+   */
+  private image(
+    name: string,
+    model: ClusterModel,
+    kind: ImageKind,
+    onDocker: (extra?: pulumi.CustomResourceOptions) => pulumi.CustomResourceOptions,
+  ): pulumi.Output<string> {
+    const ref = model.config.images[kind];
+    if (ref !== `calico:${kind}`) {
+      const pulled = new docker.RemoteImage(
+        `${name}-image-${kind}`,
+        { name: ref, keepLocally: true },
+        onDocker(),
+      );
+      return pulumi.all([pulled.imageId, pulled.name]).apply(([id, n]) => id || n);
+    }
+    const built = new docker.Image(
+      `${name}-image-${kind}`,
+      {
+        imageName: ref,
+        skipPush: true,
+        buildOnPreview: false,
+        build: { ...IMAGE_BUILDS[kind], builderVersion: "BuilderBuildKit" },
+      },
+      onDocker({ customTimeouts: { create: "45m", update: "45m" } }),
+    );
+    return pulumi.all([built.repoDigest, built.imageName]).apply(([digest, n]) => digest || n);
+  }
+}
