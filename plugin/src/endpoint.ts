@@ -8,7 +8,7 @@ import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./da
 import { FelixConnection, type FelixConnectionOptions } from "./felix.js";
 import { invalidReply, jsonType } from "./protocol.js";
 import { DataStore } from "./store.js";
-import { SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
+import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
 
 export interface EndpointPluginOptions {
   readonly dataDir: string;
@@ -32,6 +32,8 @@ export interface EndpointPluginOptions {
   readonly mode?: "push" | "resync-only";
   readonly debounceMs?: number;
   readonly rescanIntervalMs?: number;
+  /** How often to look for a data directory that does not exist yet (default 500 ms). */
+  readonly pollMs?: number;
   readonly onExchange?: FelixConnectionOptions["onExchange"];
 }
 
@@ -54,6 +56,7 @@ export class EndpointPlugin {
       watch: push,
       ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
       ...(opts.rescanIntervalMs === undefined ? {} : { rescanIntervalMs: opts.rescanIntervalMs }),
+      ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
     });
     this.store.on("change", (state) => this.onState(state));
   }
@@ -69,7 +72,12 @@ export class EndpointPlugin {
 
   async start(): Promise<void> {
     const router = new Router({ linger: 0 });
-    await router.bind(this.endpoint);
+    try {
+      await bindWithRetry(router, this.endpoint, this.log);
+    } catch (err) {
+      router.close();
+      throw err;
+    }
     this.router = router;
     await this.store.start();
     this.onState(this.store.state);

@@ -15,7 +15,7 @@ import {
   type GroupUpdate,
 } from "./protocol.js";
 import { DataStore } from "./store.js";
-import { SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
+import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
 
 export interface NetworkPluginOptions {
   readonly dataDir: string;
@@ -29,6 +29,8 @@ export interface NetworkPluginOptions {
   readonly republishIntervalMs?: number;
   readonly debounceMs?: number;
   readonly rescanIntervalMs?: number;
+  /** How often to look for a data directory that does not exist yet (default 500 ms). */
+  readonly pollMs?: number;
   /** Called with every publication (for metrics and tests). */
   readonly onPublish?: (topic: string, msg: GroupUpdate | { type: "HEARTBEAT" }) => void;
 }
@@ -60,6 +62,7 @@ export class NetworkPlugin {
       logger: this.log,
       ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
       ...(opts.rescanIntervalMs === undefined ? {} : { rescanIntervalMs: opts.rescanIntervalMs }),
+      ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
     });
     this.store.on("change", (state) => this.onState(state));
   }
@@ -74,12 +77,12 @@ export class NetworkPlugin {
 
   async start(): Promise<void> {
     const pub = new Publisher({ linger: 0 });
-    await pub.bind(this.endpoints.publish);
+    await bindWithRetry(pub, this.endpoints.publish, this.log);
     this.pub = pub;
     this.pubQueue = new SendQueue(pub, this.log);
     const router = new Router({ linger: 0 });
     try {
-      await router.bind(this.endpoints.groups);
+      await bindWithRetry(router, this.endpoints.groups, this.log);
     } catch (err) {
       pub.close();
       throw err;

@@ -53,8 +53,9 @@ function problemText(p: Problem): string {
 /** Stable text of a state, to tell whether anything changed. */
 function fingerprint(state: State): string {
   const strip = <T extends { file: string }>(x: T): Omit<T, "file"> => {
-    const { file: _file, ...rest } = x;
-    return rest;
+    const rest: Partial<T> = { ...x };
+    delete rest.file;
+    return rest as Omit<T, "file">;
   };
   return JSON.stringify([
     [...state.felix.entries()].sort().map(([k, v]) => [k, strip(v)]),

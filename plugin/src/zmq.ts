@@ -94,3 +94,27 @@ export async function serveRouter(
     }
   }
 }
+
+/**
+ * Binds, retrying while the address is still held (a socket closed a moment ago by a
+ * previous instance in this process is released asynchronously).
+ */
+export async function bindWithRetry(
+  socket: { bind(address: string): Promise<void> },
+  address: string,
+  log: Logger,
+  totalMs = 3000,
+): Promise<void> {
+  const deadline = Date.now() + totalMs;
+  for (;;) {
+    try {
+      await socket.bind(address);
+      return;
+    } catch (err) {
+      const inUse = /in use/i.test((err as Error).message);
+      if (!inUse || Date.now() > deadline) throw err;
+      log.debug({ address }, "address still in use; retrying bind");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -195,6 +195,8 @@ export class FakeFelix {
   private serving: Promise<void> | null = null;
   private resync: { id: string; expected: number | null; got: Set<string> } | null = null;
   private closed = false;
+  /** When set and returning a string, that raw text is the reply (to feed the plugin junk). */
+  replyWith: ((msg: Json) => string | undefined) | null = null;
 
   constructor(readonly opts: FakeFelixOptions) {}
 
@@ -251,17 +253,17 @@ export class FakeFelix {
       }
       this.received.push(msg);
       if (this.muted) continue; // never answers: the plugin must time out
-      const reply = this.handle(msg);
-      if (reply === null) continue;
+      const raw = this.replyWith?.(msg);
+      const reply = raw ?? JSON.stringify(this.handle(msg));
       try {
-        await rep.send(JSON.stringify(reply));
+        await rep.send(reply);
       } catch {
         return;
       }
     }
   }
 
-  private handle(msg: Json): Json | null {
+  private handle(msg: Json): Json {
     const type = msg["type"];
     for (const p of felixRequestProblems(msg)) this.violations.push(`${String(type)}: ${p}`);
     const id = String(msg["endpoint_id"]);

@@ -1,0 +1,175 @@
+/**
+ * The network API over real ZeroMQ sockets on loopback, with a fake ACL Manager.
+ * Ports 22000-22199.
+ */
+import assert from "node:assert/strict";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ep, networkRig } from "./fixture.js";
+import type { FakeAclManager, Json } from "./peers.js";
+
+function noViolations(acl: FakeAclManager): void {
+  assert.deepEqual(acl.violations, []);
+}
+
+const prototypePolicy = (group: string): Json => ({
+  inbound: [{ group, cidr: null, protocol: null, port: null }],
+  outbound: [
+    { group, cidr: null, protocol: null, port: null },
+    { group: null, cidr: "0.0.0.0/0", protocol: null, port: null },
+  ],
+  inbound_default: "deny",
+  outbound_default: "deny",
+});
+
+test("GETGROUPS: SUCCESS reply, then every group is published", async (t) => {
+  const a = ep(1, "h1", "web");
+  const b = ep(2, "h1", "web");
+  const c = ep(3, "h1", "db");
+  const rig = await networkRig(t, { basePort: 22000, endpoints: [a, b, c] });
+  const since = rig.acl.received.length;
+  const reply = await rig.acl.getGroups();
+  assert.deepEqual(reply, { type: "GETGROUPS", rc: "SUCCESS", message: "" });
+  const web = await rig.acl.waitForGroup("web", undefined, { since });
+  const db = await rig.acl.waitForGroup("db", undefined, { since });
+  assert.equal(web.value.topic, "groups");
+  assert.deepEqual(Object.keys(web.value.msg).sort(), [
+    "group",
+    "issued",
+    "members",
+    "rules",
+    "type",
+  ]);
+  assert.equal(web.value.msg["type"], "GROUPUPDATE");
+  assert.ok(Number.isInteger(web.value.msg["issued"]));
+  assert.deepEqual(web.value.msg["members"], { [a.id]: [a.ip], [b.id]: [b.ip] });
+  assert.deepEqual(web.value.msg["rules"], prototypePolicy("web"));
+  assert.deepEqual(db.value.msg["members"], { [c.id]: [c.ip] });
+  assert.deepEqual(db.value.msg["rules"], prototypePolicy("db"));
+  noViolations(rig.acl);
+});
+
+test("no groups: a networkheartbeat is published instead, and periodically", async (t) => {
+  const rig = await networkRig(t, { basePort: 22010, plugin: { republishIntervalMs: 150 } });
+  const beats = await rig.acl.received.waitForCount((p) => p.topic === "networkheartbeat", 2, {
+    timeoutMs: 2000,
+  });
+  for (const b of beats) {
+    assert.deepEqual(Object.keys(b.msg).sort(), ["issued", "type"]);
+    assert.equal(b.msg["type"], "HEARTBEAT");
+    assert.ok(Number.isInteger(b.msg["issued"]));
+  }
+  assert.equal(rig.acl.received.items.filter((i) => i.value.topic === "groups").length, 0);
+  noViolations(rig.acl);
+});
+
+test("all groups are republished periodically (PUB/SUB drops early messages)", async (t) => {
+  const rig = await networkRig(t, {
+    basePort: 22020,
+    endpoints: [ep(1, "h1", "web")],
+    plugin: { republishIntervalMs: 150 },
+  });
+  const updates = await rig.acl.received.waitForCount(
+    (p) => p.topic === "groups" && p.msg["group"] === "web",
+    3,
+    { timeoutMs: 2000 },
+  );
+  for (const u of updates)
+    assert.deepEqual(Object.keys(u.msg["members"] as Json), [ep(1, "h1").id]);
+  assert.equal(
+    rig.acl.received.items.filter((i) => i.value.topic === "networkheartbeat").length,
+    0,
+  );
+  noViolations(rig.acl);
+});
+
+test("membership change and group deletion are published within a second", async (t) => {
+  const a = ep(1, "h1", "web");
+  const rig = await networkRig(t, { basePort: 22030, endpoints: [a] });
+  await rig.acl.getGroups();
+  await rig.acl.waitForGroup("web");
+
+  // A second member joins.
+  const b = ep(2, "h1", "web");
+  let since = rig.acl.received.length;
+  let t0 = performance.now();
+  await rig.writeEndpoint(b);
+  const joined = await rig.acl.waitForGroup(
+    "web",
+    (m) => Object.keys(m["members"] as Json).length === 2,
+    {
+      since,
+    },
+  );
+  assert.ok(joined.at - t0 < 1000, `took ${joined.at - t0} ms`);
+  assert.deepEqual(joined.value.msg["members"], { [a.id]: [a.ip], [b.id]: [b.ip] });
+
+  // a moves to group "db": web shrinks, db appears.
+  since = rig.acl.received.length;
+  t0 = performance.now();
+  await rig.writeEndpoint({ ...a, group: "db" });
+  const web = await rig.acl.waitForGroup("web", undefined, { since });
+  const db = await rig.acl.waitForGroup("db", undefined, { since });
+  assert.ok(Math.max(web.at, db.at) - t0 < 1000);
+  assert.deepEqual(web.value.msg["members"], { [b.id]: [b.ip] });
+  assert.deepEqual(db.value.msg["members"], { [a.id]: [a.ip] });
+  assert.deepEqual(db.value.msg["rules"], prototypePolicy("db"));
+
+  // The last member of web goes: web is published with empty members (deleted).
+  since = rig.acl.received.length;
+  t0 = performance.now();
+  await rm(join(rig.dir, `${b.name}.txt`));
+  const deleted = await rig.acl.waitForGroup("web", undefined, { since });
+  assert.ok(deleted.at - t0 < 1000);
+  assert.deepEqual(deleted.value.msg["members"], {});
+  assert.deepEqual(deleted.value.msg["rules"], prototypePolicy("web"));
+
+  // A deleted group is not republished afterwards.
+  since = rig.acl.received.length;
+  await rig.acl.getGroups();
+  await rig.acl.waitForGroup("db", undefined, { since });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(
+    rig.acl.received.items.slice(since).filter((i) => i.value.msg["group"] === "web").length,
+    0,
+  );
+  noViolations(rig.acl);
+});
+
+test("groups.txt rules are published as given; editing them republishes the group", async (t) => {
+  const inbound = [
+    { group: "web", cidr: null, protocol: null, port: null },
+    { group: null, cidr: "10.0.0.0/8", protocol: "tcp", port: [8000, 8080] },
+  ];
+  const outbound = [{ group: "db", cidr: null, protocol: "tcp", port: 5432 }];
+  const groupsTxt = `[group web]\ninbound=${JSON.stringify(inbound)}\noutbound=${JSON.stringify(outbound)}\n`;
+  const a = ep(1, "h1", "web");
+  const rig = await networkRig(t, { basePort: 22040, endpoints: [a], groupsTxt });
+  await rig.acl.getGroups();
+  const web = await rig.acl.waitForGroup("web");
+  assert.deepEqual(web.value.msg["rules"], {
+    inbound,
+    outbound,
+    inbound_default: "deny",
+    outbound_default: "deny",
+  });
+
+  const since = rig.acl.received.length;
+  const t0 = performance.now();
+  const icmp = [{ group: null, cidr: "0.0.0.0/0", protocol: "icmp", port: null }];
+  await writeFile(
+    join(rig.dir, "groups.txt"),
+    `[group web]\ninbound=${JSON.stringify(icmp)}\noutbound=[]\n`,
+  );
+  const changed = await rig.acl.waitForGroup("web", undefined, { since });
+  assert.ok(changed.at - t0 < 1000);
+  assert.deepEqual(changed.value.msg["rules"], {
+    inbound: icmp,
+    outbound: [],
+    inbound_default: "deny",
+    outbound_default: "deny",
+  });
+  assert.deepEqual(changed.value.msg["members"], { [a.id]: [a.ip] });
+  noViolations(rig.acl);
+});
