@@ -170,11 +170,7 @@ function npmScriptsCalled(script: string): string[] {
 }
 
 /** Everything wrong with a job's permissions, given the steps it runs. */
-function permissionProblems(
-  where: string,
-  permissions: unknown,
-  steps: Mapping[],
-): string[] {
+function permissionProblems(where: string, permissions: unknown, steps: Mapping[]): string[] {
   if (!isMapping(permissions))
     return [
       `${where}: permissions must be an explicit mapping, got ${JSON.stringify(permissions)}`,
