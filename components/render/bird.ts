@@ -22,11 +22,12 @@ const KEEPALIVE_SECONDS = 10;
 
 function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string {
   const { asNumber, session, connectDelaySeconds } = model.config.bgp;
-  const role = peer.rrClient
-    ? "a route-reflector client of this host"
-    : model.config.bgp.peering === "route-reflector" && !host.isRouteReflector
-      ? "a route reflector"
-      : "a full-mesh peer";
+  const role =
+    model.config.bgp.peering === "full-mesh"
+      ? "a full-mesh peer"
+      : peer.rrClient
+        ? "a route-reflector client of this host"
+        : "a route reflector";
   const lines = [
     `# ${peer.host} (${peer.address}): ${role}.`,
     `protocol bgp ${peer.protocol} {`,

@@ -106,17 +106,17 @@ resolve_netns() {
   NS=$NETNS_LINK
 }
 
-# The interface index of a link (in the namespace given by the leading args of ip).
+# The interface index of a link of this (the host's) namespace.
 ifindex() {
   local line
-  line=$(ip "$@" -o link show 2>/dev/null) || return 1
+  line=$(ip -o link show dev "$1" 2>/dev/null) || return 1
   printf '%s\\n' "\${line%%:*}"
 }
 
 add() {
   local tap_index peer_line addr
   resolve_netns
-  if tap_index=$(ifindex dev "$TAP"); then
+  if tap_index=$(ifindex "$TAP"); then
     peer_line=$(ip -n "$NS" -o link show dev eth0 2>/dev/null || true)
     if [[ "$peer_line" == *"eth0@if$tap_index:"* ]]; then
       say "veth pair $TAP / eth0 is in place"
@@ -156,6 +156,7 @@ add() {
     say "eth0 has address $IP/32"
   fi
   ip -n "$NS" link set dev eth0 up
+  ip -n "$NS" link set dev lo up
   if [[ "$(ip -n "$NS" -4 route show default)" != "default dev eth0 scope link "* ]]; then
     ip -n "$NS" route replace default dev eth0
     say "default route through eth0"

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Calico host preparation for host-1.
+# Rendered from the stack config by calico-docker; do not edit by hand.
+#
+# Usage: calico-host-prepare.sh apply|remove      (as root)
+#
+#   apply   load the kernel modules Felix needs (and persist them), create the directories,
+#           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
+#           with BGP, add the point-to-point peer address and the unreachable pool route.
+#           Idempotent: a second run changes nothing.
+#   remove  undo the network changes of apply: the SNAT chain, and the peer address and
+#           unreachable route (only those apply added, as recorded in the state directory).
+#           Directories, modules and IP forwarding stay (Docker needs forwarding too).
+#
+# Environment: CALICO_ROOT  prefix for every file and directory the script writes
+#              (default empty: the real /); tests and the lab point it at a scratch dir.
+set -euo pipefail
+
+HOST_NAME='host-1'
+INTERNAL_ADDRESS='10.240.0.2'
+ENDPOINT_POOL='192.168.0.0/16'
+GCE_BGP='no'
+SNAT_CHAIN='CALICO-SNAT'
+SNAT_COMMENT='calico-docker: SNAT for endpoints leaving the pool'
+KERNEL_MODULES=('ip6_tables' 'xt_set')
+HOST_DIRS=('/var/log/calico' '/var/run/netns' '/opt/plugin/data' '/etc/calico' '/opt/calico/bin' '/var/lib/calico')
+SYSCTLS=('net.ipv4.ip_forward=1')
+
+CALICO_ROOT="${CALICO_ROOT:-}"
+if [[ -n "$CALICO_ROOT" && "$CALICO_ROOT" != /* ]]; then
+  echo "[calico-host] CALICO_ROOT must be an absolute path, got '$CALICO_ROOT'" >&2
+  exit 2
+fi
+STATE_DIR="${CALICO_ROOT}/var/lib/calico"
+PEER_STATE="${STATE_DIR}/gce-peer-address"
+UNREACHABLE_STATE="${STATE_DIR}/unreachable-route"
+
+say() { printf '[calico-host] %s\n' "$*"; }
+fail() {
+  printf '[calico-host] error: %s\n' "$*" >&2
+  exit 1
+}
+ipt() { iptables -w 5 -t nat "$@"; }
+
+# Write FILE with CONTENT unless it already holds exactly that. Returns 1 when the
+# directory is not writable (read-only /etc).
+write_file() {
+  local file=$1 content=$2 dir
+  dir=$(dirname -- "$file")
+  if [[ -f "$file" && "$(cat -- "$file")" == "$content" ]]; then
+    say "$file is up to date"
+    return 0
+  fi
+  if ! mkdir -p -- "$dir" 2>/dev/null || ! printf '%s\n' "$content" >"$file.tmp.$$" 2>/dev/null; then
+    rm -f -- "$file.tmp.$$" 2>/dev/null || true
+    return 1
+  fi
+  mv -f -- "$file.tmp.$$" "$file"
+  say "wrote $file"
+}
+
+apply_modules() {
+  local m
+  for m in "${KERNEL_MODULES[@]}"; do
+    if [[ -d "/sys/module/$m" ]]; then
+      say "kernel module $m: already loaded or built in"
+    elif modprobe -- "$m" 2>/dev/null; then
+      say "kernel module $m: loaded"
+    else
+      say "kernel module $m: cannot be loaded here (no module support, e.g. in a container); continuing"
+    fi
+  done
+  if ! write_file "${CALICO_ROOT}/etc/modules-load.d/calico.conf" "$(printf '%s\n' "${KERNEL_MODULES[@]}")"; then
+    say "/etc/modules-load.d is not writable: modules are not persisted across reboots"
+  fi
+}
+
+apply_dirs() {
+  local d
+  for d in "${HOST_DIRS[@]}"; do
+    if [[ -d "${CALICO_ROOT}$d" ]]; then
+      say "directory ${CALICO_ROOT}$d exists"
+    else
+      mkdir -p -- "${CALICO_ROOT}$d"
+      say "created directory ${CALICO_ROOT}$d"
+    fi
+  done
+}
+
+apply_sysctls() {
+  local kv key value current persist=""
+  for kv in "${SYSCTLS[@]}"; do
+    key=${kv%%=*}
+    value=${kv#*=}
+    current=$(sysctl -n -- "$key")
+    if [[ "$current" == "$value" ]]; then
+      say "sysctl $key is $value"
+    else
+      sysctl -q -w -- "$key=$value" >/dev/null
+      say "sysctl $key set to $value (was $current)"
+    fi
+    persist+="$key = $value"$'\n'
+  done
+  if ! write_file "${CALICO_ROOT}/etc/sysctl.d/calico.conf" "${persist%$'\n'}"; then
+    say "/etc/sysctl.d is not writable: sysctls are not persisted across reboots"
+  fi
+}
+
+snat_rule() {
+  # -m comment may be missing on old kernels; the dedicated chain names the rule anyway.
+  if iptables -m comment --help >/dev/null 2>&1; then
+    printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -m comment --comment "$SNAT_COMMENT" -j MASQUERADE
+  else
+    printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -j MASQUERADE
+  fi
+}
+
+apply_snat() {
+  local -a rule
+  mapfile -t rule < <(snat_rule)
+  if ! ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
+    ipt -N "$SNAT_CHAIN"
+    say "created nat chain $SNAT_CHAIN"
+  fi
+  # Exactly one rule, the current one: a changed pool replaces the old rule.
+  if ipt -C "$SNAT_CHAIN" "${rule[@]}" 2>/dev/null && [[ "$(ipt -S "$SNAT_CHAIN" | grep -c '^-A ')" == 1 ]]; then
+    say "SNAT rule for $ENDPOINT_POOL is in place"
+  else
+    ipt -F "$SNAT_CHAIN"
+    ipt -A "$SNAT_CHAIN" "${rule[@]}"
+    say "SNAT: $ENDPOINT_POOL to outside the pool is masqueraded (chain $SNAT_CHAIN)"
+  fi
+  if ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; then
+    say "POSTROUTING jumps to $SNAT_CHAIN"
+  else
+    ipt -A POSTROUTING -j "$SNAT_CHAIN"
+    say "POSTROUTING now jumps to $SNAT_CHAIN"
+  fi
+}
+
+remove_snat() {
+  local removed=0
+  while ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; do
+    ipt -D POSTROUTING -j "$SNAT_CHAIN"
+    removed=1
+  done
+  if ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
+    ipt -F "$SNAT_CHAIN"
+    ipt -X "$SNAT_CHAIN"
+    removed=1
+  fi
+  if [[ $removed == 1 ]]; then say "removed nat chain $SNAT_CHAIN"; else say "no nat chain $SNAT_CHAIN"; fi
+}
+
+# "<iface> <gateway>" of the IPv4 default route.
+default_route() {
+  local -a words
+  local i iface="" gateway=""
+  read -r -a words < <(ip -4 route show default | head -n 1) || true
+  for ((i = 0; i + 1 < ${#words[@]}; i++)); do
+    case ${words[i]} in
+      dev) iface=${words[i + 1]} ;;
+      via) gateway=${words[i + 1]} ;;
+    esac
+  done
+  [[ -n "$iface" && -n "$gateway" ]] || fail "no IPv4 default route with a gateway: cannot set up the BGP peer address"
+  printf '%s %s\n' "$iface" "$gateway"
+}
+
+has_peer_address() { # iface address gateway
+  ip -4 -o addr show dev "$1" 2>/dev/null | grep -Fq " inet $2 peer $3/32 "
+}
+
+has_unreachable() { # cidr
+  [[ -n "$(ip -4 route show exact "$1" type unreachable 2>/dev/null)" ]]
+}
+
+remove_peer_address() {
+  local iface address gateway
+  if [[ ! -f "$PEER_STATE" ]]; then
+    say "no peer address was added"
+    return 0
+  fi
+  read -r iface address gateway <"$PEER_STATE" || true
+  if [[ -n "${gateway:-}" ]] && has_peer_address "$iface" "$address" "$gateway"; then
+    ip addr del "$address" peer "$gateway" dev "$iface"
+    say "removed peer address $address peer $gateway from $iface"
+  else
+    say "peer address ${address:-?} peer ${gateway:-?} is already gone"
+  fi
+  rm -f -- "$PEER_STATE"
+}
+
+remove_unreachable() {
+  local cidr
+  if [[ ! -f "$UNREACHABLE_STATE" ]]; then
+    say "no unreachable route was added"
+    return 0
+  fi
+  read -r cidr <"$UNREACHABLE_STATE" || true
+  if [[ -n "${cidr:-}" ]] && has_unreachable "$cidr"; then
+    ip route del unreachable "$cidr"
+    say "removed route unreachable $cidr"
+  else
+    say "route unreachable ${cidr:-?} is already gone"
+  fi
+  rm -f -- "$UNREACHABLE_STATE"
+}
+
+apply_gce_bgp() {
+  local iface gateway recorded=""
+  read -r iface gateway < <(default_route)
+  mkdir -p -- "$STATE_DIR"
+  # BIRD refuses a gateway outside the interface's subnet, and GCE gives hosts a /32:
+  # a point-to-point peer address makes the gateway a neighbour.
+  if [[ -f "$PEER_STATE" ]]; then recorded=$(cat -- "$PEER_STATE"); fi
+  if [[ -n "$recorded" && "$recorded" != "$iface $INTERNAL_ADDRESS $gateway" ]]; then
+    remove_peer_address
+    recorded=""
+  fi
+  if has_peer_address "$iface" "$INTERNAL_ADDRESS" "$gateway"; then
+    say "peer address $INTERNAL_ADDRESS peer $gateway on $iface is in place"
+  else
+    ip addr add "$INTERNAL_ADDRESS" peer "$gateway" dev "$iface"
+    printf '%s %s %s\n' "$iface" "$INTERNAL_ADDRESS" "$gateway" >"$PEER_STATE"
+    say "added peer address $INTERNAL_ADDRESS peer $gateway on $iface"
+  fi
+  # Endpoints are reachable only through the /32 routes Felix and BIRD add, not through
+  # the default route; the /32s are more specific than this guard route.
+  recorded=""
+  if [[ -f "$UNREACHABLE_STATE" ]]; then recorded=$(cat -- "$UNREACHABLE_STATE"); fi
+  if [[ -n "$recorded" && "$recorded" != "$ENDPOINT_POOL" ]]; then
+    remove_unreachable
+  fi
+  if has_unreachable "$ENDPOINT_POOL"; then
+    say "route unreachable $ENDPOINT_POOL is in place"
+  else
+    ip route add unreachable "$ENDPOINT_POOL"
+    printf '%s\n' "$ENDPOINT_POOL" >"$UNREACHABLE_STATE"
+    say "added route unreachable $ENDPOINT_POOL"
+  fi
+}
+
+apply() {
+  say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"
+  apply_modules
+  apply_dirs
+  apply_sysctls
+  apply_snat
+  if [[ "$GCE_BGP" == yes ]]; then
+    apply_gce_bgp
+  else
+    # BGP on GCE was turned off since a previous apply: take back what it added.
+    if [[ -f "$PEER_STATE" ]]; then remove_peer_address; fi
+    if [[ -f "$UNREACHABLE_STATE" ]]; then remove_unreachable; fi
+  fi
+  say "host $HOST_NAME is ready"
+}
+
+remove() {
+  say "removing Calico's network changes from host $HOST_NAME"
+  remove_snat
+  remove_peer_address
+  remove_unreachable
+  say "done"
+}
+
+case "${1:-}" in
+  apply) apply ;;
+  remove) remove ;;
+  *)
+    echo "usage: $0 apply|remove" >&2
+    exit 2
+    ;;
+esac

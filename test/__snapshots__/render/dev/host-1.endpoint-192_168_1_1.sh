@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Calico endpoint wiring for 192_168_1_1 (192.168.1.1, group web) on host host-1.
+# Rendered from the stack config by calico-docker; do not edit by hand.
+#
+# Usage: endpoint-192_168_1_1.sh add|remove [--netns NAME]      (as root, on host-1)
+#
+#   add     wire the container: a veth pair, host side $TAP, container side eth0 with
+#           $IP/32, MAC $MAC and a default route through eth0 (proxy ARP on the tap
+#           answers). Idempotent; re-wires a restarted container.
+#   remove  delete the tap (its container side goes with it) and the namespace link.
+#
+# By default the container's network namespace is found from Docker
+# (docker inspect -f '{{.State.Pid}}' $CONTAINER) and linked as $NETNS_DIR/$NETNS_LINK.
+# --netns NAME uses the existing named namespace $NETNS_DIR/NAME instead (ip netns add).
+set -euo pipefail
+
+ENDPOINT_NAME='192_168_1_1'
+CONTAINER='192_168_1_1'
+ENDPOINT_ID='042385007ad02ffc760324ea826cd20fecb08596ca680ce4b7b893f09e229d16'
+TAP='tap042385007ad'
+TMP_PEER='tmp042385007ad'
+IP='192.168.1.1'
+MAC='02:ca:c0:a8:01:01'
+HOST_NAME='host-1'
+NETNS_DIR='/var/run/netns'
+NETNS_LINK='calico-192_168_1_1'
+NETNS_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
+
+say() { printf '[calico-endpoint] %s: %s\n' "$ENDPOINT_NAME" "$*"; }
+fail() {
+  printf '[calico-endpoint] %s: error: %s\n' "$ENDPOINT_NAME" "$*" >&2
+  exit 1
+}
+usage() {
+  echo "usage: $0 add|remove [--netns NAME]" >&2
+  exit 2
+}
+
+ACTION=${1:-}
+[[ $# -gt 0 ]] && shift
+NETNS=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --netns)
+      [[ $# -ge 2 ]] || usage
+      NETNS=$2
+      shift 2
+      ;;
+    --netns=*)
+      NETNS=${1#--netns=}
+      shift
+      ;;
+    *) usage ;;
+  esac
+done
+if [[ -n "$NETNS" && ! "$NETNS" =~ $NETNS_RE ]]; then
+  fail "--netns: '$NETNS' is not a namespace name (letters, digits, '_', '.', '-'; at most 63)"
+fi
+
+# Sets NS to the name of the endpoint's namespace under $NETNS_DIR.
+resolve_netns() {
+  local out pid id
+  if [[ -n "$NETNS" ]]; then
+    [[ -e "$NETNS_DIR/$NETNS" ]] || fail "no network namespace named '$NETNS' (see ip netns list)"
+    NS=$NETNS
+    return 0
+  fi
+  command -v docker >/dev/null 2>&1 || fail "docker is not installed here (or use --netns NAME)"
+  out=$(docker inspect -f '{{.State.Pid}} {{.Id}}' "$CONTAINER" 2>&1) ||
+    fail "cannot inspect container '$CONTAINER': $out"
+  read -r pid id <<<"$out"
+  [[ "$pid" =~ ^[1-9][0-9]*$ ]] || fail "container '$CONTAINER' is not running"
+  [[ "$id" == "$ENDPOINT_ID" ]] ||
+    fail "container '$CONTAINER' has id $id, but this script is for $ENDPOINT_ID: render it again"
+  mkdir -p -- "$NETNS_DIR"
+  if [[ "$(readlink -- "$NETNS_DIR/$NETNS_LINK" 2>/dev/null || true)" != "/proc/$pid/ns/net" ]]; then
+    ln -sfn -- "/proc/$pid/ns/net" "$NETNS_DIR/$NETNS_LINK"
+    say "linked $NETNS_DIR/$NETNS_LINK to the namespace of container $CONTAINER (pid $pid)"
+  fi
+  NS=$NETNS_LINK
+}
+
+# The interface index of a link of this (the host's) namespace.
+ifindex() {
+  local line
+  line=$(ip -o link show dev "$1" 2>/dev/null) || return 1
+  printf '%s\n' "${line%%:*}"
+}
+
+add() {
+  local tap_index peer_line addr
+  resolve_netns
+  if tap_index=$(ifindex "$TAP"); then
+    peer_line=$(ip -n "$NS" -o link show dev eth0 2>/dev/null || true)
+    if [[ "$peer_line" == *"eth0@if$tap_index:"* ]]; then
+      say "veth pair $TAP / eth0 is in place"
+    else
+      # The tap's other side is not this namespace's eth0 (a restarted container, or an
+      # interrupted run): start again.
+      ip link del dev "$TAP"
+      say "deleted stale $TAP"
+      tap_index=""
+    fi
+  else
+    tap_index=""
+  fi
+  if [[ -z "$tap_index" ]]; then
+    if ip -n "$NS" link show dev eth0 >/dev/null 2>&1; then
+      fail "namespace '$NS' already has an eth0 that is not paired with $TAP"
+    fi
+    ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
+    ip link add "$TAP" type veth peer name "$TMP_PEER"
+    ip link set dev "$TMP_PEER" netns "$NS"
+    ip -n "$NS" link set dev "$TMP_PEER" name eth0
+    say "created veth pair $TAP / eth0 (in namespace $NS)"
+  fi
+  if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" link/ether $MAC "* ]]; then
+    ip -n "$NS" link set dev eth0 address "$MAC"
+    say "eth0 MAC set to $MAC"
+  fi
+  # Exactly one IPv4 address on eth0: the endpoint's.
+  while read -r addr; do
+    if [[ -n "$addr" && "$addr" != "$IP/32" ]]; then
+      ip -n "$NS" addr del "$addr" dev eth0
+      say "removed old address $addr from eth0"
+    fi
+  done < <(ip -n "$NS" -4 -o addr show dev eth0 | awk '{ print $4 }')
+  if ! ip -n "$NS" -4 -o addr show dev eth0 | grep -Fq " inet $IP/32 "; then
+    ip -n "$NS" addr add "$IP/32" dev eth0
+    say "eth0 has address $IP/32"
+  fi
+  ip -n "$NS" link set dev eth0 up
+  ip -n "$NS" link set dev lo up
+  if [[ "$(ip -n "$NS" -4 route show default)" != "default dev eth0 scope link "* ]]; then
+    ip -n "$NS" route replace default dev eth0
+    say "default route through eth0"
+  fi
+  ip link set dev "$TAP" up
+  say "wired on host $HOST_NAME: $IP on $TAP (Felix adds the host route and proxy ARP)"
+}
+
+remove() {
+  if ip link show dev "$TAP" >/dev/null 2>&1; then
+    ip link del dev "$TAP"
+    say "deleted $TAP and the container's eth0"
+  else
+    say "no $TAP: nothing to delete"
+  fi
+  ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
+  if [[ -z "$NETNS" && -L "$NETNS_DIR/$NETNS_LINK" ]]; then
+    rm -f -- "$NETNS_DIR/$NETNS_LINK"
+    say "removed the namespace link $NETNS_DIR/$NETNS_LINK"
+  fi
+}
+
+case "$ACTION" in
+  add) add ;;
+  remove) remove ;;
+  *) usage ;;
+esac

@@ -1,0 +1,421 @@
+/**
+ * The renderers on the dev stack (Pulumi.dev.yaml) and on two fixed variants (BGP on the
+ * dev stack; an `existing` stack with route reflectors and direct sessions): a snapshot per
+ * file next to checks of what the text means.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parse as parseIni } from "ini";
+import { loadConfig, rawFromStackConfig } from "../components/config.js";
+import {
+  buildModel,
+  syntheticEndpointId,
+  tapName,
+  type ClusterModel,
+} from "../components/model.js";
+import { readStackEntries, stackFilePath } from "../components/stackfile.js";
+import {
+  BIRD_FILTERS,
+  PLACEHOLDER_SSH_KEY,
+  RenderError,
+  renderAclManagerCfg,
+  renderAll,
+  renderBirdConf,
+  renderEndpointData,
+  renderEndpointScript,
+  renderFelixCfg,
+  renderFelixTxt,
+  renderGroupsTxt,
+  renderHostScript,
+  renderIgnition,
+} from "../components/render/index.js";
+import { assertSnapshot } from "./helpers/snapshot.js";
+import { birdParse, shellcheck } from "./helpers/tools.js";
+
+function devRaw(): Record<string, unknown> {
+  return rawFromStackConfig(readStackEntries(stackFilePath("dev")));
+}
+const dev = buildModel(loadConfig(devRaw()));
+const devBgp = buildModel(loadConfig({ ...devRaw(), bgp: { enabled: true } }));
+
+/** Four existing hosts, two route reflectors, direct sessions, no explicit rules. */
+const rrRaw = {
+  platform: "existing",
+  sshPrivateKey: { secret: true },
+  ssh: { user: "ops" },
+  controller: "beta",
+  hosts: [
+    { name: "alpha", address: "10.0.0.11" },
+    { name: "beta", address: "10.0.0.12" },
+    { name: "gamma", address: "10.0.0.13" },
+    { name: "delta", address: "gw.example.net", internalAddress: "10.0.0.14" },
+  ],
+  endpointPool: "172.20.0.0/16",
+  endpoints: [
+    { host: "alpha", ip: "172.20.1.1", group: "a" },
+    { host: "gamma", ip: "172.20.3.1", group: "a", name: "api" },
+    { host: "delta", ip: "172.20.4.1", group: "b" },
+  ],
+  bgp: {
+    peering: "route-reflector",
+    routeReflectors: ["alpha", "beta"],
+    session: "direct",
+    asNumber: 65001,
+    connectDelaySeconds: 3,
+  },
+};
+const rr = buildModel(loadConfig(rrRaw));
+
+const ID = (name: string) => syntheticEndpointId(name);
+
+function bgpBlocks(conf: string): { name: string; body: string }[] {
+  return [...conf.matchAll(/^protocol bgp (\S+) \{\n([\s\S]*?)^\}/gm)].map((m) => ({
+    name: m[1]!,
+    body: m[2]!,
+  }));
+}
+
+describe("plugin data", () => {
+  it("felix.txt has a [felix <name>] section per host with ip and host", () => {
+    const text = renderFelixTxt(dev);
+    assertSnapshot("render/dev/felix.txt", text);
+    const parsed = parseIni(text);
+    assert.deepEqual(Object.keys(parsed), ["felix host-1", "felix host-2"]);
+    for (const h of dev.hosts) {
+      assert.deepEqual({ ...parsed[`felix ${h.name}`] }, { ip: h.internalAddress, host: h.name });
+    }
+  });
+
+  it("an endpoint file has id, ip, mac, host and group", () => {
+    for (const e of dev.endpoints) {
+      const text = renderEndpointData(dev, e.name, ID(e.name));
+      assertSnapshot(`render/dev/plugin-data/${e.dataFile}`, text);
+      assert.deepEqual(
+        { ...parseIni(text)[`endpoint ${e.name}`] },
+        { id: ID(e.name), ip: e.ip, mac: e.mac, host: e.host, group: e.group },
+      );
+    }
+    assert.match(renderEndpointData(dev, "192_168_1_1", ID("x")), /^id=[0-9a-f]{64}$/m);
+  });
+
+  it("groups.txt carries the explicit rules as JSON wire rules, all four keys", () => {
+    const text = renderGroupsTxt(dev);
+    assert.ok(text !== undefined);
+    assertSnapshot("render/dev/plugin-data/groups.txt", text);
+    const parsed = parseIni(text);
+    assert.deepEqual(Object.keys(parsed), ["group db"]); // web has no rules: prototype policy
+    const db = parsed["group db"] as Record<string, string>;
+    const inbound = JSON.parse(db.inbound!) as unknown[];
+    assert.deepEqual(inbound, [
+      { group: "db", cidr: null, protocol: null, port: null },
+      { group: "web", cidr: null, protocol: "tcp", port: 5432 },
+    ]);
+    assert.deepEqual(JSON.parse(db.outbound!), [
+      { group: "db", cidr: null, protocol: null, port: null },
+      { group: null, cidr: "0.0.0.0/0", protocol: null, port: null },
+    ]);
+    assert.equal(renderGroupsTxt(rr), undefined);
+  });
+
+  it("rejects an unknown endpoint and an id that is not a container id", () => {
+    assert.throws(() => renderEndpointData(dev, "nope", ID("nope")), /no endpoint named "nope"/);
+    assert.throws(
+      () => renderEndpointData(dev, "192_168_1_1", "abc;rm -rf /"),
+      (e: unknown) =>
+        e instanceof RenderError && /64 lowercase hex.*"abc;rm -rf \/"/.test(e.message),
+    );
+    assert.throws(() => renderEndpointData(dev, "192_168_1_1", ID("a").toUpperCase()), RenderError);
+  });
+});
+
+describe("bird.conf", () => {
+  it("dev stack with BGP on: router id, one session, pool filters; BIRD accepts it", () => {
+    for (const h of devBgp.hosts) {
+      const conf = renderBirdConf(devBgp, h.name);
+      assertSnapshot(`render/dev-bgp/${h.name}.bird.conf`, conf);
+      assert.match(
+        conf,
+        new RegExp(`^router id ${h.internalAddress.replaceAll(".", "\\.")};$`, "m"),
+      );
+      assert.match(conf, /^log stderr all;$/m);
+      const blocks = bgpBlocks(conf);
+      assert.equal(blocks.length, 1);
+      const peer = devBgp.hosts.find((o) => o.name !== h.name)!;
+      assert.match(blocks[0]!.body, new RegExp(`neighbor ${peer.internalAddress} as 64511;`));
+      assert.match(blocks[0]!.body, new RegExp(`source address ${h.internalAddress};`));
+      assert.match(blocks[0]!.body, /^\s+multihop;$/m);
+      assert.match(blocks[0]!.body, /next hop self;/);
+      assert.match(blocks[0]!.body, /connect delay time 1;/);
+      assert.doesNotMatch(conf, new RegExp(`neighbor ${h.internalAddress} `));
+      assert.match(conf, /net ~ \[ 192\.168\.0\.0\/16\+ \]/);
+      for (const f of Object.values(BIRD_FILTERS))
+        assert.match(conf, new RegExp(`^filter ${f} \\{`, "m"));
+      const parsed = birdParse(conf);
+      assert.ok(parsed.ok, parsed.output);
+    }
+  });
+
+  it("route reflectors: clients peer with reflectors only, reflectors with all", () => {
+    for (const h of rr.hosts) {
+      const conf = renderBirdConf(rr, h.name);
+      assertSnapshot(`render/rr-direct/${h.name}.bird.conf`, conf);
+      const parsed = birdParse(conf);
+      assert.ok(parsed.ok, `${h.name}: ${parsed.output}`);
+      const blocks = bgpBlocks(conf);
+      assert.equal(blocks.length, h.peers.length);
+      assert.ok(blocks.every((b) => /^\s+direct;$/m.test(b.body)));
+      assert.ok(
+        blocks.every((b) => /local as 65001;/.test(b.body) && /connect delay time 3;/.test(b.body)),
+      );
+      if (h.isRouteReflector) {
+        assert.equal(blocks.length, rr.hosts.length - 1);
+        const clients = blocks.filter((b) => /rr client;/.test(b.body));
+        assert.deepEqual(
+          clients.map((b) => b.name).sort(),
+          ["peer_delta", "peer_gamma"].filter((p) => p !== `peer_${h.name}`).sort(),
+        );
+        assert.ok(clients.every((b) => b.body.includes(`rr cluster id ${h.internalAddress};`)));
+        assert.ok(
+          blocks.every((b) => !/next hop self/.test(b.body)),
+          "a reflector keeps next hops",
+        );
+      } else {
+        assert.deepEqual(blocks.map((b) => b.name).sort(), ["peer_alpha", "peer_beta"]);
+        assert.ok(blocks.every((b) => !/rr client/.test(b.body) && /next hop self;/.test(b.body)));
+      }
+    }
+  });
+
+  it("a single host has no BGP block and still parses", () => {
+    const one = buildModel(
+      loadConfig({
+        ...rrRaw,
+        controller: "alpha",
+        hosts: [rrRaw.hosts[0]],
+        endpoints: [],
+        bgp: {},
+      }),
+    );
+    const conf = renderBirdConf(one, "alpha");
+    assert.equal(bgpBlocks(conf).length, 0);
+    assert.ok(birdParse(conf).ok);
+  });
+
+  it("rejects an unknown host", () => {
+    assert.throws(() => renderBirdConf(devBgp, "host-9"), /no host named "host-9".*host-1, host-2/);
+  });
+});
+
+describe("felix.cfg and acl_manager.cfg", () => {
+  it("felix.cfg has the three sections and the keys Felix 0.10 reads", () => {
+    for (const h of dev.hosts) {
+      const text = renderFelixCfg(dev, h.name);
+      assertSnapshot(`render/dev/${h.name}.felix.cfg`, text);
+      const cfg = parseIni(text) as Record<string, Record<string, string>>;
+      assert.deepEqual(Object.keys(cfg), ["global", "log", "connection"]);
+      assert.deepEqual(
+        { ...cfg.global },
+        {
+          PluginAddress: dev.controller.internalAddress,
+          ACLAddress: dev.controller.internalAddress,
+          FelixHostname: h.name,
+          LocalAddress: h.internalAddress,
+          ResyncIntervalSecs: "60",
+          MetadataAddr: "None",
+          MetadataPort: "9697",
+          EndpointRetryTimeMillis: "500",
+        },
+      );
+      assert.deepEqual(
+        { ...cfg.log },
+        {
+          LogFilePath: "/var/log/calico/felix.log",
+          LogSeverityFile: "INFO",
+          LogSeveritySys: "INFO",
+          LogSeverityScreen: "INFO",
+        },
+      );
+      assert.deepEqual(
+        { ...cfg.connection },
+        { ConnectionTimeoutMillis: "40000", ConnectionKeepaliveIntervalMillis: "5000" },
+      );
+    }
+  });
+
+  it("follows felix.resyncIntervalSecs and felix.logSeverity", () => {
+    const m = buildModel(
+      loadConfig({ ...rrRaw, felix: { resyncIntervalSecs: 5, logSeverity: "DEBUG" } }),
+    );
+    const cfg = parseIni(renderFelixCfg(m, "gamma")) as Record<string, Record<string, string>>;
+    assert.equal(cfg.global!.ResyncIntervalSecs, "5");
+    assert.equal(cfg.global!.PluginAddress, "10.0.0.12"); // controller beta
+    assert.equal(cfg.log!.LogSeverityFile, "DEBUG");
+    const acl = parseIni(renderAclManagerCfg(m)) as Record<string, Record<string, string>>;
+    assert.equal(acl.log!.LogSeverityScreen, "DEBUG");
+  });
+
+  it("acl_manager.cfg points at the controller", () => {
+    const text = renderAclManagerCfg(dev);
+    assertSnapshot("render/dev/acl_manager.cfg", text);
+    const cfg = parseIni(text) as Record<string, Record<string, string>>;
+    assert.deepEqual(
+      { ...cfg.global },
+      { PluginAddress: "10.240.0.2", LocalAddress: "10.240.0.2" },
+    );
+    assert.equal(cfg.log!.LogFilePath, "/var/log/calico/aclmanager.log");
+  });
+});
+
+describe("scripts", () => {
+  it("host scripts: values quoted at the top, shellcheck clean", () => {
+    const scripts = [
+      ...dev.hosts.map((h) => renderHostScript(dev, h.name)),
+      ...devBgp.hosts.map((h) => renderHostScript(devBgp, h.name)),
+      ...rr.hosts.map((h) => renderHostScript(rr, h.name)),
+    ];
+    assertSnapshot("render/dev/host-1.calico-host-prepare.sh", scripts[0]!);
+    assert.match(scripts[0]!, /^set -euo pipefail$/m);
+    assert.match(scripts[0]!, /^INTERNAL_ADDRESS='10\.240\.0\.2'$/m);
+    assert.match(scripts[0]!, /^ENDPOINT_POOL='192\.168\.0\.0\/16'$/m);
+    assert.match(scripts[0]!, /^GCE_BGP='no'$/m);
+    assert.match(renderHostScript(devBgp, "host-1"), /^GCE_BGP='yes'$/m);
+    assert.match(renderHostScript(rr, "alpha"), /^GCE_BGP='no'$/m); // BGP, but not on GCE
+    const sc = shellcheck(scripts);
+    assert.ok(sc.ok, sc.output);
+  });
+
+  it("endpoint scripts: id, tap, IP and MAC quoted at the top, shellcheck clean", () => {
+    const scripts = dev.endpoints.map((e) => renderEndpointScript(dev, e.name, ID(e.name)));
+    assertSnapshot("render/dev/host-1.endpoint-192_168_1_1.sh", scripts[0]!);
+    const e = dev.endpoints[0]!;
+    assert.match(scripts[0]!, new RegExp(`^ENDPOINT_ID='${ID(e.name)}'$`, "m"));
+    assert.match(scripts[0]!, new RegExp(`^TAP='${tapName(ID(e.name))}'$`, "m"));
+    assert.equal(tapName(ID(e.name)).length, 14);
+    assert.match(scripts[0]!, /^IP='192\.168\.1\.1'$/m);
+    assert.match(scripts[0]!, /^MAC='02:ca:c0:a8:01:01'$/m);
+    assert.match(scripts[0]!, /^CONTAINER='192_168_1_1'$/m);
+    assert.doesNotMatch(
+      scripts[0]!,
+      /ip route (add|replace) 192\.168/,
+      "the host route is Felix's job",
+    );
+    const sc = shellcheck([
+      ...scripts,
+      ...rr.endpoints.map((x) => renderEndpointScript(rr, x.name, ID(x.name))),
+    ]);
+    assert.ok(sc.ok, sc.output);
+  });
+
+  it("refuses an endpoint id that could break the script", () => {
+    assert.throws(
+      () => renderEndpointScript(dev, "192_168_1_1", `${"a".repeat(63)}'`),
+      RenderError,
+    );
+  });
+});
+
+describe("ignition", () => {
+  const key =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmSGmlkOaP0iyJqu2tN0XLFYJ7SrHHq3bH0tQ3lWw7o deploy";
+
+  it("is Ignition 3.3.0 with the core user, docker, modules, sysctls and directories", () => {
+    const text = renderIgnition(dev, "host-1", key);
+    assertSnapshot("render/dev/host-1.ignition.json", text);
+    type File = { path: string; contents: { source: string } };
+    const ign = JSON.parse(text) as {
+      ignition: { version: string };
+      passwd: { users: { name: string; sshAuthorizedKeys: string[]; groups: string[] }[] };
+      systemd: { units: { name: string; enabled: boolean }[] };
+      storage: { files: File[]; directories: { path: string }[] };
+    };
+    assert.equal(ign.ignition.version, "3.3.0");
+    assert.deepEqual(ign.passwd.users, [
+      { name: "core", sshAuthorizedKeys: [key], groups: ["docker"] },
+    ]);
+    assert.deepEqual(ign.systemd.units, [{ name: "docker.service", enabled: true }]);
+    const content = (path: string) => {
+      const f = ign.storage.files.find((x) => x.path === path);
+      assert.ok(f, `no ${path}`);
+      assert.ok(f.contents.source.startsWith("data:,"));
+      return decodeURIComponent(f.contents.source.slice("data:,".length));
+    };
+    assert.equal(content("/etc/modules-load.d/calico.conf"), "ip6_tables\nxt_set\n");
+    assert.match(content("/etc/sysctl.d/calico.conf"), /^net\.ipv4\.ip_forward = 1$/m);
+    const tmpfiles = content("/etc/tmpfiles.d/calico.conf");
+    for (const d of ["/var/log/calico", "/var/run/netns", "/opt/plugin/data"]) {
+      assert.match(tmpfiles, new RegExp(`^d ${d} 0755 root root -$`, "m"));
+    }
+    const dirs = ign.storage.directories.map((d) => d.path);
+    assert.ok(dirs.includes("/var/log/calico") && dirs.includes("/opt/plugin/data"));
+  });
+
+  it("takes the placeholder key, refuses a multi-line or foreign key", () => {
+    assert.ok(renderIgnition(dev, "host-2", PLACEHOLDER_SSH_KEY).includes(PLACEHOLDER_SSH_KEY));
+    assert.throws(
+      () => renderIgnition(dev, "host-1", `${key}\nssh-rsa AAAA evil`),
+      /not one OpenSSH/,
+    );
+    assert.throws(() => renderIgnition(dev, "host-1", "hello"), /not one OpenSSH/);
+  });
+});
+
+describe("renderAll", () => {
+  function paths(model: ClusterModel, opts?: Parameters<typeof renderAll>[1]) {
+    return renderAll(model, opts).map((f) => `${f.path} ${f.mode.toString(8)}`);
+  }
+
+  it("dev stack: every file of both hosts, plugin data on the controller", () => {
+    assert.deepEqual(paths(dev), [
+      "host-1/calico-host-prepare.sh 755",
+      "host-1/felix.cfg 644",
+      "host-1/ignition.json 644",
+      "host-1/endpoint-192_168_1_1.sh 755",
+      "host-1/endpoint-192_168_1_2.sh 755",
+      "host-1/acl_manager.cfg 644",
+      "host-1/plugin-data/felix.txt 644",
+      "host-1/plugin-data/groups.txt 644",
+      "host-1/plugin-data/192_168_1_1.txt 644",
+      "host-1/plugin-data/192_168_1_2.txt 644",
+      "host-1/plugin-data/192_168_1_3.txt 644",
+      "host-2/calico-host-prepare.sh 755",
+      "host-2/felix.cfg 644",
+      "host-2/ignition.json 644",
+      "host-2/endpoint-192_168_1_3.sh 755",
+    ]);
+    assert.ok(paths(devBgp).includes("host-2/bird.conf 644"));
+  });
+
+  it("existing stack: bird.conf everywhere, no ignition, data on the controller beta", () => {
+    const p = paths(rr);
+    assert.ok(!p.some((x) => x.includes("ignition")));
+    assert.equal(p.filter((x) => x.endsWith("/bird.conf 644")).length, 4);
+    assert.ok(p.includes("beta/plugin-data/api.txt 644") && p.includes("beta/acl_manager.cfg 644"));
+    assert.ok(p.includes("gamma/endpoint-api.sh 755"));
+  });
+
+  it("uses given endpoint ids, synthetic ones otherwise, and checks them", () => {
+    const real = "f".repeat(64);
+    const files = renderAll(dev, { endpointIds: { "192_168_1_3": real } });
+    const data = files.find((f) => f.path === "host-1/plugin-data/192_168_1_3.txt")!;
+    assert.match(data.content, new RegExp(`^id=${real}$`, "m"));
+    const script = files.find((f) => f.path === "host-2/endpoint-192_168_1_3.sh")!;
+    assert.match(script.content, /^TAP='tapfffffffffff'$/m);
+    const other = files.find((f) => f.path === "host-1/plugin-data/192_168_1_1.txt")!;
+    assert.match(other.content, new RegExp(`^id=${ID("192_168_1_1")}$`, "m"));
+    assert.throws(() => renderAll(dev, { endpointIds: { ghost: real } }), /ghost.*no endpoint/);
+    assert.throws(
+      () => renderAll(dev, { endpointIds: { "192_168_1_1": real, "192_168_1_2": real } }),
+      /same name/,
+    );
+  });
+
+  it("refuses an endpoint whose data file would replace felix.txt", () => {
+    const m = buildModel(
+      loadConfig({
+        ...rrRaw,
+        endpoints: [{ name: "felix", host: "alpha", ip: "172.20.1.9", group: "a" }],
+      }),
+    );
+    assert.throws(() => renderAll(m), /felix\.txt would overwrite/);
+  });
+});
