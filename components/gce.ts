@@ -143,7 +143,7 @@ export class GceFabric extends pulumi.ComponentResource {
     this.routes = model.routes.map((r) => {
       const next = hostByName.get(r.host)!;
       return new gcp.compute.Route(
-        r.name,
+        `${name}-${r.name}`,
         {
           network: this.network,
           destRange: r.destRange,

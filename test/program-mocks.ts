@@ -1,0 +1,216 @@
+/**
+ * Pulumi mocks for the program tests: records every resource registration (type, name,
+ * inputs, provider) and answers with plausible provider outputs (docker container ids of 64
+ * hex chars, GCE instance ids and external IPs, a real ed25519 public key).
+ *
+ * Use: `const world = await installMocks(stackConfig)` FIRST, then `await import("../index.ts")`
+ * (or the components), then `await world.settle()`. One installation per test process.
+ */
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { rmSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { readStackEntries } from "../components/stackfile.js";
+import { sshStateDir } from "../components/ssh.js";
+
+export const PROJECT = "calico-docker";
+
+/** The wire markers Pulumi uses for a secret value inside serialized inputs. */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  /** Inputs as the engine got them: secrets still wrapped (see `isSecretValue`). */
+  raw: Record<string, unknown>;
+  /** Inputs with secrets unwrapped. */
+  inputs: Record<string, unknown>;
+  provider: string | undefined;
+  custom: boolean;
+}
+
+export function isSecretValue(value: unknown): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<string, unknown>)[SIG_KEY] === SECRET_SIG
+  );
+}
+
+/** Removes the secret wrappers, recursively. */
+export function unwrap(value: unknown): unknown {
+  if (isSecretValue(value)) return unwrap((value as { value: unknown }).value);
+  if (Array.isArray(value)) return value.map(unwrap);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
+  }
+  return value;
+}
+
+/** A real ed25519 key pair; the public half in OpenSSH format. */
+function keyPair(): { publicOpenssh: string; privatePem: string } {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
+  const str = (b: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    return Buffer.concat([len, b]);
+  };
+  const blob = Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]);
+  return {
+    publicOpenssh: `ssh-ed25519 ${blob.toString("base64")} mock`,
+    privatePem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+  };
+}
+
+export const MOCK_KEY = keyPair();
+
+/** The 64-hex docker id the mock gives a container. */
+export function mockContainerId(name: string): string {
+  return createHash("sha256").update(`container/${name}`).digest("hex");
+}
+
+/** Stack config entries as the Pulumi runtime presents them: structured values as JSON. */
+export function runtimeConfig(entries: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(entries).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
+}
+
+export function stackFileConfig(stack: string): Record<string, unknown> {
+  return readStackEntries(new URL(`../Pulumi.${stack}.yaml`, import.meta.url).pathname);
+}
+
+export interface World {
+  resources: Recorded[];
+  /** Resolves once no registration has arrived for a while. */
+  settle(): Promise<void>;
+  ofType(type: string): Recorded[];
+  byName(name: string): Recorded;
+  /** Removes the SSH key directory the program wrote for this stack. */
+  cleanup(): void;
+}
+
+export async function installMocks(
+  entries: Record<string, unknown>,
+  opts: { stack?: string; secretKeys?: string[] } = {},
+): Promise<World> {
+  const stack = opts.stack ?? "test";
+  const resources: Recorded[] = [];
+  let instanceCount = 0;
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const raw = args.inputs as Record<string, unknown>;
+        const inputs = unwrap(raw) as Record<string, unknown>;
+        resources.push({
+          type: args.type,
+          name: args.name,
+          raw,
+          inputs,
+          provider: args.provider,
+          custom: args.custom ?? true,
+        });
+        const state: Record<string, unknown> = { ...raw };
+        let id = `${args.name}-id`;
+        switch (args.type) {
+          case "docker:index/container:Container":
+            id = mockContainerId(args.name);
+            break;
+          case "docker:index/image:Image":
+            state.repoDigest = `sha256:${createHash("sha256").update(args.name).digest("hex")}`;
+            break;
+          case "gcp:compute/instance:Instance": {
+            instanceCount += 1;
+            state.instanceId = String(7000000000000000000 + instanceCount);
+            state.selfLink = `https://www.googleapis.com/compute/v1/projects/p/zones/${String(inputs.zone)}/instances/${String(inputs.name)}`;
+            const nics = (inputs.networkInterfaces as Record<string, unknown>[]).map((nic) => ({
+              ...nic,
+              accessConfigs: ((nic.accessConfigs as Record<string, unknown>[]) ?? []).map((ac) => ({
+                ...ac,
+                natIp: ac.natIp ?? `198.51.100.${instanceCount}`,
+              })),
+            }));
+            state.networkInterfaces = nics;
+            break;
+          }
+          case "gcp:compute/network:Network":
+          case "gcp:compute/subnetwork:Subnetwork":
+            state.selfLink = `https://www.googleapis.com/compute/v1/projects/p/global/x/${args.name}`;
+            break;
+          case "tls:index/privateKey:PrivateKey":
+            state.privateKeyOpenssh = MOCK_KEY.privatePem;
+            state.publicKeyOpenssh = `${MOCK_KEY.publicOpenssh}\n`;
+            break;
+          case "command:remote:Command":
+            state.stdout = "";
+            state.stderr = "";
+            break;
+        }
+        return { id, state };
+      },
+      call(args) {
+        if (args.token === "tls:index/getPublicKey:getPublicKey") {
+          return { publicKeyOpenssh: `${MOCK_KEY.publicOpenssh}\n` };
+        }
+        if (args.token === "gcp:compute/getNetwork:getNetwork") {
+          return {
+            id: `projects/p/global/networks/${String(args.inputs.name)}`,
+            selfLink: `https://www.googleapis.com/compute/v1/projects/p/global/networks/${String(args.inputs.name)}`,
+          };
+        }
+        throw new Error(`unexpected call ${args.token}`);
+      },
+    },
+    PROJECT,
+    stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(runtimeConfig(entries), opts.secretKeys);
+
+  return {
+    resources,
+    async settle() {
+      let last = -1;
+      let quiet = 0;
+      while (quiet < 10) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (resources.length === last) quiet += 1;
+        else {
+          quiet = 0;
+          last = resources.length;
+        }
+      }
+    },
+    ofType(type) {
+      return resources.filter((r) => r.type === type);
+    },
+    byName(name) {
+      const found = resources.filter((r) => r.name === name);
+      if (found.length !== 1) throw new Error(`${found.length} resources named ${name}`);
+      return found[0]!;
+    },
+    cleanup() {
+      rmSync(sshStateDir(PROJECT, stack), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves an Output's value (mocks resolve everything that is known). */
+export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+export const T = {
+  container: "docker:index/container:Container",
+  image: "docker:index/image:Image",
+  remoteImage: "docker:index/remoteImage:RemoteImage",
+  dockerProvider: "pulumi:providers:docker",
+  command: "command:remote:Command",
+  instance: "gcp:compute/instance:Instance",
+  network: "gcp:compute/network:Network",
+  subnet: "gcp:compute/subnetwork:Subnetwork",
+  firewall: "gcp:compute/firewall:Firewall",
+  route: "gcp:compute/route:Route",
+  privateKey: "tls:index/privateKey:PrivateKey",
+} as const;
