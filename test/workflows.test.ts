@@ -805,7 +805,8 @@ describe("settings check (.github/actions/check-pulumi-settings)", () => {
     HAS_PASSPHRASE: "true",
   };
 
-  const plainStack = "config: {}\n";
+  /** A stack file as `pulumi stack init` leaves it with the passphrase provider. */
+  const plainStack = "encryptionsalt: v1:c2FsdA==:v1:aXY=:Y2lwaGVy\nconfig: {}\n";
 
   /** Runs the check in a temp dir that holds Pulumi.dev.yaml and no other stack file. */
   async function check(env: Partial<typeof good>, stackFile = plainStack): Promise<Result> {
@@ -860,6 +861,11 @@ describe("settings check (.github/actions/check-pulumi-settings)", () => {
         { STACK: "prod" },
         plainStack,
         /vars\.PULUMI_STACK='prod' but Pulumi\.prod\.yaml is not in the repository/,
+      ],
+      [
+        {},
+        "config: {}\n",
+        /Pulumi\.dev\.yaml has no encryptionsalt or secretsprovider: run 'pulumi stack init dev'/,
       ],
       [
         { HAS_PASSPHRASE: "false" },
