@@ -45,13 +45,17 @@ async function main(action: () => Promise<number>) {
   }
 }
 
-common(program.command("up").description("build the lab (replaces an existing one)")).action(
-  (o: Common) =>
+common(program.command("up").description("build the lab (replaces an existing one)"))
+  .addOption(
+    new Option("--stack-file <file>", "read this stack file instead of Pulumi.<stack>.yaml"),
+  )
+  .action((o: Common & { stackFile?: string }) =>
     main(async () => {
       const r = await labUp({
         stack: o.stack,
         log: progress(o.json),
         ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+        ...(o.stackFile ? { stackFile: o.stackFile } : {}),
       });
       if (o.json) {
         process.stdout.write(
@@ -69,7 +73,7 @@ common(program.command("up").description("build the lab (replaces an existing on
       }
       return 0;
     }),
-);
+  );
 
 common(program.command("check").description("BGP sessions, routes and a full ping matrix"))
   .option("--timeout <seconds>", "how long to wait for convergence", "30")

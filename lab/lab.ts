@@ -63,6 +63,8 @@ export interface LabOptions {
   stack?: string;
   /** A validated config to build instead of the stack file (tests, variants). */
   config?: CalicoConfig;
+  /** A stack file to read instead of `Pulumi.<stack>.yaml` (names still come from `stack`). */
+  stackFile?: string;
   /** Where state folders live (default `<repo>/.lab`). */
   stateRoot?: string;
   /** Progress lines; default: none. */
@@ -176,7 +178,7 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
 
 export function loadLabModel(opts: LabOptions): ClusterModel {
   const { stack } = resolved(opts);
-  const config = opts.config ?? loadStackFile(stackFilePath(stack, REPO_ROOT));
+  const config = opts.config ?? loadStackFile(opts.stackFile ?? stackFilePath(stack, REPO_ROOT));
   return buildModel(config);
 }
 
