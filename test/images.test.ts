@@ -385,7 +385,7 @@ describe("every image's Dockerfile", () => {
         }
       });
 
-      it("installs with apt-get hygienically: update in the same RUN, no recommends, lists removed", async () => {
+      it("installs with apt-get hygienically: update in the same RUN, no recommends, cache and lists removed", async () => {
         const df = await loadDockerfile(name);
         const installs = all(df, "RUN").filter((r) => /apt-get\s+install/.test(r.args));
         assert.ok(installs.length > 0, "no apt-get install at all");
@@ -408,6 +408,8 @@ describe("every image's Dockerfile", () => {
             /rm -rf \/var\/lib\/apt\/lists\/\*/,
             `line ${r.line}: apt lists not removed in the same RUN`,
           );
+          // Official Debian images clean the package cache by themselves; other bases do not.
+          assert.match(r.args, /apt-get clean/, `line ${r.line}: no apt-get clean in the same RUN`);
         }
       });
 
