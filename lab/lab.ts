@@ -645,7 +645,10 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   await step(log, "remove the state folder", async () => {
     rmSync(state.dir, { recursive: true, force: true });
     try {
-      if (readdirSync(state.root).length === 0) rmSync(state.root, { recursive: true });
+      // The default `.lab` goes when empty; a folder the caller named stays.
+      if (state.root === DEFAULT_STATE_ROOT && readdirSync(state.root).length === 0) {
+        rmSync(state.root, { recursive: true });
+      }
     } catch {
       // root already gone
     }
