@@ -48,7 +48,10 @@ export class EndpointPlugin {
 
   constructor(opts: EndpointPluginOptions) {
     this.opts = opts;
-    this.log = opts.logger.child({ role: "endpoint" });
+    this.log =
+      opts.logger.bindings()["role"] === "endpoint"
+        ? opts.logger
+        : opts.logger.child({ role: "endpoint" });
     const push = (opts.mode ?? "push") === "push";
     this.store = new DataStore({
       dir: opts.dataDir,

@@ -56,7 +56,10 @@ export class NetworkPlugin {
 
   constructor(opts: NetworkPluginOptions) {
     this.opts = opts;
-    this.log = opts.logger.child({ role: "network" });
+    this.log =
+      opts.logger.bindings()["role"] === "network"
+        ? opts.logger
+        : opts.logger.child({ role: "network" });
     this.store = new DataStore({
       dir: opts.dataDir,
       logger: this.log,

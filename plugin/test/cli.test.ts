@@ -1,0 +1,209 @@
+/**
+ * The CLI as a process (spawned with tsx, as `npm run plugin` does): it serves, logs JSON to
+ * stdout and to <log-dir>/plugin-<role>.log, rejects bad options by name, and exits 0 on
+ * SIGTERM/SIGINT. Ports 24000-24099.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CommanderError } from "commander";
+import { buildCommand, parseCli } from "../src/options.js";
+import { endpointText, felixText, tmpDir } from "./helpers.js";
+import { ep } from "./fixture.js";
+import { FakeAclManager, FakeFelix } from "./peers.js";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const TSX = join(ROOT, "node_modules/.bin/tsx");
+const CLI = join(ROOT, "plugin/src/cli.ts");
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function run(args: string[]): Running {
+  const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on("exit", (code, signal) => res({ code, signal })),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitForOutput(r: Running, text: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!r.stdout().includes(text)) {
+    if (Date.now() > deadline || r.child.exitCode !== null) {
+      throw new Error(`no "${text}" in output:\n${r.stdout()}\n${r.stderr()}`);
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<T>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`${what}: timed out`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test("endpoint role: serves Felix, logs to stdout and file, exits 0 on SIGTERM", async (t) => {
+  const data = await tmpDir("cli-data");
+  const logs = await tmpDir("cli-logs");
+  t.after(() => Promise.all([data.remove(), logs.remove()]));
+  await writeFile(join(data.path, "felix.txt"), felixText([{ host: "host1", ip: "127.0.0.2" }]));
+  const e = ep(1, "host1");
+  await writeFile(join(data.path, "ep1.txt"), endpointText(e));
+  const felix = new FakeFelix({
+    hostname: "host1",
+    ip: "127.0.0.2",
+    port: 24002,
+    plugin: "tcp://127.0.0.1:24001",
+  });
+  await felix.start();
+  t.after(() => felix.stop());
+
+  const r = run([
+    "endpoint",
+    "--data-dir",
+    data.path,
+    "--log-dir",
+    join(logs.path, "sub"),
+    "--bind",
+    "127.0.0.1",
+    "--endpoint-port",
+    "24001",
+    "--felix-port",
+    "24002",
+    "--resync-delay-ms",
+    "50",
+  ]);
+  t.after(() => {
+    if (r.child.exitCode === null) r.child.kill("SIGKILL");
+  });
+  await waitForOutput(r, "plugin started");
+  await felix.received.waitFor((m) => m["endpoint_id"] === e.id, { timeoutMs: 5000 });
+  const res = await felix.resyncState();
+  assert.equal(res.reply["endpoint_count"], 1);
+  assert.deepEqual(felix.violations, []);
+
+  r.child.kill("SIGTERM");
+  const { code } = await withTimeout(r.exited, 10_000, "exit after SIGTERM");
+  assert.equal(code, 0, r.stderr());
+  const stdoutLines = r
+    .stdout()
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(stdoutLines.every((l) => l["role"] === "endpoint" && typeof l["level"] === "number"));
+  assert.ok(stdoutLines.some((l) => l["msg"] === "resync requested" && l["hostname"] === "host1"));
+  const fileText = await readFile(join(logs.path, "sub", "plugin-endpoint.log"), "utf8");
+  const fileLines = fileText
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(fileLines.some((l) => l["msg"] === "endpoint API listening"));
+  assert.equal(fileLines.at(-1)?.["msg"], "stopped", "the last line is flushed before exit");
+});
+
+test("network role: GETGROUPS answered, exits 0 on SIGINT", async (t) => {
+  const data = await tmpDir("cli-net");
+  const logs = await tmpDir("cli-netlogs");
+  t.after(() => Promise.all([data.remove(), logs.remove()]));
+  await writeFile(join(data.path, "ep1.txt"), endpointText(ep(1, "host1", "web")));
+  const r = run([
+    "network",
+    "--data-dir",
+    data.path,
+    "--log-dir",
+    logs.path,
+    "--bind",
+    "127.0.0.1",
+    "--groups-port",
+    "24013",
+    "--publish-port",
+    "24014",
+  ]);
+  t.after(() => {
+    if (r.child.exitCode === null) r.child.kill("SIGKILL");
+  });
+  await waitForOutput(r, "plugin started");
+  const acl = new FakeAclManager({
+    groups: "tcp://127.0.0.1:24013",
+    publish: "tcp://127.0.0.1:24014",
+  });
+  await acl.start();
+  t.after(() => acl.stop());
+  await new Promise((res) => setTimeout(res, 100)); // let the SUB join
+  assert.deepEqual(await acl.getGroups(), { type: "GETGROUPS", rc: "SUCCESS", message: "" });
+  const web = await acl.waitForGroup("web", undefined, { timeoutMs: 5000 });
+  assert.deepEqual(Object.keys(web.value.msg["members"] as object), [ep(1, "host1").id]);
+  r.child.kill("SIGINT");
+  const { code } = await withTimeout(r.exited, 10_000, "exit after SIGINT");
+  assert.equal(code, 0, r.stderr());
+  const fileText = await readFile(join(logs.path, "plugin-network.log"), "utf8");
+  assert.match(fileText, /"msg":"network API listening"/);
+});
+
+test("bad options are rejected with the option and the value named", () => {
+  const base = ["endpoint", "--data-dir", "/x", "--log-dir", "/tmp"];
+  const cases: Array<[string[], RegExp]> = [
+    [[...base, "--bind", "999.1.1.1"], /--bind must be an IPv4 address.*"999\.1\.1\.1"/],
+    [[...base, "--endpoint-port", "http"], /--endpoint-port must be an integer.*"http"/],
+    [
+      [...base, "--felix-port", "70000"],
+      /--felix-port must be an integer from 1 to 65535.*"70000"/,
+    ],
+    [[...base, "--felix-timeout-ms", "0"], /--felix-timeout-ms must be an integer.*"0"/],
+    [[...base, "--log-level", "loud"], /'loud' is invalid.*fatal, error, warn, info, debug, trace/],
+    [
+      ["router", "--data-dir", "/x", "--log-dir", "/tmp"],
+      /'router' is invalid for argument 'role'.*endpoint, network/,
+    ],
+    [["endpoint", "--log-dir", "/tmp"], /required option '--data-dir <dir>' not specified/],
+  ];
+  for (const [args, message] of cases) {
+    let stderr = "";
+    const command = buildCommand().configureOutput({ writeErr: (s) => (stderr += s) });
+    assert.throws(() => parseCli(args, command), CommanderError, args.join(" "));
+    assert.match(stderr, message, args.join(" "));
+  }
+  const ok = parseCli([...base, "--resync-delay-ms", "0"]);
+  assert.deepEqual(ok, {
+    role: "endpoint",
+    dataDir: "/x",
+    logDir: "/tmp",
+    bind: "0.0.0.0",
+    endpointPort: 9901,
+    felixPort: 9902,
+    groupsPort: 9903,
+    publishPort: 9904,
+    resyncDelayMs: 0,
+    felixTimeoutMs: 10000,
+    heartbeatIntervalMs: 10000,
+    republishIntervalMs: 30000,
+    logLevel: "info",
+  });
+});
+
+test("the process exits non-zero on a bad option, naming it", async () => {
+  const r = run(["endpoint", "--data-dir", "/x", "--log-dir", "/tmp", "--bind", "not-an-ip"]);
+  const { code } = await withTimeout(r.exited, 15_000, "bad option");
+  assert.notEqual(code, 0);
+  assert.match(r.stderr(), /--bind must be an IPv4 address such as 0\.0\.0\.0, got "not-an-ip"/);
+});
