@@ -1,0 +1,292 @@
+/**
+ * The host preparation and endpoint scripts run for real, as root, in network namespaces
+ * this test creates (names `cdr-*`, deleted in `finally`): apply/add twice gives the same
+ * state, remove leaves nothing behind. Skipped (with the reason) where namespaces cannot
+ * be made.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { loadConfig, rawFromStackConfig } from "../components/config.js";
+import {
+  buildModel,
+  syntheticEndpointId,
+  tapName,
+  type ClusterModel,
+} from "../components/model.js";
+import { readStackEntries, stackFilePath } from "../components/stackfile.js";
+import { renderEndpointScript, renderHostScript } from "../components/render/index.js";
+import {
+  canUseNetns,
+  hasCommand,
+  inNetns,
+  run,
+  withNetns,
+  type RunResult,
+} from "./helpers/tools.js";
+
+const skip =
+  canUseNetns() ?? (hasCommand("iptables-save") ? undefined : "iptables is not installed");
+const tag = String(process.pid % 100000);
+
+function devRaw(): Record<string, unknown> {
+  return rawFromStackConfig(readStackEntries(stackFilePath("dev")));
+}
+const dev = buildModel(loadConfig(devRaw()));
+const devBgp = buildModel(loadConfig({ ...devRaw(), bgp: { enabled: true } }));
+const devBgpPool2 = buildModel(
+  loadConfig({
+    ...devRaw(),
+    bgp: { enabled: true },
+    endpointPool: "172.20.0.0/16",
+    endpoints: [{ host: "host-1", ip: "172.20.1.1", group: "web" }],
+    groups: {},
+  }),
+);
+
+function ok(r: RunResult, what: string): RunResult {
+  assert.equal(r.status, 0, `${what} failed:\n${r.output}`);
+  return r;
+}
+
+/** A script file in a scratch dir, removed with it. */
+function scriptFile(dir: string, name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text, { mode: 0o755 });
+  return path;
+}
+
+describe("host preparation script, for real in a namespace", { skip }, () => {
+  const ns = `cdr-host-${tag}`;
+
+  /** A GCE-like host: its address as a /32 and a default route via a gateway. */
+  function makeHost() {
+    ok(inNetns(ns, "ip", ["link", "add", "cdr0", "type", "veth", "peer", "name", "cdr1"]), "veth");
+    ok(inNetns(ns, "ip", ["link", "set", "cdr0", "up"]), "up");
+    ok(inNetns(ns, "ip", ["link", "set", "cdr1", "up"]), "up");
+    ok(inNetns(ns, "ip", ["addr", "add", "10.240.0.2/32", "dev", "cdr0"]), "addr");
+    ok(inNetns(ns, "ip", ["route", "add", "10.240.0.1", "dev", "cdr0"]), "gw route");
+    ok(
+      inNetns(ns, "ip", ["route", "add", "default", "via", "10.240.0.1", "dev", "cdr0"]),
+      "default",
+    );
+  }
+
+  function state(root: string): string {
+    const nat = ok(inNetns(ns, "iptables-save", ["-t", "nat"]), "iptables-save")
+      .stdout.split("\n")
+      .filter((l) => !l.startsWith("#"))
+      .map((l) => l.replace(/\[\d+:\d+\]/, ""))
+      .join("\n");
+    const routes = ok(inNetns(ns, "ip", ["-4", "route", "show"]), "ip route").stdout;
+    const addrs = ok(inNetns(ns, "ip", ["-4", "-o", "addr", "show"]), "ip addr").stdout.replace(
+      /\s+valid_lft.*$/gm,
+      "",
+    );
+    const stateDir = run("ls", [join(root, "var/lib/calico")]).stdout;
+    return `${nat}\n--\n${routes}--\n${addrs}--\n${stateDir}`;
+  }
+
+  function script(model: ClusterModel, root: string, action: string): RunResult {
+    const file = scriptFile(root, `host-${action}.sh`, renderHostScript(model, "host-1"));
+    return inNetns(ns, "bash", [file, action], { env: { ...process.env, CALICO_ROOT: root } });
+  }
+
+  async function withHost(fn: (root: string) => void): Promise<void> {
+    const root = mkdtempSync(join(tmpdir(), "cdr-root-"));
+    try {
+      await withNetns([ns], () => {
+        makeHost();
+        fn(root);
+      });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  it("GCE with BGP: apply twice gives the same state; remove restores the start", async () => {
+    await withHost((root) => {
+      const before = state(root);
+      const first = ok(script(devBgp, root, "apply"), "apply");
+      const once = state(root);
+      assert.match(
+        first.stdout,
+        /^\[calico-host\] added peer address 10\.240\.0\.2 peer 10\.240\.0\.1 on cdr0$/m,
+      );
+      assert.match(once, /^-A POSTROUTING -j CALICO-SNAT$/m);
+      assert.match(
+        once,
+        /^-A CALICO-SNAT -s 192\.168\.0\.0\/16 ! -d 192\.168\.0\.0\/16 .*-j MASQUERADE$/m,
+      );
+      assert.match(once, /^unreachable 192\.168\.0\.0\/16/m);
+      assert.match(once, /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/);
+      const second = ok(script(devBgp, root, "apply"), "second apply");
+      assert.equal(state(root), once, "a second apply changes nothing");
+      assert.doesNotMatch(second.stdout, /\] (added|created|wrote|SNAT:)/);
+      assert.match(second.stdout, /is in place/);
+      for (const f of ["etc/modules-load.d/calico.conf", "etc/sysctl.d/calico.conf"]) {
+        assert.ok(readFileSync(join(root, f), "utf8").length > 0, f);
+      }
+      assert.equal(
+        readFileSync(join(root, "etc/modules-load.d/calico.conf"), "utf8"),
+        "ip6_tables\nxt_set\n",
+      );
+      ok(script(devBgp, root, "remove"), "remove");
+      assert.equal(state(root), before, "remove undoes apply");
+      const again = ok(script(devBgp, root, "remove"), "second remove");
+      assert.match(again.stdout, /no nat chain CALICO-SNAT/);
+      assert.equal(state(root), before);
+    });
+  });
+
+  it("leaves an address it did not add, and follows a changed pool or BGP turned off", async () => {
+    await withHost((root) => {
+      // The peer address was there before: apply uses it, remove keeps it.
+      ok(
+        inNetns(ns, "ip", ["addr", "add", "10.240.0.2", "peer", "10.240.0.1", "dev", "cdr0"]),
+        "pre",
+      );
+      ok(script(devBgp, root, "apply"), "apply");
+      ok(script(devBgpPool2, root, "apply"), "apply with another pool");
+      const s = state(root);
+      assert.match(s, /^unreachable 172\.20\.0\.0\/16/m);
+      assert.doesNotMatch(s, /192\.168\.0\.0/, "the old pool's route and rule are gone");
+      assert.equal(s.match(/^-A CALICO-SNAT /gm)?.length, 1);
+      ok(script(dev, root, "apply"), "apply with BGP off");
+      const off = state(root);
+      assert.doesNotMatch(off, /unreachable/);
+      assert.match(off, /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/, "not ours to remove");
+      ok(script(dev, root, "remove"), "remove");
+      assert.match(state(root), /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/);
+    });
+  });
+
+  it("without BGP adds SNAT only; fails clearly with no default route on GCE with BGP", async () => {
+    await withHost((root) => {
+      ok(script(dev, root, "apply"), "apply");
+      assert.doesNotMatch(state(root), /unreachable|peer/);
+      ok(inNetns(ns, "ip", ["route", "del", "default"]), "del default");
+      const r = script(devBgp, root, "apply");
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /no IPv4 default route/);
+      const bad = script(dev, root, "frobnicate");
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /usage: .* apply\|remove/);
+    });
+  });
+});
+
+describe("endpoint script, for real in namespaces", { skip }, () => {
+  const host = `cdr-eph-${tag}`;
+  const ep = `cdr-epe-${tag}`;
+  const ep2 = `cdr-epf-${tag}`;
+  const e = dev.endpoints[0]!;
+  const id = syntheticEndpointId(e.name);
+  const tap = tapName(id);
+
+  function state(): string {
+    const h = ok(inNetns(host, "ip", ["-o", "link", "show"]), "host links").stdout;
+    const links = ok(inNetns(ep, "ip", ["-o", "link", "show"]), "ep links").stdout;
+    const addrs = ok(inNetns(ep, "ip", ["-4", "-o", "addr", "show"]), "ep addrs").stdout;
+    const routes = ok(inNetns(ep, "ip", ["-4", "route", "show"]), "ep routes").stdout;
+    return [h, links, addrs, routes].join("--\n").replace(/\s+valid_lft.*$/gm, "");
+  }
+
+  async function withScript(fn: (sh: (...args: string[]) => RunResult) => void): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), "cdr-ep-"));
+    try {
+      const file = scriptFile(dir, `endpoint-${e.name}.sh`, renderEndpointScript(dev, e.name, id));
+      await withNetns([host, ep, ep2], () =>
+        fn((...args) => inNetns(host, "bash", [file, ...args])),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("add wires eth0 and the tap; a second add changes nothing; remove leaves nothing", async () => {
+    await withScript((sh) => {
+      const before = state();
+      ok(sh("add", "--netns", ep), "add");
+      const once = state();
+      const tapLine = once.split("\n").find((l) => l.includes(`${tap}@`));
+      assert.ok(tapLine, `no ${tap} on the host:\n${once}`);
+      assert.match(tapLine, /state UP/);
+      const tapIndex = tapLine.split(":")[0];
+      assert.match(once, new RegExp(`eth0@if${tapIndex}: .*state UP.*link/ether ${e.mac} `));
+      assert.match(once, /eth0\s+inet 192\.168\.1\.1\/32 /);
+      assert.match(once, /^default dev eth0 scope link/m);
+      assert.doesNotMatch(
+        ok(inNetns(host, "ip", ["route", "show"]), "host routes").stdout,
+        /192\.168\.1\.1/,
+        "the host route is Felix's job",
+      );
+      const second = ok(sh("add", "--netns", ep), "second add");
+      assert.match(second.stdout, /is in place/);
+      assert.equal(state(), once, "a second add changes nothing");
+
+      // With Felix's part done by hand (host route, proxy ARP), the endpoint reaches the host.
+      ok(inNetns(host, "ip", ["addr", "add", "10.99.0.1/32", "dev", "lo"]), "host addr");
+      ok(inNetns(host, "ip", ["link", "set", "lo", "up"]), "lo up");
+      ok(inNetns(host, "ip", ["route", "add", "192.168.1.1/32", "dev", tap]), "host route");
+      ok(inNetns(host, "sysctl", ["-q", "-w", `net.ipv4.conf.${tap}.proxy_arp=1`]), "proxy arp");
+      if (hasCommand("ping")) {
+        ok(
+          inNetns(ep, "ping", ["-c", "1", "-W", "2", "10.99.0.1"]),
+          "ping the host from the endpoint",
+        );
+      }
+      ok(inNetns(host, "ip", ["addr", "del", "10.99.0.1/32", "dev", "lo"]), "host addr del");
+
+      ok(sh("remove", "--netns", ep), "remove");
+      // add brings the namespace's loopback up (Docker does too) and remove leaves it.
+      const noLo = (text: string) =>
+        text
+          .split("\n")
+          .filter((l) => !/^1: lo\b/.test(l))
+          .join("\n");
+      assert.equal(noLo(state()), noLo(before));
+      assert.doesNotMatch(state(), new RegExp(`${tap}|eth0`));
+      const again = ok(sh("remove", "--netns", ep), "second remove");
+      assert.match(again.stdout, /nothing to delete/);
+    });
+  });
+
+  it("re-wires when the tap's other side is elsewhere (a restarted container)", async () => {
+    await withScript((sh) => {
+      ok(sh("add", "--netns", ep), "add");
+      const r = ok(sh("add", "--netns", ep2), "add into another namespace");
+      assert.match(r.stdout, /deleted stale/);
+      assert.match(
+        ok(inNetns(ep2, "ip", ["-4", "-o", "addr"]), "addrs").stdout,
+        /192\.168\.1\.1\/32/,
+      );
+      assert.doesNotMatch(ok(inNetns(ep, "ip", ["-o", "link"]), "links").stdout, /eth0/);
+      ok(sh("remove", "--netns", ep2), "remove");
+    });
+  });
+
+  it("rejects a bad --netns, a missing namespace and a foreign eth0", async () => {
+    await withScript((sh) => {
+      for (const bad of ["a;b", "../x", "-x", "$(id)", "x".repeat(64)]) {
+        const r = sh("add", "--netns", bad);
+        assert.equal(r.status, 1, `${bad}: ${r.output}`);
+        assert.match(r.stderr, /is not a namespace name/);
+      }
+      const missing = sh("add", "--netns", "cdr-none-here");
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /no network namespace named 'cdr-none-here'/);
+      ok(
+        inNetns(ep, "ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "other"]),
+        "eth0",
+      );
+      const foreign = sh("add", "--netns", ep);
+      assert.equal(foreign.status, 1);
+      assert.match(foreign.stderr, /already has an eth0 that is not paired/);
+      assert.doesNotMatch(ok(inNetns(host, "ip", ["-o", "link"]), "links").stdout, new RegExp(tap));
+      assert.equal(sh("bogus").status, 2);
+    });
+  });
+});
