@@ -291,6 +291,13 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
+function requireShellcheck(): void {
+  assert.ok(
+    which("shellcheck"),
+    "shellcheck is needed for these tests (apt-get install shellcheck)",
+  );
+}
+
 /** Shell scripts: a *.sh name, or a #! line that runs sh, bash or dash. */
 async function shellScripts(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -447,29 +454,26 @@ describe("every image's Dockerfile", () => {
         }
       });
 
-      it(
-        "has RUN shell that passes shellcheck (as /bin/sh)",
-        { skip: !which("shellcheck") && "no shellcheck" },
-        async () => {
-          const df = await loadDockerfile(name);
-          const dir = await mkdtemp(path.join(tmpdir(), `images-${name}-`));
-          try {
-            for (const r of all(df, "RUN")) {
-              if (execForm(r.args)) continue;
-              const file = path.join(dir, `run-line-${r.line}.sh`);
-              await writeFile(file, `#!/bin/sh\n${r.text}\n`);
-              const res = run("shellcheck", ["-s", "sh", file]);
-              assert.equal(
-                res.status,
-                0,
-                `images/${name}/Dockerfile line ${r.line}:\n${res.stdout}${res.stderr}`,
-              );
-            }
-          } finally {
-            await rm(dir, { recursive: true, force: true });
+      it("has RUN shell that passes shellcheck (as /bin/sh)", async () => {
+        requireShellcheck();
+        const df = await loadDockerfile(name);
+        const dir = await mkdtemp(path.join(tmpdir(), `images-${name}-`));
+        try {
+          for (const r of all(df, "RUN")) {
+            if (execForm(r.args)) continue;
+            const file = path.join(dir, `run-line-${r.line}.sh`);
+            await writeFile(file, `#!/bin/sh\n${r.text}\n`);
+            const res = run("shellcheck", ["-s", "sh", file]);
+            assert.equal(
+              res.status,
+              0,
+              `images/${name}/Dockerfile line ${r.line}:\n${res.stdout}${res.stderr}`,
+            );
           }
-        },
-      );
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
     });
   }
 });
@@ -661,7 +665,8 @@ describe("images/util", () => {
 });
 
 describe("shell scripts under images/", () => {
-  it("all pass shellcheck", { skip: !which("shellcheck") && "no shellcheck" }, async () => {
+  it("all pass shellcheck", async () => {
+    requireShellcheck();
     const scripts = await shellScripts(imagesDir);
     assert.ok(scripts.includes(runBird), "run_bird was not found as a shell script");
     assert.ok(scripts.includes(fetchFelix), "fetch_felix.sh was not found as a shell script");
