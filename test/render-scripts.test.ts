@@ -5,9 +5,9 @@
  * be made.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { loadConfig, rawFromStackConfig } from "../components/config.js";
 import {
@@ -160,6 +160,34 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
       assert.match(off, /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/, "not ours to remove");
       ok(script(dev, root, "remove"), "remove");
       assert.match(state(root), /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/);
+    });
+  });
+
+  it("installed as the host script, apply writes the boot unit and remove takes it away", async () => {
+    await withHost((root) => {
+      const installed = join(root, "opt/calico/bin/calico-host-prepare.sh");
+      mkdirSync(dirname(installed), { recursive: true });
+      writeFileSync(installed, renderHostScript(dev, "host-1"), { mode: 0o755 });
+      const unit = join(root, "etc/systemd/system/calico-host-prepare.service");
+      const run1 = ok(
+        inNetns(ns, "bash", [installed, "apply"], { env: { ...process.env, CALICO_ROOT: root } }),
+        "apply",
+      );
+      assert.match(run1.stdout, /wrote .*calico-host-prepare\.service/);
+      assert.match(
+        readFileSync(unit, "utf8"),
+        /^ExecStart=\/opt\/calico\/bin\/calico-host-prepare\.sh apply$/m,
+      );
+      const run2 = ok(
+        inNetns(ns, "bash", [installed, "apply"], { env: { ...process.env, CALICO_ROOT: root } }),
+        "apply again",
+      );
+      assert.match(run2.stdout, /calico-host-prepare\.service is up to date/);
+      ok(
+        inNetns(ns, "bash", [installed, "remove"], { env: { ...process.env, CALICO_ROOT: root } }),
+        "remove",
+      );
+      assert.ok(!existsSync(unit));
     });
   });
 

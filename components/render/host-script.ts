@@ -5,7 +5,7 @@
  */
 import type { ClusterModel } from "../model.js";
 import { PATHS } from "../model.js";
-import { banner, hostByName, shAssignments } from "./text.js";
+import { banner, hostByName, shAssignments, shQuote } from "./text.js";
 
 /** Kernel modules Felix needs on the host (a container cannot load them). */
 export const KERNEL_MODULES = ["ip6_tables", "xt_set"] as const;
@@ -22,6 +22,25 @@ export const HOST_DIRS = [
 ] as const;
 /** Kernel settings `apply` makes (Felix sets the per-tap ones itself). */
 export const HOST_SYSCTLS = [["net.ipv4.ip_forward", "1"]] as const;
+
+/** The systemd unit that runs `apply` again at every boot (iptables and routes do not persist). */
+export const BOOT_UNIT = "calico-host-prepare.service";
+
+/** The unit's text; its ExecStart is the installed script. */
+export function bootUnit(): string {
+  return `[Unit]
+Description=Calico host preparation: SNAT for the endpoint pool (and BGP routes on GCE)
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${PATHS.hostScript} apply
+
+[Install]
+WantedBy=multi-user.target`;
+}
 
 /** True when the host script sets up the GCE peer address and unreachable pool route. */
 export function gceBgp(model: ClusterModel): boolean {
@@ -49,9 +68,13 @@ ${banner(`Calico host preparation for ${host.name}.`)}#
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
 #           Idempotent: a second run changes nothing.
-#   remove  undo the network changes of apply: the SNAT chain, and the peer address and
-#           unreachable route (only those apply added, as recorded in the state directory).
-#           Directories, modules and IP forwarding stay (Docker needs forwarding too).
+#           When this script is installed as ${PATHS.hostScript} on a systemd host, apply
+#           also enables ${BOOT_UNIT}, which runs it again at every boot (the
+#           SNAT rule and the routes do not survive a reboot otherwise).
+#   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
+#           address and unreachable route (only those apply added, as recorded in the
+#           state directory). Directories, modules and IP forwarding stay (Docker needs
+#           forwarding too).
 #
 # Environment: CALICO_ROOT  prefix for every file and directory the script writes
 #              (default empty: the real /); tests and the lab point it at a scratch dir.
@@ -62,6 +85,13 @@ KERNEL_MODULES=(${modules})
 HOST_DIRS=(${dirs})
 SYSCTLS=(${sysctls})
 
+HOST_SCRIPT=${shQuote(PATHS.hostScript)}
+BOOT_UNIT=${shQuote(BOOT_UNIT)}
+BOOT_UNIT_TEXT=$(
+  cat <<'UNIT'
+${bootUnit()}
+UNIT
+)
 CALICO_ROOT="\${CALICO_ROOT:-}"
 if [[ -n "$CALICO_ROOT" && "$CALICO_ROOT" != /* ]]; then
   echo "[calico-host] CALICO_ROOT must be an absolute path, got '$CALICO_ROOT'" >&2
@@ -277,6 +307,43 @@ apply_gce_bgp() {
   fi
 }
 
+# systemctl only for the real root of a systemd host.
+use_systemctl() { [[ -z "$CALICO_ROOT" && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; }
+
+apply_boot_unit() {
+  local unit="\${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT" before=""
+  if [[ ! -x "\${CALICO_ROOT}$HOST_SCRIPT" ]]; then
+    say "not installed as $HOST_SCRIPT: no boot unit (run apply again after a reboot)"
+    return 0
+  fi
+  if [[ -f "$unit" ]]; then before=$(cat -- "$unit"); fi
+  if ! write_file "$unit" "$BOOT_UNIT_TEXT"; then
+    say "/etc/systemd/system is not writable: apply will not run again at boot"
+    return 0
+  fi
+  if use_systemctl; then
+    if [[ "$before" != "$BOOT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
+    if systemctl is-enabled --quiet "$BOOT_UNIT" 2>/dev/null; then
+      say "$BOOT_UNIT is enabled"
+    else
+      systemctl enable --quiet "$BOOT_UNIT"
+      say "enabled $BOOT_UNIT: apply runs again at every boot"
+    fi
+  fi
+}
+
+remove_boot_unit() {
+  local unit="\${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT"
+  if [[ ! -f "$unit" ]]; then
+    say "no boot unit $BOOT_UNIT"
+    return 0
+  fi
+  if use_systemctl; then systemctl disable --quiet "$BOOT_UNIT" 2>/dev/null || true; fi
+  rm -f -- "$unit"
+  if use_systemctl; then systemctl daemon-reload; fi
+  say "removed boot unit $BOOT_UNIT"
+}
+
 apply() {
   say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"
   apply_modules
@@ -290,11 +357,13 @@ apply() {
     if [[ -f "$PEER_STATE" ]]; then remove_peer_address; fi
     if [[ -f "$UNREACHABLE_STATE" ]]; then remove_unreachable; fi
   fi
+  apply_boot_unit
   say "host $HOST_NAME is ready"
 }
 
 remove() {
   say "removing Calico's network changes from host $HOST_NAME"
+  remove_boot_unit
   remove_snat
   remove_peer_address
   remove_unreachable

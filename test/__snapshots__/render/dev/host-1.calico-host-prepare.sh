@@ -8,9 +8,13 @@
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
 #           Idempotent: a second run changes nothing.
-#   remove  undo the network changes of apply: the SNAT chain, and the peer address and
-#           unreachable route (only those apply added, as recorded in the state directory).
-#           Directories, modules and IP forwarding stay (Docker needs forwarding too).
+#           When this script is installed as /opt/calico/bin/calico-host-prepare.sh on a systemd host, apply
+#           also enables calico-host-prepare.service, which runs it again at every boot (the
+#           SNAT rule and the routes do not survive a reboot otherwise).
+#   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
+#           address and unreachable route (only those apply added, as recorded in the
+#           state directory). Directories, modules and IP forwarding stay (Docker needs
+#           forwarding too).
 #
 # Environment: CALICO_ROOT  prefix for every file and directory the script writes
 #              (default empty: the real /); tests and the lab point it at a scratch dir.
@@ -26,6 +30,24 @@ KERNEL_MODULES=('ip6_tables' 'xt_set')
 HOST_DIRS=('/var/log/calico' '/var/run/netns' '/opt/plugin/data' '/etc/calico' '/opt/calico/bin' '/var/lib/calico')
 SYSCTLS=('net.ipv4.ip_forward=1')
 
+HOST_SCRIPT='/opt/calico/bin/calico-host-prepare.sh'
+BOOT_UNIT='calico-host-prepare.service'
+BOOT_UNIT_TEXT=$(
+  cat <<'UNIT'
+[Unit]
+Description=Calico host preparation: SNAT for the endpoint pool (and BGP routes on GCE)
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/opt/calico/bin/calico-host-prepare.sh apply
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+)
 CALICO_ROOT="${CALICO_ROOT:-}"
 if [[ -n "$CALICO_ROOT" && "$CALICO_ROOT" != /* ]]; then
   echo "[calico-host] CALICO_ROOT must be an absolute path, got '$CALICO_ROOT'" >&2
@@ -241,6 +263,43 @@ apply_gce_bgp() {
   fi
 }
 
+# systemctl only for the real root of a systemd host.
+use_systemctl() { [[ -z "$CALICO_ROOT" && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; }
+
+apply_boot_unit() {
+  local unit="${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT" before=""
+  if [[ ! -x "${CALICO_ROOT}$HOST_SCRIPT" ]]; then
+    say "not installed as $HOST_SCRIPT: no boot unit (run apply again after a reboot)"
+    return 0
+  fi
+  if [[ -f "$unit" ]]; then before=$(cat -- "$unit"); fi
+  if ! write_file "$unit" "$BOOT_UNIT_TEXT"; then
+    say "/etc/systemd/system is not writable: apply will not run again at boot"
+    return 0
+  fi
+  if use_systemctl; then
+    if [[ "$before" != "$BOOT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
+    if systemctl is-enabled --quiet "$BOOT_UNIT" 2>/dev/null; then
+      say "$BOOT_UNIT is enabled"
+    else
+      systemctl enable --quiet "$BOOT_UNIT"
+      say "enabled $BOOT_UNIT: apply runs again at every boot"
+    fi
+  fi
+}
+
+remove_boot_unit() {
+  local unit="${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT"
+  if [[ ! -f "$unit" ]]; then
+    say "no boot unit $BOOT_UNIT"
+    return 0
+  fi
+  if use_systemctl; then systemctl disable --quiet "$BOOT_UNIT" 2>/dev/null || true; fi
+  rm -f -- "$unit"
+  if use_systemctl; then systemctl daemon-reload; fi
+  say "removed boot unit $BOOT_UNIT"
+}
+
 apply() {
   say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"
   apply_modules
@@ -254,11 +313,13 @@ apply() {
     if [[ -f "$PEER_STATE" ]]; then remove_peer_address; fi
     if [[ -f "$UNREACHABLE_STATE" ]]; then remove_unreachable; fi
   fi
+  apply_boot_unit
   say "host $HOST_NAME is ready"
 }
 
 remove() {
   say "removing Calico's network changes from host $HOST_NAME"
+  remove_boot_unit
   remove_snat
   remove_peer_address
   remove_unreachable
