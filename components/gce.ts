@@ -88,7 +88,7 @@ export class GceFabric extends pulumi.ComponentResource {
       suffix: string,
       description: string,
       allows: gcp.types.input.compute.FirewallAllow[],
-      source: { sourceRanges: string[] } | { sourceTags: string[] },
+      source: { sourceRanges: string[]; destinationRanges?: string[] } | { sourceTags: string[] },
     ) =>
       new gcp.compute.Firewall(
         `${name}-${suffix}`,
@@ -107,7 +107,11 @@ export class GceFabric extends pulumi.ComponentResource {
         "endpoints",
         `Endpoint traffic from the pool ${model.config.endpointPool}`,
         [{ protocol: "tcp" }, { protocol: "udp" }, { protocol: "icmp" }],
-        { sourceRanges: [model.config.endpointPool] },
+        // To endpoint addresses only: containers do not reach the hosts' own SSH or ZeroMQ.
+        {
+          sourceRanges: [model.config.endpointPool],
+          destinationRanges: [model.config.endpointPool],
+        },
       ),
       rule(
         "zeromq",

@@ -214,3 +214,30 @@ export const T = {
   route: "gcp:compute/route:Route",
   privateKey: "tls:index/privateKey:PrivateKey",
 } as const;
+
+/**
+ * A GCE stack of `hosts` hosts (one region) and `endpoints` endpoints spread evenly over
+ * them, each host's endpoints in its own /24 of 192.168.0.0/16, two groups.
+ */
+export function syntheticStack(hosts: number, endpoints: number): Record<string, unknown> {
+  const hostList = Array.from({ length: hosts }, (_, i) => ({
+    name: `host-${i + 1}`,
+    zone: "us-central1-a",
+  }));
+  const endpointList = Array.from({ length: endpoints }, (_, i) => {
+    const h = i % hosts;
+    const n = Math.floor(i / hosts);
+    return {
+      host: `host-${h + 1}`,
+      ip: `192.168.${h + Math.floor(n / 250) * hosts}.${(n % 250) + 1}`,
+      group: i % 2 === 0 ? "web" : "db",
+    };
+  });
+  return {
+    "calico-docker:platform": "gce",
+    "calico-docker:endpointPool": "192.168.0.0/16",
+    "calico-docker:gce": { subnetCidr: "10.240.0.0/16", sshSourceRanges: ["203.0.113.0/24"] },
+    "calico-docker:hosts": hostList,
+    "calico-docker:endpoints": endpointList,
+  };
+}

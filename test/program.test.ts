@@ -311,9 +311,10 @@ describe("seed: Extra configuration for GCE (routes, firewall, SNAT)", () => {
       assert.deepEqual(f.inputs.targetTags, ["calico-host"]);
     }
   });
-  it("endpoint traffic (tcp, udp, icmp) is allowed from the pool", () => {
+  it("endpoint traffic (tcp, udp, icmp) is allowed from the pool to the pool", () => {
     const f = world.byName("calico-gce-endpoints");
     assert.deepEqual(f.inputs.sourceRanges, [pool]);
+    assert.deepEqual(f.inputs.destinationRanges, [pool], "to containers, not to the hosts");
     assert.deepEqual((f.inputs.allows as { protocol: string }[]).map((a) => a.protocol).sort(), [
       "icmp",
       "tcp",
@@ -420,5 +421,23 @@ describe("the remote shell text", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the policy pack passes the dev stack", () => {
+  it("no firewall, instance or docker provider violates a rule", async () => {
+    const rules = await import("../policy/rules.js");
+    const problems: string[] = [];
+    for (const f of world.ofType(T.firewall)) {
+      problems.push(
+        ...rules.openToWorldViolations(f.inputs),
+        ...rules.sshViolations(f.inputs, model.config.gce.sshSourceRanges),
+      );
+    }
+    for (const i of world.ofType(T.instance)) problems.push(...rules.ipForwardViolations(i.inputs));
+    for (const p of world.ofType(T.dockerProvider)) {
+      problems.push(...rules.dockerProviderViolations(p.inputs as { host?: string }));
+    }
+    assert.deepEqual(problems, []);
   });
 });
