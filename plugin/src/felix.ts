@@ -37,11 +37,12 @@ interface PendingResync {
   readonly snapshot: Array<[string, EndpointView]>;
   /** Make the snapshot the desired state once sent (resync-only mode). */
   readonly adopt: boolean;
+  readonly refused: Set<string>;
   next: number;
 }
 
 type Action =
-  | { kind: "resync"; req: FelixRequest }
+  | { kind: "resync"; id: string; req: FelixRequest }
   | { kind: "create" | "update"; id: string; view: EndpointView; req: FelixRequest }
   | { kind: "destroy"; id: string; req: FelixRequest }
   | { kind: "heartbeat"; req: FelixRequest };
@@ -59,6 +60,8 @@ export class FelixConnection {
   private readonly told = new Map<string, EndpointView>();
   /** Endpoints to (re)send as ENDPOINTCREATED whatever `told` says (after a timeout). */
   private readonly resend = new Set<string>();
+  /** Creates that Felix refused (INVALID): not known to it, not retried until they change. */
+  private readonly refused = new Map<string, EndpointView>();
   private desired = new Map<string, EndpointView>();
   private resync: PendingResync | null = null;
   private lastSend = 0;
@@ -123,7 +126,14 @@ export class FelixConnection {
         "new resync replaces an unfinished one",
       );
     }
-    this.resync = { id, notBefore: Date.now() + delayMs, snapshot, adopt, next: 0 };
+    this.resync = {
+      id,
+      notBefore: Date.now() + delayMs,
+      snapshot,
+      adopt,
+      refused: new Set(),
+      next: 0,
+    };
     if (snapshot.length === 0) this.finishResync();
     this.kick();
   }
@@ -133,7 +143,11 @@ export class FelixConnection {
     if (!r) return;
     // Felix now knows exactly the snapshot: it drops whatever the resync did not mention.
     this.told.clear();
-    for (const [id, view] of r.snapshot) this.told.set(id, view);
+    this.refused.clear();
+    for (const [id, view] of r.snapshot) {
+      if (r.refused.has(id)) this.refused.set(id, view);
+      else this.told.set(id, view);
+    }
     if (r.adopt) this.desired = new Map(r.snapshot);
     this.resend.clear();
     this.resync = null;
@@ -150,13 +164,17 @@ export class FelixConnection {
     const r = this.resync;
     if (r && now >= r.notBefore) {
       const entry = r.snapshot[r.next];
-      if (entry) return { kind: "resync", req: endpointCreated(entry[0], entry[1], r.id) };
+      if (entry) {
+        return { kind: "resync", id: entry[0], req: endpointCreated(entry[0], entry[1], r.id) };
+      }
     }
     for (const id of this.told.keys()) {
       if (!this.desired.has(id)) return { kind: "destroy", id, req: endpointDestroyed(id) };
     }
     for (const [id, view] of this.desired) {
       const known = this.told.get(id);
+      const refused = this.refused.get(id);
+      if (known === undefined && refused !== undefined && sameView(refused, view)) continue;
       if (known === undefined || this.resend.has(id)) {
         return { kind: "create", id, view, req: endpointCreated(id, view, null) };
       }
@@ -245,6 +263,7 @@ export class FelixConnection {
         if (!r) return;
         if (rc !== "SUCCESS") {
           this.log.warn({ rc, message, req: action.req }, "felix refused a resync create");
+          if (rc === "INVALID") r.refused.add(action.id);
         }
         r.next++;
         if (r.next >= r.snapshot.length) this.finishResync();
@@ -262,13 +281,20 @@ export class FelixConnection {
           this.told.delete(action.id);
           return;
         }
+        this.resend.delete(action.id);
         if (rc !== "SUCCESS") {
           this.log.error({ rc, message, req: action.req }, `felix refused ${action.req.type}`);
+          if (action.kind === "create" && rc === "INVALID") {
+            // Felix does not have it: never destroy it, and do not retry the same content.
+            this.refused.set(action.id, action.view);
+            this.told.delete(action.id);
+            return;
+          }
         } else {
           this.log.info({ id: action.id, type: action.req.type }, "endpoint sent to felix");
         }
+        this.refused.delete(action.id);
         this.told.set(action.id, action.view);
-        this.resend.delete(action.id);
         return;
     }
   }
@@ -277,9 +303,9 @@ export class FelixConnection {
   get settled(): boolean {
     if (this.resync) return false;
     if (this.resend.size > 0) return false;
-    if (this.told.size !== this.desired.size) return false;
+    for (const id of this.told.keys()) if (!this.desired.has(id)) return false;
     for (const [id, view] of this.desired) {
-      const t = this.told.get(id);
+      const t = this.told.get(id) ?? this.refused.get(id);
       if (!t || !sameView(t, view)) return false;
     }
     return true;

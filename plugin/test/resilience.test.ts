@@ -321,3 +321,59 @@ test("network plugin restarted while the ACL Manager stays up: groups flow again
   });
   assert.deepEqual(rig.acl.violations, []);
 });
+
+test("a create Felix refuses (INVALID) is not retried, and never destroyed", async (t) => {
+  const rig = await endpointRig(t, { basePort: 23100, hosts: [H1] });
+  const [felix] = rig.felixes;
+  assert.ok(felix);
+  const bad = ep(1, "host1");
+  felix.replyWith = (m) =>
+    m["endpoint_id"] === bad.id && m["type"] === "ENDPOINTCREATED"
+      ? JSON.stringify({ type: "ENDPOINTCREATED", rc: "INVALID", message: "bad mac" })
+      : undefined;
+  await rig.writeEndpoint(bad);
+  await felix.received.waitFor((m) => m["endpoint_id"] === bad.id);
+  const conn = rig.plugin.felixConnections.get("host1");
+  assert.ok(conn);
+  await until(() => conn.settled, 2000, "settled");
+  // Other work flows, and the refused create is not sent again.
+  const other = ep(2, "host1");
+  await rig.writeEndpoint(other);
+  await felix.received.waitFor((m) => m["endpoint_id"] === other.id);
+  await sleep(100);
+  assert.equal(felix.received.items.filter((i) => i.value["endpoint_id"] === bad.id).length, 1);
+  assert.ok(rig.log.lines.some((l) => l["msg"] === "felix refused ENDPOINTCREATED"));
+  // Removing it sends no destroy (Felix never had it); the fake flags one as a violation.
+  await rm(join(rig.dir, `${bad.name}.txt`));
+  await until(() => conn.settled, 2000, "settled after removal");
+  await sleep(100);
+  assert.equal(felix.received.items.filter((i) => i.value["endpoint_id"] === bad.id).length, 1);
+  // Written again with new content, it is offered again.
+  felix.replyWith = null;
+  await rig.writeEndpoint({ ...bad, mac: "ee:ee:00:00:00:42" });
+  const again = await felix.received.waitFor(
+    (m) => m["endpoint_id"] === bad.id && m["mac"] === "ee:ee:00:00:00:42",
+  );
+  assert.equal(again.value["type"], "ENDPOINTCREATED");
+  assert.deepEqual(felix.violations, []);
+});
+
+test("an update Felix does not know (NOTEXIST, e.g. after a Felix restart) becomes a create", async (t) => {
+  const e = ep(1, "host1");
+  const rig = await endpointRig(t, { basePort: 23110, hosts: [H1], endpoints: [e] });
+  const [felix] = rig.felixes;
+  assert.ok(felix);
+  await felix.received.waitFor((m) => m["endpoint_id"] === e.id);
+  await until(() => felix.endpoints.has(e.id), 2000, "felix has the endpoint");
+  felix.endpoints.clear(); // Felix lost its state
+  const since = felix.received.length;
+  await rig.writeEndpoint({ ...e, ip: "192.168.7.7" });
+  const update = await felix.received.waitFor((m) => m["type"] === "ENDPOINTUPDATED", { since });
+  const create = await felix.received.waitFor((m) => m["type"] === "ENDPOINTCREATED", {
+    since: update.index,
+  });
+  assert.equal(create.value["resync_id"], null);
+  assert.deepEqual(create.value["addrs"], [{ addr: "192.168.7.7" }]);
+  assert.deepEqual(felix.endpoints.get(e.id)?.addrs, ["192.168.7.7"]);
+  assert.deepEqual(felix.violations, []);
+});
