@@ -99,8 +99,11 @@ filter ${BIRD_FILTERS.export} {
   reject;
 }
 
-# Only routes learnt over BGP go into the kernel; Felix programs the local ones itself.
+# Only routes learnt over BGP go into the kernel (Felix programs the local ones), and only
+# usable ones: a route whose next hop does not resolve (on GCE, before the peer address is
+# in place) would otherwise go in as an unreachable /32 and black-hole that endpoint.
 filter ${BIRD_FILTERS.kernel} {
+  if dest = RTD_UNREACHABLE || dest = RTD_BLACKHOLE || dest = RTD_PROHIBIT then reject;
   if source = RTS_BGP && net ~ ${set} then accept;
   reject;
 }
