@@ -39,9 +39,11 @@ import {
   sleep,
   spawnDetached,
 } from "./exec.js";
+import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
 import {
   buildPlan,
   isLabNamespace,
+  LAB_PREFIX,
   labPrefix,
   planNamespaces,
   type EndpointPlan,
@@ -251,6 +253,18 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
     for (const n of notes) log(`    ${n.replace(/^\[calico-host\] /, "")}`);
   });
+
+  const neighbour = ensureNeighbourCapacity(plan.endpoints.length, plan.hosts.length);
+  if (neighbour !== undefined) {
+    st.neighbour = neighbour;
+    state.write(st);
+    log(
+      `- raised the kernel's neighbour table limits (shared by all namespaces) from ` +
+        `gc_thresh2/3=${neighbour.from.gc_thresh2}/${neighbour.from.gc_thresh3} to ` +
+        `${neighbour.to.gc_thresh2}/${neighbour.to.gc_thresh3} for ${plan.endpoints.length} ` +
+        `endpoints ARPing for each other; down puts them back`,
+    );
+  }
 
   await step(
     log,
@@ -591,6 +605,15 @@ export async function labNamespaces(prefix: string): Promise<string[]> {
     .filter((ns) => ns !== "" && isLabNamespace({ prefix }, ns));
 }
 
+/** Namespaces of any lab (any stack). */
+async function allLabNamespaces(): Promise<string[]> {
+  const { stdout } = await run("ip", ["netns", "list"]);
+  return stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((ns) => new RegExp(`^${LAB_PREFIX}[0-9a-f]{6}-`).test(ns));
+}
+
 export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   const { stack, state, log, concurrency } = resolved(opts);
   const t0 = performance.now();
@@ -641,6 +664,11 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
       );
     }
   });
+
+  if (st?.neighbour !== undefined) {
+    const others = (await allLabNamespaces()).some((ns) => !ns.startsWith(`${prefix}-`));
+    log(`- ${restoreNeighbourCapacity(st.neighbour, others)}`);
+  }
 
   await step(log, "remove the state folder", async () => {
     rmSync(state.dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { NeighbourRecord } from "./neigh.js";
 import type { LabPlan } from "./plan.js";
 
 /** The repository root (the lab's default state root is `<repo>/.lab`). */
@@ -29,6 +30,8 @@ export interface LabState {
   /** Namespaces recorded before they are created. */
   namespaces: string[];
   birds: BirdRecord[];
+  /** The kernel-wide neighbour table limits `up` raised (see neigh.ts), to put back. */
+  neighbour?: NeighbourRecord;
   /** Epoch ms when `up` finished. */
   upDoneAt?: number;
 }
