@@ -82,6 +82,7 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
   private dirty = new Set<string>();
   private scanning: Promise<void> | null = null;
   private rescanAgain = false;
+  private fullPending = false;
   private stopped = true;
   private dirMissingLogged = false;
   private lastMergeProblems = "";
@@ -139,6 +140,7 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
       this.watcher = w;
       this.dirMissingLogged = false;
       // Files written between the first scan and the watch would otherwise wait for a rescan.
+      this.dirty.add("*");
       this.schedule();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -175,12 +177,17 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = null;
-      void this.rescan();
+      void this.rescan(false);
     }, this.debounceMs);
   }
 
-  /** Reads what changed in the directory and emits `change` if the merged state differs. */
-  async rescan(): Promise<void> {
+  /**
+   * Reads what changed in the directory and emits `change` if the merged state differs.
+   * `full` lists the directory and stats every file; otherwise only the files named by fs
+   * events are read (the periodic rescan catches anything an event missed).
+   */
+  async rescan(full = true): Promise<void> {
+    if (full) this.fullPending = true;
     if (this.scanning) {
       this.rescanAgain = true;
       return this.scanning;
@@ -189,7 +196,9 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
       try {
         do {
           this.rescanAgain = false;
-          await this.scanOnce();
+          const isFull = this.fullPending || this.dirty.has("*");
+          this.fullPending = false;
+          await this.scanOnce(isFull);
         } while (this.rescanAgain && !this.stopped);
       } catch (err) {
         this.log.error({ err: (err as Error).message }, "scan of the data directory failed");
@@ -200,12 +209,16 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     return this.scanning;
   }
 
-  private async scanOnce(): Promise<void> {
+  private async scanOnce(full: boolean): Promise<void> {
     const dirty = this.dirty;
     this.dirty = new Set();
     let names: string[];
     try {
-      names = (await readdir(this.dir)).filter(isDataFile);
+      if (full) names = (await readdir(this.dir)).filter(isDataFile);
+      else {
+        await stat(this.dir); // a vanished directory keeps the state (below)
+        names = [...dirty];
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") {
@@ -225,7 +238,7 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     }
     let touched = false;
     const present = new Set(names);
-    for (const name of [...this.files.keys()]) {
+    for (const name of full ? [...this.files.keys()] : []) {
       if (!present.has(name)) {
         this.files.delete(name);
         this.log.info({ file: name }, "data file removed");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { endpointText } from "./helpers.js";
+import { endpointText, writeAtomic } from "./helpers.js";
 import { endpointRig, ep } from "./fixture.js";
 import type { FakeFelix, Json } from "./peers.js";
 import type { EndpointSpec } from "./helpers.js";
@@ -167,11 +167,11 @@ test("add, change and remove an endpoint by editing files: pushed in well under 
   assert.ok(created.at - t0 < 1000, `create took ${created.at - t0} ms`);
   assertCreated(created.value, e, null);
 
-  // Change the IP and MAC: ENDPOINTUPDATED with the new values.
+  // Change the IP and MAC (written atomically: temp file + rename): ENDPOINTUPDATED.
   const changed = { ...e, ip: "192.168.9.9", mac: "ee:ee:00:00:99:99" };
   since = f1.received.length;
   t0 = performance.now();
-  await rig.writeEndpoint(changed);
+  await writeAtomic(join(rig.dir, `${e.name}.txt`), endpointText(changed));
   const updated = await f1.received.waitFor((m) => m["type"] === "ENDPOINTUPDATED", { since });
   assert.ok(updated.at - t0 < 1000, `update took ${updated.at - t0} ms`);
   assert.deepEqual(Object.keys(updated.value).sort(), [
