@@ -5,7 +5,17 @@
  * be made.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
@@ -318,3 +328,79 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
     });
   });
 });
+
+describe("endpoint script, docker mode (a stand-in docker on PATH)", { skip }, () => {
+  const host = `cdr-dkh-${tag}`;
+  const ep = `cdr-dke-${tag}`;
+  const name = `cdr-dk-${tag}`;
+  const model = buildModel(
+    loadConfig({
+      ...devRaw(),
+      endpoints: [{ name, host: "host-2", ip: "192.168.1.3", group: "web" }],
+      groups: {},
+    }),
+  );
+  const id = syntheticEndpointId(name);
+  const link = `/var/run/netns/calico-${name}`;
+
+  /** A `docker` that answers `inspect -f '{{.State.Pid}} {{.Id}}' <name>` from files. */
+  function fakeDocker(dir: string, pid: string, containerId: string): void {
+    writeFileSync(
+      join(dir, "docker"),
+      `#!/bin/sh\n[ "$1" = inspect ] && [ "$4" = ${JSON.stringify(name)} ] || { echo "Error: No such object: $4" >&2; exit 1; }\necho "${pid} ${containerId}"\n`,
+      { mode: 0o755 },
+    );
+  }
+
+  it("finds the namespace from docker's pid, links it, wires it; remove unlinks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cdr-dk-"));
+    const file = scriptFile(dir, "endpoint.sh", renderEndpointScript(model, name, id));
+    const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` };
+    await withNetns([host, ep], async () => {
+      // A process in the endpoint namespace stands in for the container.
+      const holder = spawn("ip", ["netns", "exec", ep, "sleep", "60"], { stdio: "ignore" });
+      try {
+        await new Promise((r) => setTimeout(r, 200));
+        const pid = String(holder.pid);
+        fakeDocker(dir, pid, id);
+        const sh = (...args: string[]) => inNetns(host, "bash", [file, ...args], { env });
+        const first = ok(sh("add"), "add");
+        assert.match(first.stdout, new RegExp(`linked ${link} .*\\(pid ${pid}\\)`));
+        assert.equal(readlinkSync(link), `/proc/${pid}/ns/net`);
+        assert.match(
+          ok(inNetns(ep, "ip", ["-4", "-o", "addr"]), "addrs").stdout,
+          /192\.168\.1\.3\/32/,
+        );
+        const second = ok(sh("add"), "second add");
+        assert.doesNotMatch(second.stdout, /linked|created/);
+
+        fakeDocker(dir, pid, "e".repeat(64));
+        const wrongId = sh("add");
+        assert.equal(wrongId.status, 1);
+        assert.match(wrongId.stderr, /has id e{64}, but this script is for/);
+        fakeDocker(dir, "0", id);
+        const stopped = sh("add");
+        assert.equal(stopped.status, 1);
+        assert.match(stopped.stderr, /is not running/);
+
+        ok(sh("remove"), "remove");
+        assert.ok(!existsSync(link) && !lstatExists(link), "namespace link removed");
+        assert.doesNotMatch(ok(inNetns(ep, "ip", ["-o", "link"]), "links").stdout, /eth0/);
+        ok(sh("remove"), "second remove");
+      } finally {
+        holder.kill("SIGKILL");
+        rmSync(link, { force: true });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
