@@ -217,7 +217,7 @@ async function seedEmulated(): Promise<Stats> {
 }
 
 /** A full resync of RESYNC_SIZE endpoints: reply, then every create acknowledged. */
-async function bigResync(): Promise<{ reply: Stats; all: Stats }> {
+async function bigResync(): Promise<{ reply: Stats; all: Stats; updates: Stats }> {
   const dir = await tmpDir("bench-resync");
   await writeFile(join(dir.path, "felix.txt"), felixText([{ host: "host1", ip: "127.0.0.2" }]));
   await Promise.all(
@@ -270,10 +270,24 @@ async function bigResync(): Promise<{ reply: Stats; all: Stats }> {
     if (creates.length !== RESYNC_SIZE) throw new Error("missing creates");
     alls.push((felix.received.items.at(-1)?.at ?? NaN) - t0);
   }
+  // Changes with the whole population in the directory: update 200 endpoints, one at a time.
+  const updates: number[] = [];
+  for (let k = 0; k < 200; k++) {
+    const e = ep(1 + ((k * 7919) % RESYNC_SIZE), "host1");
+    const changed = { ...e, ip: `10.${k >> 8}.${k & 255}.${(k % 250) + 1}` };
+    const since = felix.received.length;
+    const t0 = performance.now();
+    await writeFile(join(dir.path, `${e.name}.txt`), endpointText(changed));
+    const u = await felix.received.waitFor(
+      (m) => m["type"] === "ENDPOINTUPDATED" && m["endpoint_id"] === e.id,
+      { since },
+    );
+    updates.push(u.at - t0);
+  }
   await plugin.stop();
   await felix.stop();
   await dir.remove();
-  return { reply: stats(replies), all: stats(alls) };
+  return { reply: stats(replies), all: stats(alls), updates: stats(updates) };
 }
 
 async function main(): Promise<void> {
@@ -312,6 +326,7 @@ async function main(): Promise<void> {
   console.log(row("RESYNCSTATE -> reply with endpoint_count", resync.reply));
   console.log(row(`RESYNCSTATE -> all ${RESYNC_SIZE} creates acknowledged`, resync.all));
   console.log(`  per endpoint (lockstep REQ/REP round trip): ${ms(resync.all.p50 / RESYNC_SIZE)}`);
+  console.log(row(`${RESYNC_SIZE} endpoints in the dir: write -> ENDPOINTUPDATED`, resync.updates));
 }
 
 main().then(
