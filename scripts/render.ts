@@ -21,7 +21,7 @@ import { ConfigError } from "../components/config.js";
 import { buildModel, type ClusterModel } from "../components/model.js";
 import {
   renderAll,
-  PLACEHOLDER_SSH_KEY,
+  STAND_IN_SSH_KEY,
   RenderError,
   type RenderedFile,
 } from "../components/render/index.js";
@@ -117,7 +117,7 @@ function summary(
   ];
   if (c.platform === "gce") {
     lines.push(
-      `note: ignition.json holds the placeholder key "${PLACEHOLDER_SSH_KEY}"; the real key is generated at deploy`,
+      `note: ignition.json holds a stand-in SSH key "${STAND_IN_SSH_KEY}"; the real key is generated at deploy`,
     );
   }
   lines.push("note: endpoint ids are synthetic here; at deploy they are the containers' ids");

@@ -65,7 +65,7 @@ describe("npm run render", () => {
     assert.match(r.stdout, /hosts \(2\):/);
     assert.match(r.stdout, /GCE routes: 3 \(endpoint\)/);
     assert.match(r.stdout, /files: 15 written/);
-    assert.match(r.stdout, /placeholder key/);
+    assert.match(r.stdout, /stand-in SSH key/);
   });
 
   it("removes the files of a previous render that the new one does not write", () => {

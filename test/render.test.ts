@@ -16,7 +16,7 @@ import {
 import { readStackEntries, stackFilePath } from "../components/stackfile.js";
 import {
   BIRD_FILTERS,
-  PLACEHOLDER_SSH_KEY,
+  STAND_IN_SSH_KEY,
   RenderError,
   renderAclManagerCfg,
   renderAll,
@@ -349,8 +349,8 @@ describe("ignition", () => {
     assert.ok(dirs.includes("/var/log/calico") && dirs.includes("/opt/plugin/data"));
   });
 
-  it("takes the placeholder key, refuses a multi-line or foreign key", () => {
-    assert.ok(renderIgnition(dev, "host-2", PLACEHOLDER_SSH_KEY).includes(PLACEHOLDER_SSH_KEY));
+  it("takes the stand-in key, refuses a multi-line or foreign key", () => {
+    assert.ok(renderIgnition(dev, "host-2", STAND_IN_SSH_KEY).includes(STAND_IN_SSH_KEY));
     assert.throws(
       () => renderIgnition(dev, "host-1", `${key}\nssh-rsa AAAA evil`),
       /not one OpenSSH/,

@@ -23,12 +23,12 @@ export interface RenderedFile {
 export interface RenderAllOptions {
   /** Endpoint name -> docker container id; missing ones get `syntheticEndpointId(name)`. */
   endpointIds?: Record<string, string>;
-  /** The SSH public key put in Ignition (GCE); default: a placeholder. */
+  /** The SSH public key put in Ignition (GCE); default: a stand-in key (the real one is generated at deploy). */
   sshPublicKey?: string;
 }
 
 /** The key `npm run render` puts in ignition.json: the real one is generated at deploy. */
-export const PLACEHOLDER_SSH_KEY = "ssh-ed25519 AAAA...(generated at deploy)";
+export const STAND_IN_SSH_KEY = "ssh-ed25519 AAAA...(generated at deploy)";
 
 /** File names the plugin data directory reserves (an endpoint file must not take them). */
 export const RESERVED_DATA_FILES = ["felix.txt", "groups.txt"] as const;
@@ -83,7 +83,7 @@ export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): Ren
     if (gce) {
       add(
         `${dir}/ignition.json`,
-        renderIgnition(model, host.name, opts.sshPublicKey ?? PLACEHOLDER_SSH_KEY),
+        renderIgnition(model, host.name, opts.sshPublicKey ?? STAND_IN_SSH_KEY),
       );
     }
     for (const e of host.endpoints) {

@@ -18,7 +18,7 @@ export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
 export {
   renderAll,
   endpointIdsFor,
-  PLACEHOLDER_SSH_KEY,
+  STAND_IN_SSH_KEY,
   RESERVED_DATA_FILES,
   type RenderedFile,
   type RenderAllOptions,
