@@ -46,7 +46,7 @@ async function deploy(name: string, raw: Raw, sshPrivateKey?: string) {
   const hostAt = new Map(hosts.map((h) => [h.externalAddress, h.name]));
   const onHost = (r: Recorded) =>
     hostAt.get((r.inputs.connection as { host?: string } | undefined)?.host ?? "") ??
-    new RegExp(`::${name}-(host-\\d+|[a-z]+)-docker::`).exec(r.provider ?? "")?.[1];
+    new RegExp(`::${name}-([a-z0-9-]+)-docker::`).exec(r.provider ?? "")?.[1];
   return { model, cluster, hosts, verify, of, onHost };
 }
 
@@ -70,25 +70,13 @@ const block = await deploy(
     ],
   }),
 );
-const existing = await deploy(
-  "existing",
-  {
-    platform: "existing",
-    ssh: { user: "calico" },
-    sshPrivateKey: { secret: true },
-    hosts: [
-      { name: "alpha", address: "10.0.0.11" },
-      { name: "beta", address: "beta.example.net", internalAddress: "10.0.0.12" },
-      { name: "gamma", address: "10.0.0.13", sshUser: "root" },
-    ],
-    endpoints: [
-      { host: "alpha", ip: "192.168.1.1", group: "web" },
-      { host: "beta", ip: "192.168.1.2", group: "web" },
-      { host: "gamma", ip: "192.168.1.3", group: "db" },
-    ],
-  },
-  MOCK_KEY.privatePem,
-);
+// The example stack of Pulumi.existing-example.yaml, with its key set as
+// `pulumi config set --secret sshPrivateKey` would.
+const existingRaw: Raw = { sshPrivateKey: { secret: true } };
+for (const [k, v] of Object.entries(stackFileConfig("existing-example"))) {
+  existingRaw[k.replace(/^calico-docker:/, "")] = v;
+}
+const existing = await deploy("existing", existingRaw, MOCK_KEY.privatePem);
 const prebuilt = await deploy(
   "prebuilt",
   devRaw({ images: { felix: "registry.example.com/calico/felix:0.10.2" } }),
@@ -176,7 +164,7 @@ describe("routes per host block (routeGranularity: host-block)", () => {
   });
 });
 
-describe("platform: existing (your own hosts over SSH)", () => {
+describe("platform: existing (Pulumi.existing-example.yaml: your own hosts over SSH)", () => {
   const { of, model, hosts, onHost } = existing;
   it("creates no GCP resource and generates no key", () => {
     const gcp = world.resources.filter(
@@ -191,27 +179,31 @@ describe("platform: existing (your own hosts over SSH)", () => {
     const providers = of(T.dockerProvider);
     assert.deepEqual(providers.map((p) => p.inputs.host).sort(), [
       "ssh://calico@10.0.0.11",
-      "ssh://calico@beta.example.net",
-      "ssh://root@10.0.0.13",
+      "ssh://calico@10.0.0.12",
+      "ssh://root@node-c.example.net",
     ]);
     assert.deepEqual(
       hosts.map((h) => [h.name, h.internalAddress, h.externalAddress]),
       [
-        ["alpha", "10.0.0.11", "10.0.0.11"],
-        ["beta", "10.0.0.12", "beta.example.net"],
-        ["gamma", "10.0.0.13", "10.0.0.13"],
+        ["node-a", "10.0.0.11", "10.0.0.11"],
+        ["node-b", "10.0.0.12", "10.0.0.12"],
+        ["node-c", "10.0.0.13", "node-c.example.net"],
       ],
     );
   });
   it("uses sudo for a non-root user and not for root", () => {
     const prepOf = (h: string) => of(T.command).find((c) => c.name === `existing-${h}-prepare`)!;
-    assert.match(String(prepOf("alpha").inputs.create), /sudo -n bash/);
-    assert.doesNotMatch(String(prepOf("gamma").inputs.create), /sudo/);
+    assert.match(String(prepOf("node-a").inputs.create), /sudo -n bash/);
+    assert.doesNotMatch(String(prepOf("node-c").inputs.create), /sudo/);
   });
-  it("runs bird everywhere (BGP is on by default off GCE), with a full mesh", () => {
+  it("runs bird on every host, and the ACL Manager and plugin on the chosen controller", () => {
     assert.equal(model.config.bgp.enabled, true);
+    const controllerOnly = of(T.container).filter((c) =>
+      ["aclmgr", "plugin-network", "plugin-endpoint"].includes(String(c.inputs.name)),
+    );
+    assert.deepEqual([...new Set(controllerOnly.map(onHost))], ["node-a"]);
     const birds = of(T.container).filter((c) => c.inputs.name === "bird");
-    assert.deepEqual(birds.map(onHost).sort(), ["alpha", "beta", "gamma"]);
+    assert.deepEqual(birds.map(onHost).sort(), ["node-a", "node-b", "node-c"]);
   });
   it("keeps the supplied key secret everywhere", async () => {
     for (const c of of(T.command)) assert.ok(isSecretValue(c.raw.connection));
