@@ -144,7 +144,7 @@ test("heartbeats both ways", async (t) => {
   const at = felix.received.items.filter((i) => i.value["type"] === "HEARTBEAT").map((i) => i.at);
   for (let i = 1; i < at.length; i++) {
     const gap = (at[i] ?? 0) - (at[i - 1] ?? 0);
-    assert.ok(gap >= 100 && gap < 600, `heartbeat gap ${gap} ms for a 150 ms interval`);
+    assert.ok(gap >= 100 && gap < 1000, `heartbeat gap ${gap} ms for a 150 ms interval`);
   }
   noViolations(felix);
 });
