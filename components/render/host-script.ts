@@ -68,9 +68,9 @@ ${banner(`Calico host preparation for ${host.name}.`)}#
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
 #           Idempotent: a second run changes nothing.
-#           When this script is installed as ${PATHS.hostScript} on a systemd host, apply
-#           also enables ${BOOT_UNIT}, which runs it again at every boot (the
-#           SNAT rule and the routes do not survive a reboot otherwise).
+#           On a systemd host, when installed as ${PATHS.hostScript},
+#           apply also enables ${BOOT_UNIT}, which runs apply again at
+#           every boot (the SNAT rule and the routes do not survive a reboot otherwise).
 #   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
 #           address and unreachable route (only those apply added, as recorded in the
 #           state directory). Directories, modules and IP forwarding stay (Docker needs

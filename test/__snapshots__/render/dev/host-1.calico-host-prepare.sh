@@ -8,9 +8,9 @@
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
 #           Idempotent: a second run changes nothing.
-#           When this script is installed as /opt/calico/bin/calico-host-prepare.sh on a systemd host, apply
-#           also enables calico-host-prepare.service, which runs it again at every boot (the
-#           SNAT rule and the routes do not survive a reboot otherwise).
+#           On a systemd host, when installed as /opt/calico/bin/calico-host-prepare.sh,
+#           apply also enables calico-host-prepare.service, which runs apply again at
+#           every boot (the SNAT rule and the routes do not survive a reboot otherwise).
 #   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
 #           address and unreachable route (only those apply added, as recorded in the
 #           state directory). Directories, modules and IP forwarding stay (Docker needs
