@@ -141,7 +141,12 @@ export function main(argv: readonly string[]): number {
   }
   const opts = program.opts<{ stack: string; out?: string; dir: string }>();
   try {
-    const file = stackFilePath(opts.stack, opts.dir);
+    let file: string;
+    try {
+      file = stackFilePath(opts.stack, opts.dir);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
     if (!existsSync(file)) {
       throw new UsageError(
         `no stack file ${file} (create it, or pass --dir to the folder holding it)`,
@@ -160,10 +165,6 @@ export function main(argv: readonly string[]): number {
       error instanceof RenderError ||
       error instanceof UsageError
     ) {
-      console.error(`render: ${error.message}`);
-      return 1;
-    }
-    if (error instanceof Error && /stack name/.test(error.message)) {
       console.error(`render: ${error.message}`);
       return 1;
     }
