@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import { Router } from "zeromq";
 import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./data.js";
-import { FelixConnection, type FelixConnectionOptions } from "./felix.js";
+import { FelixConnection } from "./felix.js";
 import { invalidReply, jsonType } from "./protocol.js";
 import { DataStore } from "./store.js";
 import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
@@ -34,7 +34,6 @@ export interface EndpointPluginOptions {
   readonly rescanIntervalMs?: number;
   /** How often to look for a data directory that does not exist yet (default 500 ms). */
   readonly pollMs?: number;
-  readonly onExchange?: FelixConnectionOptions["onExchange"];
 }
 
 export class EndpointPlugin {
@@ -117,7 +116,6 @@ export class EndpointPlugin {
           timeoutMs: this.opts.felixTimeoutMs ?? 10_000,
           heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 10_000,
           logger: this.log,
-          ...(this.opts.onExchange ? { onExchange: this.opts.onExchange } : {}),
         });
         this.connections.set(key, conn);
         this.log.info({ felix: f.host, ip: f.ip }, "felix host added");

@@ -25,8 +25,6 @@ export interface FelixConnectionOptions {
   readonly timeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly logger: Logger;
-  /** Called with every request sent and its outcome (for metrics and tests). */
-  readonly onExchange?: (req: FelixRequest, outcome: Outcome) => void;
 }
 
 export type Outcome = { kind: "reply"; rc: string; message: string } | { kind: "timeout" };
@@ -54,7 +52,6 @@ export class FelixConnection {
   private readonly timeoutMs: number;
   private readonly heartbeatMs: number;
   private readonly log: Logger;
-  private readonly onExchange?: FelixConnectionOptions["onExchange"];
   private socket: Request;
   /** What Felix has been told and acknowledged. */
   private readonly told = new Map<string, EndpointView>();
@@ -79,7 +76,6 @@ export class FelixConnection {
     this.timeoutMs = opts.timeoutMs;
     this.heartbeatMs = opts.heartbeatIntervalMs;
     this.log = opts.logger.child({ felix: opts.host, felixIp: opts.ip });
-    this.onExchange = opts.onExchange;
     this.socket = this.newSocket();
     this.loop = this.run();
   }
@@ -227,7 +223,6 @@ export class FelixConnection {
         }
         outcome = { kind: "reply", rc, message };
       }
-      this.onExchange?.(req, outcome);
       return outcome;
     } catch (err) {
       if (this.closed) return "closed";
@@ -236,7 +231,6 @@ export class FelixConnection {
         { type: req.type, timeoutMs: this.timeoutMs, err: code ?? (err as Error).message },
         "no reply from felix; recreating the socket and resending this host's state",
       );
-      this.onExchange?.(req, { kind: "timeout" });
       this.socket.close();
       this.socket = this.newSocket();
       return { kind: "timeout" };

@@ -31,8 +31,6 @@ export interface NetworkPluginOptions {
   readonly rescanIntervalMs?: number;
   /** How often to look for a data directory that does not exist yet (default 500 ms). */
   readonly pollMs?: number;
-  /** Called with every publication (for metrics and tests). */
-  readonly onPublish?: (topic: string, msg: GroupUpdate | { type: "HEARTBEAT" }) => void;
 }
 
 function groupPrint(g: Group): string {
@@ -125,7 +123,6 @@ export class NetworkPlugin {
   private send(topic: string, msg: GroupUpdate | { type: "HEARTBEAT"; issued: number }): void {
     if (!this.pubQueue) return;
     void this.pubQueue.send([topic, JSON.stringify(msg)]);
-    this.opts.onPublish?.(topic, msg);
   }
 
   private publishGroup(g: Group): void {
