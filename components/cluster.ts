@@ -179,7 +179,13 @@ export class CalicoCluster extends pulumi.ComponentResource {
       .map(([key, path, content]) =>
         remoteFile(
           `${name}-${key}`,
-          { connection: controller.connection, user: controller.user, path, content },
+          {
+            host: controller.name,
+            connection: controller.connection,
+            user: controller.user,
+            path,
+            content,
+          },
           { parent: this, dependsOn: [controller.prepared] },
         ),
       );

@@ -96,6 +96,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     this.dataFile = remoteFile(
       `${name}-data`,
       {
+        host: controller.name,
         connection: controller.connection,
         user: controller.user,
         path: `${PATHS.dataDir}/${endpoint.dataFile}`,

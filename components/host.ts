@@ -190,7 +190,14 @@ export class CalicoHost extends pulumi.ComponentResource {
     const deliver = (key: string, path: string, content: string) => {
       this.files[path] = remoteFile(
         `${name}-${key}`,
-        { connection: this.connection, user: host.sshUser, path, content, replaceOnChange: true },
+        {
+          host: host.name,
+          connection: this.connection,
+          user: host.sshUser,
+          path,
+          content,
+          replaceOnChange: true,
+        },
         child({ dependsOn: [this.prepared] }),
       );
       return { file: this.files[path], hash: sha256(content) };

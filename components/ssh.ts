@@ -108,6 +108,11 @@ export function dockerSshOpts(
 }
 
 export interface RemoteFileArgs {
+  /**
+   * The name of the host the file is on. It is a trigger: moving the file to another host
+   * (a new controller) removes it from the old one first.
+   */
+  host: string;
   connection: pulumi.Input<Connection>;
   /** The SSH user (decides whether `sudo -n` is needed). */
   user: string;
@@ -140,8 +145,9 @@ export function atomicWriteScript(user: string, path: string, mode: number): str
 
 /**
  * A file on a host, written from a string: create writes it atomically (stdin to a temp file,
- * then `mv`, so no reader ever sees half a file), delete removes it. The content hash is in
- * `triggers` when `replaceOnChange`, so the change shows as a replacement in the preview.
+ * then `mv`, so no reader ever sees half a file), delete removes it. Without
+ * `replaceOnChange` a content change re-runs create (an in-place rewrite); with it the content
+ * hash is in `triggers`, so the change is a replacement (old file removed, then the new one).
  * Output is not logged (the command prints nothing useful) and the connection stays secret.
  */
 export function remoteFile(
@@ -158,7 +164,7 @@ export function remoteFile(
       create: atomicWriteScript(args.user, args.path, mode),
       delete: `${sudoFor(args.user)}rm -f ${shq(args.path)}`,
       stdin: content,
-      ...(args.replaceOnChange ? { triggers: [content.apply(sha256)] } : {}),
+      triggers: args.replaceOnChange ? [args.host, content.apply(sha256)] : [args.host],
       logging: "stderr",
       addPreviousOutputInEnv: false,
     },

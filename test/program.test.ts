@@ -182,6 +182,7 @@ describe("seed: Start the containers", () => {
       const cfg = render.renderFelixCfg(model, host);
       assert.equal(fileCommand(host, PATHS.felixCfg).inputs.stdin, cfg);
       assert.equal(label(c, CONFIG_LABEL), sha256(cfg), "a config change replaces the container");
+      assert.deepEqual(fileCommand(host, PATHS.felixCfg).inputs.triggers, [host, sha256(cfg)]);
     }
   });
   it("the ACL Manager runs on the controller only", () => {
@@ -280,6 +281,8 @@ describe("seed: Create some configuration for Felix", () => {
       assert.ok(str(data.inputs.stdin).includes(`id=${id}`));
       assert.equal(data.inputs.delete, `sudo -n rm -f '${PATHS.dataDir}/${e.dataFile}'`);
       assert.match(str(data.inputs.create), /tee '\/opt\/plugin\/data\/\.[^']+\.tmp'/, "atomic");
+      // Rewritten in place when its text changes; moved (removed first) if the controller changes.
+      assert.deepEqual(data.inputs.triggers, [model.controller.name]);
     });
   }
 });
