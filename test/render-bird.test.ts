@@ -12,14 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
-import { loadConfig, rawFromStackConfig } from "../components/config.js";
+import { loadConfig } from "../components/config.js";
 import {
   buildModel,
   syntheticEndpointId,
   tapName,
   type ClusterModel,
 } from "../components/model.js";
-import { readStackEntries, stackFilePath } from "../components/stackfile.js";
+import { devRaw, modelOf } from "./helpers/stacks.js";
 import {
   renderBirdConf,
   renderEndpointScript,
@@ -33,6 +33,7 @@ import {
   run,
   withNetns,
   type RunResult,
+  expectOk as ok,
 } from "./helpers/tools.js";
 
 const skip =
@@ -42,11 +43,6 @@ const skip =
     : `BIRD is not installed (${BIRD_BIN})`) ??
   (hasCommand("ping") ? undefined : "ping is not installed (iputils-ping)");
 const tag = String(process.pid % 10000);
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.status, 0, `${what} failed:\n${r.output}`);
-  return r;
-}
 
 /** BIRD processes in namespaces, stopped by `stop()` whatever happened. */
 class Birds {
@@ -265,10 +261,10 @@ describe("rendered bird.conf with real BIRD", { skip }, () => {
 
   it("GCE-like /32 hosts: BIRD installs peer routes only once the host script added the peer address", async () => {
     const raw = {
-      ...rawFromStackConfig(readStackEntries(stackFilePath("dev"))),
+      ...devRaw(),
       bgp: { enabled: true },
     };
-    const model = buildModel(loadConfig(raw));
+    const model = modelOf(raw);
     const [h1, h2] = model.hosts as [ClusterModel["hosts"][0], ClusterModel["hosts"][0]];
     const gw = `cdr-g${tag}r`;
     const hostNs = (h: string) => `cdr-g${tag}${h.slice(-1)}`;

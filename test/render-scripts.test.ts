@@ -19,14 +19,14 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { loadConfig, rawFromStackConfig } from "../components/config.js";
+import { loadConfig } from "../components/config.js";
 import {
   buildModel,
   syntheticEndpointId,
   tapName,
   type ClusterModel,
 } from "../components/model.js";
-import { readStackEntries, stackFilePath } from "../components/stackfile.js";
+import { devRaw, modelOf } from "./helpers/stacks.js";
 import { renderEndpointScript, renderHostScript } from "../components/render/index.js";
 import {
   canUseNetns,
@@ -35,17 +35,15 @@ import {
   run,
   withNetns,
   type RunResult,
+  expectOk as ok,
 } from "./helpers/tools.js";
 
 const skip =
   canUseNetns() ?? (hasCommand("iptables-save") ? undefined : "iptables is not installed");
 const tag = String(process.pid % 100000);
 
-function devRaw(): Record<string, unknown> {
-  return rawFromStackConfig(readStackEntries(stackFilePath("dev")));
-}
-const dev = buildModel(loadConfig(devRaw()));
-const devBgp = buildModel(loadConfig({ ...devRaw(), bgp: { enabled: true } }));
+const dev = modelOf(devRaw());
+const devBgp = modelOf({ ...devRaw(), bgp: { enabled: true } });
 const devBgpPool2 = buildModel(
   loadConfig({
     ...devRaw(),
@@ -55,11 +53,6 @@ const devBgpPool2 = buildModel(
     groups: {},
   }),
 );
-
-function ok(r: RunResult, what: string): RunResult {
-  assert.equal(r.status, 0, `${what} failed:\n${r.output}`);
-  return r;
-}
 
 /** A script file in a scratch dir, removed with it. */
 function scriptFile(dir: string, name: string, text: string): string {

@@ -6,14 +6,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse as parseIni } from "ini";
-import { loadConfig, rawFromStackConfig } from "../components/config.js";
+import { loadConfig } from "../components/config.js";
 import {
   buildModel,
   syntheticEndpointId,
   tapName,
   type ClusterModel,
 } from "../components/model.js";
-import { readStackEntries, stackFilePath } from "../components/stackfile.js";
+import { devRaw, modelOf } from "./helpers/stacks.js";
 import {
   BIRD_FILTERS,
   STAND_IN_SSH_KEY,
@@ -32,11 +32,8 @@ import {
 import { assertSnapshot } from "./helpers/snapshot.js";
 import { birdParse, shellcheck } from "./helpers/tools.js";
 
-function devRaw(): Record<string, unknown> {
-  return rawFromStackConfig(readStackEntries(stackFilePath("dev")));
-}
-const dev = buildModel(loadConfig(devRaw()));
-const devBgp = buildModel(loadConfig({ ...devRaw(), bgp: { enabled: true } }));
+const dev = modelOf(devRaw());
+const devBgp = modelOf({ ...devRaw(), bgp: { enabled: true } });
 
 /** Four existing hosts, two route reflectors, direct sessions, no explicit rules. */
 const rrRaw = {
@@ -64,7 +61,7 @@ const rrRaw = {
     connectDelaySeconds: 3,
   },
 };
-const rr = buildModel(loadConfig(rrRaw));
+const rr = modelOf(rrRaw);
 
 const ID = (name: string) => syntheticEndpointId(name);
 

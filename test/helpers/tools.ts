@@ -8,6 +8,7 @@
  *   canUseNetns()              -> string | undefined   why namespace tests must skip
  *   withNetns(names, fn)       creates the namespaces, runs fn, deletes them in `finally`
  *   run(cmd, args, opts)       spawnSync with text output; never throws
+ *   expectOk(result, what)     throws with the output unless the command exited 0
  *
  * Name namespaces after your test file (e.g. `cdr-` for render tests) so parallel test
  * files never clash.
@@ -113,4 +114,12 @@ export async function withNetns<T>(names: readonly string[], fn: () => T | Promi
   } finally {
     for (const n of created.reverse()) run("ip", ["netns", "del", n]);
   }
+}
+
+/** Assert that a command exited 0, showing its output when it did not; returns the result. */
+export function expectOk(r: RunResult, what: string): RunResult {
+  if (r.status !== 0) {
+    throw new Error(`${what} failed (exit ${String(r.status)}):\n${r.output}`);
+  }
+  return r;
 }
