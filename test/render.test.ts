@@ -414,5 +414,6 @@ describe("renderAll", () => {
       }),
     );
     assert.throws(() => renderAll(m), /felix\.txt would overwrite/);
+    assert.throws(() => renderEndpointData(m, "felix", ID("felix")), /felix\.txt would overwrite/);
   });
 });

@@ -9,7 +9,12 @@ import { renderEndpointScript } from "./endpoint-script.js";
 import { renderAclManagerCfg, renderFelixCfg } from "./felix-cfg.js";
 import { renderHostScript } from "./host-script.js";
 import { renderIgnition } from "./ignition.js";
-import { renderEndpointData, renderFelixTxt, renderGroupsTxt } from "./plugin-data.js";
+import {
+  checkDataFile,
+  renderEndpointData,
+  renderFelixTxt,
+  renderGroupsTxt,
+} from "./plugin-data.js";
 import { RenderError, checkEndpointId } from "./text.js";
 
 export interface RenderedFile {
@@ -29,9 +34,6 @@ export interface RenderAllOptions {
 
 /** The key `npm run render` puts in ignition.json: the real one is generated at deploy. */
 export const STAND_IN_SSH_KEY = "ssh-ed25519 AAAA...(generated at deploy)";
-
-/** File names the plugin data directory reserves (an endpoint file must not take them). */
-export const RESERVED_DATA_FILES = ["felix.txt", "groups.txt"] as const;
 
 /** The endpoint id to use for each endpoint: given (validated) or synthetic. */
 export function endpointIdsFor(
@@ -63,14 +65,7 @@ export function endpointIdsFor(
 
 export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): RenderedFile[] {
   const ids = endpointIdsFor(model, opts.endpointIds);
-  for (const e of model.endpoints) {
-    if ((RESERVED_DATA_FILES as readonly string[]).includes(e.dataFile)) {
-      throw new RenderError(
-        `endpoint ${e.name}: its plugin data file ${e.dataFile} would overwrite the plugin's ` +
-          `own ${e.dataFile}; give the endpoint another name`,
-      );
-    }
-  }
+  for (const e of model.endpoints) checkDataFile(e.name, e.dataFile);
   const files: RenderedFile[] = [];
   const add = (path: string, content: string, mode = 0o644) => files.push({ path, content, mode });
   const bgp = model.config.bgp.enabled;

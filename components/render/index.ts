@@ -2,7 +2,12 @@
  * Rendered files: pure functions from the cluster model (`buildModel(loadConfig(raw))`) to
  * text. No Pulumi, no I/O. Used by the Pulumi program, `npm run render` and the lab.
  */
-export { renderFelixTxt, renderEndpointData, renderGroupsTxt } from "./plugin-data.js";
+export {
+  renderFelixTxt,
+  renderEndpointData,
+  renderGroupsTxt,
+  RESERVED_DATA_FILES,
+} from "./plugin-data.js";
 export { renderBirdConf, BIRD_FILTERS } from "./bird.js";
 export { renderFelixCfg, renderAclManagerCfg } from "./felix-cfg.js";
 export {
@@ -12,6 +17,7 @@ export {
   SNAT_CHAIN,
   HOST_DIRS,
   HOST_SYSCTLS,
+  BOOT_UNIT,
 } from "./host-script.js";
 export { renderEndpointScript, netnsLinkName, NETNS_NAME_RE } from "./endpoint-script.js";
 export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
@@ -19,7 +25,6 @@ export {
   renderAll,
   endpointIdsFor,
   STAND_IN_SSH_KEY,
-  RESERVED_DATA_FILES,
   type RenderedFile,
   type RenderAllOptions,
 } from "./all.js";

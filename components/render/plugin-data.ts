@@ -3,7 +3,20 @@
  * `felix.txt`, one `<endpoint>.txt` per endpoint, and `groups.txt` for explicit rules.
  */
 import type { ClusterModel } from "../model.js";
-import { checkEndpointId, endpointByName, iniSection } from "./text.js";
+import { RenderError, checkEndpointId, endpointByName, iniSection } from "./text.js";
+
+/** File names the plugin data directory reserves (an endpoint's file must not take them). */
+export const RESERVED_DATA_FILES = ["felix.txt", "groups.txt"] as const;
+
+/** Refuse an endpoint whose data file would replace the plugin's own felix.txt/groups.txt. */
+export function checkDataFile(endpointName: string, dataFile: string): void {
+  if ((RESERVED_DATA_FILES as readonly string[]).includes(dataFile)) {
+    throw new RenderError(
+      `endpoint ${endpointName}: its plugin data file ${dataFile} would overwrite the ` +
+        `plugin's own ${dataFile}; give the endpoint another name`,
+    );
+  }
+}
 
 /** `felix.txt`: one `[felix <name>]` section per host with `ip=` and `host=`. */
 export function renderFelixTxt(model: ClusterModel): string {
@@ -28,6 +41,7 @@ export function renderEndpointData(
   endpointId: string,
 ): string {
   const e = endpointByName(model, endpointName);
+  checkDataFile(e.name, e.dataFile);
   return iniSection(
     `endpoint ${e.name}`,
     [
