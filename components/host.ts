@@ -4,6 +4,10 @@
  * containers (Felix everywhere; ACL Manager and the plugin on the controller; BIRD when BGP
  * is on).
  */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -28,7 +32,7 @@ import {
 
 export type ImageKind = "felix" | "bird" | "plugin" | "util";
 
-/** Where each image is built from (paths relative to the project directory). */
+/** Where each image is built from (paths relative to the repository root). */
 export const IMAGE_BUILDS: Record<ImageKind, { context: string; dockerfile: string }> = {
   felix: { context: "images/felix", dockerfile: "images/felix/Dockerfile" },
   bird: { context: "images/bird", dockerfile: "images/bird/Dockerfile" },
@@ -289,10 +293,11 @@ export class CalicoHost extends pulumi.ComponentResource {
   }
 
   /**
-   * One image on this host's daemon. The default names (`calico:felix`...) are built from
-   * this repository's Dockerfiles (`docker.Image`, `skipPush`: the context is sent over the
-   * SSH connection and built by the host's own daemon, so no registry is needed). A name
-   * changed under `images:` in the stack config is a prebuilt image the host pulls.
+   * One image on this host's daemon. The default names (`calico:felix`...) are built on the
+   * host from this repository's Dockerfiles: the build context goes as a tar on the SSH
+   * connection's stdin (`docker build -`), so no registry is needed. (`docker.Image` is not
+   * used: its build client ignores the provider's `sshOpts`, so it could not use our key.)
+   * A name changed under `images:` in the stack config is a prebuilt image the host pulls.
    * Containers run the image by id, so a rebuild replaces them.
    */
   private image(
@@ -310,16 +315,189 @@ export class CalicoHost extends pulumi.ComponentResource {
       );
       return pulumi.all([pulled.imageId, pulled.name]).apply(([id, n]) => id || n);
     }
-    const built = new docker.Image(
+    const context = buildContext(kind);
+    const built = new command.remote.Command(
       `${name}-image-${kind}`,
       {
-        imageName: ref,
-        skipPush: true,
-        buildOnPreview: false,
-        build: { ...IMAGE_BUILDS[kind], builderVersion: "BuilderBuildKit" },
+        connection: this.connection,
+        create: imageBuildScript(ref, context.dockerfile),
+        stdin: context.tar.toString("base64"),
+        // A changed context rebuilds (and so replaces the containers that run the image).
+        triggers: [context.hash],
+        addPreviousOutputInEnv: false,
       },
-      onDocker({ customTimeouts: { create: "45m", update: "45m" } }),
+      {
+        parent: this,
+        dependsOn: [this.ready],
+        additionalSecretOutputs: ["connection"],
+        customTimeouts: { create: "45m", update: "45m" },
+      },
     );
-    return pulumi.all([built.repoDigest, built.imageName]).apply(([digest, n]) => digest || n);
+    // The last line the build script prints is the image id.
+    return built.stdout.apply((out) => lastLine(out) || ref);
   }
+}
+
+function lastLine(text: string | undefined): string {
+  const lines = (text ?? "").trim().split("\n");
+  return lines[lines.length - 1]!.trim();
+}
+
+/** The shell text that builds `ref` from a base64 tar context on stdin, then prints its id. */
+export function imageBuildScript(ref: string, dockerfile: string): string {
+  return [
+    "set -eu",
+    "ctx=$(mktemp -d)",
+    "trap 'rm -rf \"$ctx\"' EXIT",
+    'base64 -d > "$ctx/context.tar"',
+    `docker build -t ${shq(ref)} -f ${shq(dockerfile)} - < "$ctx/context.tar" >&2`,
+    `docker image inspect -f '{{.Id}}' ${shq(ref)}`,
+  ].join("\n");
+}
+
+export interface BuildContext {
+  /** The Dockerfile's path inside the context. */
+  dockerfile: string;
+  /** Context-relative paths, sorted. */
+  files: string[];
+  /** A deterministic tar of the files (ustar, mtime 0, root-owned). */
+  tar: Buffer;
+  /** SHA-256 of the tar. */
+  hash: string;
+}
+
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * The build context of an image, as Docker would send it: every file of `images/<kind>/`,
+ * or for the plugin (context = repository root) what `images/plugin/Dockerfile.dockerignore`
+ * lets through, plus the Dockerfile.
+ */
+export function buildContext(kind: ImageKind, root: string = REPO_ROOT): BuildContext {
+  const spec = IMAGE_BUILDS[kind];
+  const contextDir = join(root, spec.context);
+  const dockerfile = relative(contextDir, join(root, spec.dockerfile)).split(sep).join("/");
+  let files: string[];
+  if (spec.context === ".") {
+    const rules = parseDockerignore(
+      readFileSync(`${join(root, spec.dockerfile)}.dockerignore`, "utf8"),
+    );
+    files = [...new Set([...allowedFiles(contextDir, rules), dockerfile])].sort();
+  } else {
+    files = walk(contextDir, "").sort();
+  }
+  const tar = ustar(files.map((f) => ({ path: f, full: join(contextDir, f) })));
+  return { dockerfile, files, tar, hash: sha256Buffer(tar) };
+}
+
+interface IgnoreRule {
+  negate: boolean;
+  /** Path segments; `**` matches any number of segments. */
+  segments: string[];
+}
+
+/**
+ * The subset of .dockerignore that an allowlist needs: `*` first (ignore everything), then
+ * `!path` to let a file or directory through and `**\/name` or `path` to keep one out; the
+ * last matching rule wins, as in Docker. Anything else (other globs) is refused, loudly.
+ */
+export function parseDockerignore(text: string): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const negate = line.startsWith("!");
+    const pattern = (negate ? line.slice(1) : line).replace(/^\/+|\/+$/g, "");
+    const segments = pattern.split("/");
+    const plain = (s: string) => /^[A-Za-z0-9_.-]+$/.test(s);
+    const ok =
+      (rules.length === 0 ? pattern === "*" && !negate : pattern !== "*") &&
+      segments.every((seg, i) => plain(seg) || (seg === "**" && i === 0) || pattern === "*");
+    if (!ok) throw new Error(`unsupported .dockerignore pattern ${JSON.stringify(line)}`);
+    rules.push({ negate, segments });
+  }
+  return rules;
+}
+
+function matches(rule: IgnoreRule, path: string[]): boolean {
+  if (rule.segments.length === 1 && rule.segments[0] === "*") return true;
+  if (rule.segments[0] === "**") {
+    const name = rule.segments.slice(1);
+    return path.some((_, i) => name.every((seg, j) => path[i + j] === seg));
+  }
+  // A path pattern matches that path and everything under it.
+  return rule.segments.every((seg, i) => path[i] === seg);
+}
+
+function allowedFiles(contextDir: string, rules: IgnoreRule[]): string[] {
+  const roots = rules.filter((r) => r.negate).map((r) => r.segments.join("/"));
+  const candidates = new Set<string>();
+  for (const r of roots) {
+    const full = join(contextDir, r);
+    if (!existsSync(full)) continue;
+    if (statSync(full).isDirectory()) for (const f of walk(full, r)) candidates.add(f);
+    else candidates.add(r);
+  }
+  return [...candidates].filter((f) => {
+    const path = f.split("/");
+    let included = true;
+    for (const rule of rules) if (matches(rule, path)) included = rule.negate;
+    return included;
+  });
+}
+
+function walk(dir: string, prefix: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...walk(join(dir, entry.name), rel));
+    else if (entry.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+function sha256Buffer(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** A minimal deterministic POSIX ustar archive of regular files. */
+export function ustar(files: { path: string; full: string }[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const f of files) {
+    const data = readFileSync(f.full);
+    const mode = statSync(f.full).mode & 0o111 ? 0o755 : 0o644;
+    let name = f.path;
+    let prefix = "";
+    if (Buffer.byteLength(name) > 100) {
+      const cut = name.lastIndexOf("/", name.length - 1);
+      prefix = name.slice(0, cut);
+      name = name.slice(cut + 1);
+      if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) {
+        throw new Error(`path too long for a tar header: ${f.path}`);
+      }
+    }
+    const header = Buffer.alloc(512);
+    const put = (text: string, offset: number, length: number) =>
+      header.write(text, offset, length, "utf8");
+    const octal = (n: number, length: number) => n.toString(8).padStart(length - 1, "0");
+    put(name, 0, 100);
+    put(octal(mode, 8), 100, 8);
+    put(octal(0, 8), 108, 8);
+    put(octal(0, 8), 116, 8);
+    put(octal(data.length, 12), 124, 12);
+    put(octal(0, 12), 136, 12);
+    put("        ", 148, 8);
+    put("0", 156, 1);
+    put("ustar\0", 257, 6);
+    put("00", 263, 2);
+    put("root", 265, 32);
+    put("root", 297, 32);
+    put(prefix, 345, 155);
+    let sum = 0;
+    for (const b of header) sum += b;
+    put(`${octal(sum, 7)}\0`, 148, 8);
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
 }

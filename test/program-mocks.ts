@@ -117,9 +117,6 @@ export async function installMocks(
           case "docker:index/container:Container":
             id = mockContainerId(args.name);
             break;
-          case "docker:index/image:Image":
-            state.repoDigest = `sha256:${createHash("sha256").update(args.name).digest("hex")}`;
-            break;
           case "gcp:compute/instance:Instance": {
             instanceCount += 1;
             state.instanceId = String(7000000000000000000 + instanceCount);
@@ -143,7 +140,10 @@ export async function installMocks(
             state.publicKeyOpenssh = `${MOCK_KEY.publicOpenssh}\n`;
             break;
           case "command:remote:Command":
-            state.stdout = "";
+            // An image build prints the image id last.
+            state.stdout = /-image-[a-z]+$/.test(args.name)
+              ? `sha256:${createHash("sha256").update(args.name).digest("hex")}\n`
+              : "";
             state.stderr = "";
             break;
         }

@@ -34,7 +34,8 @@ describe(`a ${HOSTS}-host, ${ENDPOINTS}-endpoint stack`, () => {
     // felix per host, aclmgr and two plugin processes on the controller, one per endpoint
     assert.equal(count(T.container), HOSTS + 3 + ENDPOINTS);
     // ready, prepare, felix.cfg per host; acl_manager.cfg and felix.txt; wiring + data per endpoint
-    assert.equal(count(T.command), HOSTS * 3 + 2 + ENDPOINTS * 2);
+    // ... and the image builds: felix and util on every host, the plugin on the controller
+    assert.equal(count(T.command), HOSTS * 3 + 2 + ENDPOINTS * 2 + HOSTS * 2 + 1);
   });
   it("names every route and container uniquely", () => {
     const names = world.resources.map((r) => `${r.type}/${r.name}`);

@@ -123,7 +123,7 @@ describe("seed: Running bird under GCE", () => {
         "bird.conf hash on the container",
       );
     }
-    assert.equal(of(T.image).filter((i) => i.inputs.imageName === "calico:bird").length, 2);
+    assert.equal(of(T.command).filter((c) => c.name.endsWith("-image-bird")).length, 2);
   });
   it("the host script does the peer-address trick and the unreachable pool route", () => {
     assert.equal(render.gceBgp(model), true);
@@ -218,14 +218,8 @@ describe("images: a name other than calico:<kind> is a prebuilt image the host p
       pulled.map((p) => p.inputs.name),
       ["registry.example.com/calico/felix:0.10.2", "registry.example.com/calico/felix:0.10.2"],
     );
-    assert.equal(
-      prebuilt.of(T.image).filter((i) => i.inputs.imageName === "calico:felix").length,
-      0,
-    );
-    assert.equal(
-      prebuilt.of(T.image).filter((i) => i.inputs.imageName === "calico:util").length,
-      2,
-    );
+    assert.equal(prebuilt.of(T.command).filter((c) => c.name.endsWith("-image-felix")).length, 0);
+    assert.equal(prebuilt.of(T.command).filter((c) => c.name.endsWith("-image-util")).length, 2);
   });
 });
 

@@ -26,7 +26,8 @@ const program = await import("../index.js");
 const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
-const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER } = await import("../components/host.js");
+const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
+  await import("../components/host.js");
 const { sha256 } = await import("../components/ssh.js");
 
 const hostsOut = await valueOf(program.hosts);
@@ -49,6 +50,7 @@ const commandHost = (c: Recorded) =>
 const dockerHost = (r: Recorded) => /::calico-(host-\d+)-docker::/.exec(r.provider ?? "")?.[1];
 const containersNamed = (name: string) =>
   world.ofType(T.container).filter((c) => c.inputs.name === name);
+const builds = () => world.ofType(T.command).filter((c) => /-image-[a-z]+$/.test(c.name));
 const fileCommand = (host: string, path: string) => {
   const found = world
     .ofType(T.command)
@@ -74,11 +76,13 @@ describe("the dev stack builds the whole graph", () => {
     assert.equal(count(T.route), 3, "one route per endpoint");
     assert.equal(count(T.privateKey), 1, "a generated key when none is supplied");
     assert.equal(count(T.dockerProvider), 2, "one docker provider per host");
-    assert.equal(count(T.image), 5, "felix+util on both hosts, plugin on the controller");
+    assert.equal(count(T.image), 0, "no docker.Image: images are built over the SSH connection");
+    assert.equal(builds().length, 5, "felix+util on both hosts, plugin on the controller");
     assert.equal(count(T.container), 8, "felix x2, aclmgr, plugin x2, three endpoints");
     // ready + prepare per host, felix.cfg per host, acl_manager.cfg, felix.txt, groups.txt,
     // and per endpoint its wiring and its data file.
-    assert.equal(count(T.command), 2 * 2 + 2 + 1 + 2 + 3 * 2);
+    // and the five image builds.
+    assert.equal(count(T.command), 2 * 2 + 2 + 1 + 2 + 3 * 2 + 5);
   });
 });
 
@@ -169,11 +173,11 @@ describe("seed: Start the containers", () => {
       assert.deepEqual(c.inputs.command, ["calico-felix", "--config-file=/etc/calico/felix.cfg"]);
       configMount(c, PATHS.felixCfg, PATHS.felixCfg);
       const image = world.byName(`calico-${host}-image-felix`);
-      assert.equal(dockerHost(image), host);
-      assert.equal(image.inputs.imageName, "calico:felix");
-      assert.equal(image.inputs.skipPush, true);
-      const build = image.inputs.build as Record<string, string>;
-      assert.equal(build.context, "images/felix");
+      assert.equal(commandHost(image), host, "built on the host's own daemon");
+      assert.equal(image.inputs.create, imageBuildScript("calico:felix", "Dockerfile"));
+      const context = buildContext("felix");
+      assert.equal(image.inputs.stdin, context.tar.toString("base64"));
+      assert.deepEqual(image.inputs.triggers, [context.hash]);
       assert.equal(
         c.inputs.image,
         `sha256:${sha256(`calico-${host}-image-felix`)}`,
@@ -217,19 +221,16 @@ describe("seed: Start the containers", () => {
       );
     }
     const image = world.byName(`calico-${model.controller.name}-image-plugin`);
-    assert.deepEqual(image.inputs.build, {
-      context: ".",
-      dockerfile: "images/plugin/Dockerfile",
-      builderVersion: "BuilderBuildKit",
-    });
+    assert.equal(
+      image.inputs.create,
+      imageBuildScript("calico:plugin", "images/plugin/Dockerfile"),
+    );
+    assert.equal(image.inputs.stdin, buildContext("plugin").tar.toString("base64"));
     assert.throws(() => world.byName("calico-host-2-image-plugin"), /0 resources/);
   });
   it("no bird on GCE without BGP (the seed's GCE path)", () => {
     assert.equal(containersNamed("bird").length, 0);
-    assert.equal(
-      world.ofType(T.image).filter((i) => i.inputs.imageName === "calico:bird").length,
-      0,
-    );
+    assert.equal(builds().filter((b) => b.name.endsWith("-image-bird")).length, 0);
     assert.ok(!BIRD_CONF_IN_CONTAINER.startsWith(PATHS.configDir));
   });
   it("every docker provider talks to its host over ssh://, with our key file (0600)", () => {
