@@ -181,6 +181,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
           `${name}-${key}`,
           {
             host: controller.name,
+            identity: controller.identity,
             connection: controller.connection,
             user: controller.user,
             path,

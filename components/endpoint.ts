@@ -52,6 +52,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         mustRun: true,
         labels: [
           { label: "calico-docker.role", value: "endpoint" },
+          { label: "calico-docker.host-identity", value: host.identity },
           { label: "calico-docker.endpoint", value: endpoint.name },
           { label: "calico-docker.ip", value: endpoint.ip },
           { label: "calico-docker.group", value: endpoint.group },
@@ -97,6 +98,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
       `${name}-data`,
       {
         host: controller.name,
+        identity: controller.identity,
         connection: controller.connection,
         user: controller.user,
         path: `${PATHS.dataDir}/${endpoint.dataFile}`,

@@ -101,6 +101,8 @@ export function readinessScript(host: HostModel): string {
 export class CalicoHost extends pulumi.ComponentResource {
   public readonly name: string;
   public readonly user: string;
+  /** Changes when the machine is replaced; part of every trigger on this host. */
+  public readonly identity: pulumi.Output<string>;
   /** The SSH connection for remote commands (secret). */
   public readonly connection: pulumi.Output<Connection>;
   /** Passes once SSH answers and Docker works: everything else on the host waits for it. */
@@ -123,6 +125,7 @@ export class CalicoHost extends pulumi.ComponentResource {
       pulumi.mergeOptions({ parent: this }, extra);
     this.name = host.name;
     this.user = host.sshUser;
+    this.identity = pulumi.output(args.identity);
     const sudo = sudoFor(host.sshUser);
     this.connection = connectionFor(args.address, host.sshUser, args.privateKey);
 
@@ -155,7 +158,7 @@ export class CalicoHost extends pulumi.ComponentResource {
           `${sudo}rm -f ${shq(PATHS.hostScript)}`,
         ].join("\n"),
         stdin: hostScript,
-        triggers: [sha256(hostScript)],
+        triggers: [sha256(hostScript), this.identity],
         addPreviousOutputInEnv: false,
       },
       child({
@@ -196,6 +199,7 @@ export class CalicoHost extends pulumi.ComponentResource {
         `${name}-${key}`,
         {
           host: host.name,
+          identity: this.identity,
           connection: this.connection,
           user: host.sshUser,
           path,
@@ -229,6 +233,8 @@ export class CalicoHost extends pulumi.ComponentResource {
           volumes: [{ hostPath: PATHS.logDir, containerPath: PATHS.logDir }, ...mounts],
           labels: [
             { label: "calico-docker.role", value: containerName },
+            // A new machine behind the same address (a static IP) gets new containers.
+            { label: "calico-docker.host-identity", value: this.identity },
             ...(config ? [{ label: CONFIG_LABEL, value: config.hash }] : []),
           ],
           logDriver: "json-file",
@@ -323,7 +329,7 @@ export class CalicoHost extends pulumi.ComponentResource {
         create: imageBuildScript(ref, context.dockerfile),
         stdin: context.tar.toString("base64"),
         // A changed context rebuilds (and so replaces the containers that run the image).
-        triggers: [context.hash],
+        triggers: [context.hash, this.identity],
         addPreviousOutputInEnv: false,
       },
       {

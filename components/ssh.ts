@@ -113,6 +113,11 @@ export interface RemoteFileArgs {
    * (a new controller) removes it from the old one first.
    */
   host: string;
+  /**
+   * The machine's identity (a GCE instance id): a new machine behind the same address gets
+   * the file written again.
+   */
+  identity: pulumi.Input<string>;
   connection: pulumi.Input<Connection>;
   /** The SSH user (decides whether `sudo -n` is needed). */
   user: string;
@@ -164,7 +169,9 @@ export function remoteFile(
       create: atomicWriteScript(args.user, args.path, mode),
       delete: `${sudoFor(args.user)}rm -f ${shq(args.path)}`,
       stdin: content,
-      triggers: args.replaceOnChange ? [args.host, content.apply(sha256)] : [args.host],
+      triggers: args.replaceOnChange
+        ? [args.host, args.identity, content.apply(sha256)]
+        : [args.host, args.identity],
       logging: "stderr",
       addPreviousOutputInEnv: false,
     },

@@ -119,7 +119,7 @@ export async function installMocks(
             break;
           case "gcp:compute/instance:Instance": {
             instanceCount += 1;
-            state.instanceId = String(7000000000000000000 + instanceCount);
+            state.instanceId = `70000000000000${String(instanceCount).padStart(5, "0")}`;
             state.selfLink = `https://www.googleapis.com/compute/v1/projects/p/zones/${String(inputs.zone)}/instances/${String(inputs.name)}`;
             const nics = (inputs.networkInterfaces as Record<string, unknown>[]).map((nic) => ({
               ...nic,

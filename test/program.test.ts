@@ -50,6 +50,9 @@ const commandHost = (c: Recorded) =>
 const dockerHost = (r: Recorded) => /::calico-(host-\d+)-docker::/.exec(r.provider ?? "")?.[1];
 const containersNamed = (name: string) =>
   world.ofType(T.container).filter((c) => c.inputs.name === name);
+/** The machine identity of a host (its GCE instance id), as the readiness gate records it. */
+const identity = (host: string) =>
+  str((world.byName(`calico-${host}-ready`).inputs.triggers as unknown[])[0]);
 const builds = () => world.ofType(T.command).filter((c) => /-image-[a-z]+$/.test(c.name));
 const fileCommand = (host: string, path: string) => {
   const found = world
@@ -127,11 +130,13 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       assert.equal(prep.inputs.stdin, render.renderHostScript(model, h.name));
       assert.match(str(prep.inputs.create), new RegExp(`bash '${PATHS.hostScript}' apply$`));
       assert.match(str(prep.inputs.delete), new RegExp(`bash '${PATHS.hostScript}' remove`));
-      assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin))]);
+      assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin)), identity(h.name)]);
       for (const m of render.KERNEL_MODULES) assert.ok(str(prep.inputs.stdin).includes(`'${m}'`));
     }
   });
-  it("a readiness gate waits for SSH and docker on every host", () => {
+  it("a readiness gate waits for SSH and docker on every host, per machine", () => {
+    assert.match(identity("host-1"), /^\d+$/);
+    assert.notEqual(identity("host-1"), identity("host-2"));
     for (const h of model.hosts) {
       const gate = world.byName(`calico-${h.name}-ready`);
       assert.equal(commandHost(gate), h.name);
@@ -177,7 +182,7 @@ describe("seed: Start the containers", () => {
       assert.equal(image.inputs.create, imageBuildScript("calico:felix", "Dockerfile"));
       const context = buildContext("felix");
       assert.equal(image.inputs.stdin, context.tar.toString("base64"));
-      assert.deepEqual(image.inputs.triggers, [context.hash]);
+      assert.deepEqual(image.inputs.triggers, [context.hash, identity(host)]);
       assert.equal(
         c.inputs.image,
         `sha256:${sha256(`calico-${host}-image-felix`)}`,
@@ -186,7 +191,12 @@ describe("seed: Start the containers", () => {
       const cfg = render.renderFelixCfg(model, host);
       assert.equal(fileCommand(host, PATHS.felixCfg).inputs.stdin, cfg);
       assert.equal(label(c, CONFIG_LABEL), sha256(cfg), "a config change replaces the container");
-      assert.deepEqual(fileCommand(host, PATHS.felixCfg).inputs.triggers, [host, sha256(cfg)]);
+      assert.deepEqual(fileCommand(host, PATHS.felixCfg).inputs.triggers, [
+        host,
+        identity(host),
+        sha256(cfg),
+      ]);
+      assert.equal(label(c, "calico-docker.host-identity"), identity(host));
     }
   });
   it("the ACL Manager runs on the controller only", () => {
@@ -283,7 +293,10 @@ describe("seed: Create some configuration for Felix", () => {
       assert.equal(data.inputs.delete, `sudo -n rm -f '${PATHS.dataDir}/${e.dataFile}'`);
       assert.match(str(data.inputs.create), /tee '\/opt\/plugin\/data\/\.[^']+\.tmp'/, "atomic");
       // Rewritten in place when its text changes; moved (removed first) if the controller changes.
-      assert.deepEqual(data.inputs.triggers, [model.controller.name]);
+      assert.deepEqual(data.inputs.triggers, [
+        model.controller.name,
+        identity(model.controller.name),
+      ]);
     });
   }
 });
