@@ -3,7 +3,7 @@
  * and 10 hosts x 50 endpoints (BGP full mesh), beside raw BIRD convergence measured in the
  * same run (from BIRD's start to all sessions Established and all routes present: the floor).
  *
- *   npm run bench:lab [-- --sizes 2x3,10x50] [--pinger fping|ping]
+ *   npm run bench:lab [-- --sizes 2x3,10x50] [--pinger fping|ping] [--verbose]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,7 +41,8 @@ const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 100
 async function bench(size: Size, pinger: "fping" | "ping" | undefined) {
   const stack = `bench-${size.hosts}x${size.endpoints}`;
   const stateRoot = mkdtempSync(path.join(tmpdir(), "lab-bench-"));
-  const opts = { stack, stateRoot, config: benchConfig(size) };
+  const log = verbose ? (l: string) => process.stderr.write(`    ${l}\n`) : undefined;
+  const opts = { stack, stateRoot, config: benchConfig(size), ...(log ? { log } : {}) };
   try {
     const t0 = performance.now();
     const up = await labUp(opts);
@@ -96,6 +97,7 @@ const sizes: Size[] = (arg("--sizes") ?? "2x3,10x50").split(",").map((t) => {
   return { hosts: Number(m[1]), endpoints: Number(m[2]) };
 });
 const pingerArg = arg("--pinger");
+const verbose = args.includes("--verbose");
 if (pingerArg !== undefined && pingerArg !== "fping" && pingerArg !== "ping") {
   throw new Error(`--pinger must be fping or ping, got ${JSON.stringify(pingerArg)}`);
 }
