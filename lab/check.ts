@@ -5,7 +5,7 @@
 import ipaddr from "ipaddr.js";
 import { missingTools, pool, run, runIn, sleep } from "./exec.js";
 import { FELIX_STAND_IN, LabError, fmtSeconds, requireState, type LabOptions } from "./lab.js";
-import type { EndpointPlan, HostPlan, LabPlan } from "./plan.js";
+import type { EndpointPlan, LabPlan } from "./plan.js";
 import { DEFAULT_STATE_ROOT, StateDir } from "./state.js";
 
 export interface BgpSession {
@@ -31,6 +31,8 @@ export interface HostRoutes {
   missing: string[];
   /** How the routes are held: learnt over BGP, or the fabric's static routes. */
   via: "bgp" | "fabric";
+  /** The routes themselves, one line per remote endpoint (as `ip route` would say). */
+  routes: string[];
 }
 
 export interface PairResult {
@@ -43,6 +45,8 @@ export interface PairResult {
 
 export interface MatrixResult {
   pinger: "fping" | "ping";
+  /** Endpoint names, in plan order. */
+  endpoints: string[];
   pairs: number;
   ok: number;
   failed: PairResult[];
@@ -152,35 +156,51 @@ export function longestMatch(routes: KernelRoute[], ip: string): KernelRoute | u
 const usable = (r: KernelRoute | undefined) =>
   r !== undefined && (r.type === undefined || r.type === "unicast");
 
+function describe(r: KernelRoute): string {
+  const dst = r.dst.includes("/") || r.dst === "default" ? r.dst : `${r.dst}/32`;
+  if (r.type !== undefined && r.type !== "unicast") return `${r.type} ${dst}`;
+  return [
+    dst,
+    r.gateway ? `via ${r.gateway}` : "",
+    r.dev ? `dev ${r.dev}` : "",
+    r.protocol && r.protocol !== "boot" ? `proto ${r.protocol}` : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+}
+
 export async function routeStatus(plan: LabPlan): Promise<HostRoutes[]> {
   const hostAddr = new Map(plan.hosts.map((h) => [h.name, h.address]));
   const fabric = plan.bgp ? [] : await routeTable(plan.fabricNs);
   return pool(plan.hosts, 8, async (h) => {
     const table = await routeTable(h.ns);
     const remote = plan.endpoints.filter((e) => e.host !== h.name);
-    const missing = remote
-      .filter((e) => {
-        if (plan.bgp) {
-          return !table.some(
-            (r) => (r.dst === e.ip || r.dst === `${e.ip}/32`) && r.protocol === "bird" && usable(r),
-          );
-        }
-        // No BGP: the host sends it to the fabric, which has a route to the right host.
-        const local = longestMatch(table, e.ip);
-        const far = longestMatch(fabric, e.ip);
-        return !(
-          usable(local) &&
-          local!.gateway !== undefined &&
-          far?.gateway === hostAddr.get(e.host)
-        );
-      })
-      .map((e) => e.ip);
+    const missing: string[] = [];
+    const routes: string[] = [];
+    for (const e of remote) {
+      if (plan.bgp) {
+        const r = table.find((x) => x.dst === e.ip || x.dst === `${e.ip}/32`);
+        routes.push(`${e.ip}: ${r ? describe(r) : "none"}`);
+        if (!(r !== undefined && r.protocol === "bird" && usable(r))) missing.push(e.ip);
+        continue;
+      }
+      // No BGP: the host sends it to the fabric, which has a route to the right host.
+      const local = longestMatch(table, e.ip);
+      const far = longestMatch(fabric, e.ip);
+      routes.push(
+        `${e.ip}: ${local ? describe(local) : "none"}, fabric ${far ? describe(far) : "none"}`,
+      );
+      const ok =
+        usable(local) && local!.gateway !== undefined && far?.gateway === hostAddr.get(e.host);
+      if (!ok) missing.push(e.ip);
+    }
     return {
       host: h.name,
       expected: remote.length,
       present: remote.length - missing.length,
       missing,
       via: plan.bgp ? "bgp" : "fabric",
+      routes,
     };
   });
 }
@@ -283,6 +303,7 @@ export async function pingMatrix(
   const pairs = plan.endpoints.length * (plan.endpoints.length - 1);
   return {
     pinger: opts.pinger,
+    endpoints: plan.endpoints.map((e) => e.name),
     pairs,
     ok: pairs - failed.length,
     failed,
@@ -402,13 +423,30 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
+/** from (rows) x to (columns): `ok`, `--` (itself) or `FAIL`. */
+function matrixGrid(m: MatrixResult): string {
+  const failed = new Set(m.failed.map((f) => `${f.from}\0${f.to}`));
+  const names = m.endpoints;
+  const rows = [["from \\ to", ...names.map((_, i) => `#${i + 1}`)]];
+  names.forEach((from, i) => {
+    rows.push([
+      `#${i + 1} ${from}`,
+      ...names.map((to) => (to === from ? "--" : failed.has(`${from}\0${to}`) ? "FAIL" : "ok")),
+    ]);
+  });
+  return table(rows)
+    .split("\n")
+    .map((l) => `  ${l}`)
+    .join("\n");
+}
+
 function fmtTiming(t: Timing | undefined): string {
   if (t === undefined) return "not reached";
   const since = fmtSeconds(t.sinceStartMs!);
   return t.atFirstLook ? `≤ ${since} (already so at the first look)` : since;
 }
 
-export function formatReport(r: CheckReport, plan?: Pick<LabPlan, "hosts">): string {
+export function formatReport(r: CheckReport): string {
   const out: string[] = [];
   out.push(`lab ${r.stack}: ${r.ok ? "OK" : "FAILED"}`);
   out.push("");
@@ -435,10 +473,18 @@ export function formatReport(r: CheckReport, plan?: Pick<LabPlan, "hosts">): str
     ]);
   }
   out.push(table(rows), "");
+  // The routes themselves, for a lab small enough to read them.
+  if (r.routes.every((h) => h.routes.length <= 8)) {
+    for (const h of r.routes) {
+      out.push(`${h.host}:`, ...h.routes.map((l) => `  ${l}`));
+    }
+    out.push("");
+  }
   out.push(
     `ping matrix (${r.matrix.pinger}): ${r.matrix.ok}/${r.matrix.pairs} pairs answer` +
       (r.matrix.failed.length > 0 ? `, ${r.matrix.failed.length} fail` : ""),
   );
+  if (r.matrix.endpoints.length <= 12) out.push(matrixGrid(r.matrix));
   for (const f of r.matrix.failed.slice(0, 20)) out.push(`  FAIL ${f.from} -> ${f.to} (${f.ip})`);
   out.push("");
   const base = r.bgp.enabled ? "since BIRD started" : "since up finished";
@@ -449,8 +495,5 @@ export function formatReport(r: CheckReport, plan?: Pick<LabPlan, "hosts">): str
   if (r.problems.length > 0) {
     out.push("", "problems:", ...r.problems.map((p) => `  - ${p}`));
   }
-  void plan;
   return out.join("\n");
 }
-
-export type { HostPlan };
