@@ -329,6 +329,9 @@ function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
+/** Names whose data file would overwrite the plugin's own `felix.txt` or `groups.txt`. */
+const RESERVED_ENDPOINT_NAMES = ["felix", "groups"];
+
 /** The seed's default endpoint name: the IP with dots as underscores (`192_168_1_1`). */
 export function defaultEndpointName(ip: string): string {
   return ip.replaceAll(".", "_");
@@ -508,6 +511,9 @@ export function loadConfig(raw: unknown): CalicoConfig {
     const ipTwin = ips.get(e.ip);
     if (ipTwin !== undefined) bad(["endpoints", i, "ip"], `duplicates endpoints[${ipTwin}].ip`);
     else ips.set(e.ip, i);
+    if (RESERVED_ENDPOINT_NAMES.includes(name)) {
+      bad(["endpoints", i, "name"], "is reserved: the plugin's own data file has that name", name);
+    }
     const nameTwin = names.get(name);
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);

@@ -183,6 +183,14 @@ describe("loadConfig rejects, naming the key path and the value", () => {
     assertRejects(raw, "endpoints[1].name", /duplicates endpoints\[0\]'s name/, "192_168_1_1");
   });
 
+  it("an endpoint name that would overwrite the plugin's felix.txt or groups.txt", () => {
+    for (const name of ["felix", "groups"]) {
+      const raw = gceStack();
+      (raw.endpoints as Record<string, unknown>[])[0]!.name = name;
+      assertRejects(raw, "endpoints[0].name", /reserved/, name);
+    }
+  });
+
   it("duplicate host names", () => {
     const raw = gceStack();
     (raw.hosts as Record<string, unknown>[])[1]!.name = "host-1";
