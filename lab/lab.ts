@@ -308,8 +308,13 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         birdStartedAt ??= rec.startedAt;
       }
     });
-  } else {
+  } else if (plan.fabric === "router") {
     log("- BGP is off: the fabric's static routes carry endpoint traffic between hosts");
+  } else {
+    log(
+      "- BGP is off on platform existing: nothing carries endpoint routes between hosts " +
+        "(as in production), so only pairs on the same host can answer",
+    );
   }
 
   st.upDoneAt = Date.now();
