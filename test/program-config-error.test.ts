@@ -1,6 +1,6 @@
 // A bad stack config stops the real program before any resource exists, with a Pulumi
 // RunError (printed without a stack trace) that names every bad key and its value.
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { installMocks, stackFileConfig } from "./program-mocks.js";
@@ -14,6 +14,7 @@ const entries = {
   "calico-docker:gce": { sshSourceRanges: ["0.0.0.0/0"] },
 };
 const world = await installMocks(entries, { stack: "bad" });
+after(() => world.cleanup());
 let failure: unknown;
 try {
   await import("../index.js");

@@ -1,7 +1,7 @@
 // The real program with a 10-host, 500-endpoint stack under mocks: the graph builds, with
 // the expected number of each resource. The time it takes is printed, not asserted
 // (`npm run bench:program` measures the growth).
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { installMocks, syntheticStack, T, valueOf } from "./program-mocks.js";
@@ -14,6 +14,7 @@ process.setSourceMapsEnabled(false);
 const HOSTS = 10;
 const ENDPOINTS = 500;
 const world = await installMocks(syntheticStack(HOSTS, ENDPOINTS), { stack: "scale" });
+after(() => world.cleanup());
 const start = performance.now();
 const program = await import("../index.js");
 const endpoints = await valueOf(program.endpoints);

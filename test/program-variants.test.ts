@@ -2,7 +2,7 @@
 // (the seed's "Running bird under GCE"), routes per host block, hosts you already have
 // (`platform: existing`), prebuilt images, and an existing GCE network. Each variant is its
 // own cluster (its own name prefix) in this one mocked process.
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -17,6 +17,7 @@ import {
 
 const dev = stackFileConfig("dev");
 const world = await installMocks({}, { stack: "variants" });
+after(() => world.cleanup());
 const { CalicoCluster } = await import("../components/cluster.js");
 const { loadConfig } = await import("../components/config.js");
 const { buildModel, PATHS } = await import("../components/model.js");
