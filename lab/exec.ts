@@ -47,8 +47,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
         killSignal: "SIGKILL",
       },
       (error, stdout, stderr) => {
-        const code =
-          error === null ? 0 : typeof error.code === "number" ? error.code : error.code ? -1 : -1;
+        // A number: the exit code; otherwise killed by a signal or not started (-1).
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
         if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
           reject(new Error(`\`${cmd}\` is not installed (or not on PATH)`));
           return;
