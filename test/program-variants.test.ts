@@ -15,22 +15,18 @@ import {
   type Recorded,
 } from "./program-mocks.js";
 
-const dev = stackFileConfig("dev");
 const world = await installMocks({}, { stack: "variants" });
 after(() => world.cleanup());
 const { CalicoCluster } = await import("../components/cluster.js");
-const { loadConfig } = await import("../components/config.js");
+const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
+const { devRaw } = await import("./helpers/stacks.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
 const { sha256 } = await import("../components/ssh.js");
 
 type Raw = Record<string, unknown>;
 /** The dev stack's raw config (without the `calico-docker:` prefix), changed by `patch`. */
-function devRaw(patch: Raw): Raw {
-  const raw: Raw = {};
-  for (const [k, v] of Object.entries(dev)) raw[k.replace(/^calico-docker:/, "")] = v;
-  return { ...structuredClone(raw), ...patch };
-}
+const devWith = (patch: Raw): Raw => ({ ...devRaw(), ...patch });
 
 async function deploy(name: string, raw: Raw, sshPrivateKey?: string) {
   const model = buildModel(loadConfig(raw));
@@ -51,10 +47,10 @@ async function deploy(name: string, raw: Raw, sshPrivateKey?: string) {
   return { model, cluster, hosts, verify, of, onHost };
 }
 
-const gceBgp = await deploy("bgp", devRaw({ bgp: { enabled: true } }));
+const gceBgp = await deploy("bgp", devWith({ bgp: { enabled: true } }));
 const block = await deploy(
   "block",
-  devRaw({
+  devWith({
     gce: {
       subnetCidr: "10.240.0.0/16",
       routeGranularity: "host-block",
@@ -73,18 +69,18 @@ const block = await deploy(
 );
 // The example stack of Pulumi.existing-example.yaml, with its key set as
 // `pulumi config set --secret sshPrivateKey` would.
-const existingRaw: Raw = { sshPrivateKey: { secret: true } };
-for (const [k, v] of Object.entries(stackFileConfig("existing-example"))) {
-  existingRaw[k.replace(/^calico-docker:/, "")] = v;
-}
+const existingRaw = rawFromStackConfig({
+  ...stackFileConfig("existing-example"),
+  "calico-docker:sshPrivateKey": "(set as a secret)",
+});
 const existing = await deploy("existing", existingRaw, MOCK_KEY.privatePem);
 const prebuilt = await deploy(
   "prebuilt",
-  devRaw({ images: { felix: "registry.example.com/calico/felix:0.10.2" } }),
+  devWith({ images: { felix: "registry.example.com/calico/felix:0.10.2" } }),
 );
 const sharedNet = await deploy(
   "sharednet",
-  devRaw({
+  devWith({
     gce: { network: "ops", subnetwork: "ops-asia", sshSourceRanges: ["203.0.113.0/24"] },
     hosts: [
       { name: "host-1", zone: "asia-east1-a" },
