@@ -407,12 +407,23 @@ describe("renderAll", () => {
   });
 
   it("refuses an endpoint whose data file would replace felix.txt", () => {
-    const m = buildModel(
+    // loadConfig refuses the name already; the renderer guards on its own, for models
+    // built any other way.
+    const valid = buildModel(
       loadConfig({
         ...rrRaw,
-        endpoints: [{ name: "felix", host: "alpha", ip: "172.20.1.9", group: "a" }],
+        endpoints: [{ name: "felix-1", host: "alpha", ip: "172.20.1.9", group: "a" }],
       }),
     );
+    const renamed = { ...valid.endpoints[0]!, name: "felix", dataFile: "felix.txt" };
+    const m = {
+      ...valid,
+      endpoints: [renamed],
+      hosts: valid.hosts.map((h) => ({
+        ...h,
+        endpoints: h.endpoints.map(() => renamed),
+      })),
+    };
     assert.throws(() => renderAll(m), /felix\.txt would overwrite/);
     assert.throws(() => renderEndpointData(m, "felix", ID("felix")), /felix\.txt would overwrite/);
   });
