@@ -9,8 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CalicoHost } from "./host.js";
 import type { ClusterModel, EndpointModel } from "./model.js";
 import { PATHS } from "./model.js";
-import { renderEndpointData, renderEndpointScript } from "./render/index.js";
-import { atomicWriteScript, remoteFile, shq, sudoFor } from "./ssh.js";
+import { renderEndpointData, renderEndpointScript, shQuote } from "./render/index.js";
+import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
 
 export interface CalicoEndpointArgs {
   model: ClusterModel;
@@ -76,10 +76,10 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
       `${name}-wiring`,
       {
         connection: host.connection,
-        create: `${atomicWriteScript(host.user, path, 0o755)}\n${sudo}bash ${shq(path)} add`,
+        create: `${atomicWriteScript(host.user, path, 0o755)}\n${sudo}bash ${shQuote(path)} add`,
         delete: [
-          `if [ -f ${shq(path)} ]; then ${sudo}bash ${shq(path)} remove; fi`,
-          `${sudo}rm -f ${shq(path)}`,
+          `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
+          `${sudo}rm -f ${shQuote(path)}`,
         ].join("\n"),
         stdin: script,
         triggers: [this.containerId],

@@ -18,6 +18,7 @@ import {
   renderBirdConf,
   renderFelixCfg,
   renderHostScript,
+  shQuote,
 } from "./render/index.js";
 import {
   atomicWriteScript,
@@ -25,7 +26,6 @@ import {
   dockerSshOpts,
   remoteFile,
   sha256,
-  shq,
   sudoFor,
   type Connection,
 } from "./ssh.js";
@@ -75,7 +75,7 @@ export function readinessScript(host: HostModel): string {
       ? ""
       : [
           "if ! sudo -n true 2>/dev/null; then",
-          `  echo ${shq(`calico-docker: ${who} cannot run sudo without a password; host preparation needs root`)} >&2`,
+          `  echo ${shQuote(`calico-docker: ${who} cannot run sudo without a password; host preparation needs root`)} >&2`,
           "  exit 1",
           "fi",
         ].join("\n");
@@ -85,7 +85,7 @@ export function readinessScript(host: HostModel): string {
     "until docker info >/dev/null 2>&1; do",
     "  i=$((i + 1))",
     `  if [ "$i" -ge ${READY_ATTEMPTS} ]; then`,
-    `    echo ${shq(`calico-docker: ${who}: docker is not usable after ${(READY_ATTEMPTS * 5) / 60} minutes (daemon not running, or the user not in the docker group?); docker info says:`)} >&2`,
+    `    echo ${shQuote(`calico-docker: ${who}: docker is not usable after ${(READY_ATTEMPTS * 5) / 60} minutes (daemon not running, or the user not in the docker group?); docker info says:`)} >&2`,
     "    docker info >&2 || true",
     "    exit 1",
     "  fi",
@@ -152,10 +152,10 @@ export class CalicoHost extends pulumi.ComponentResource {
       `${name}-prepare`,
       {
         connection: this.connection,
-        create: `${atomicWriteScript(host.sshUser, PATHS.hostScript, 0o755)}\n${sudo}bash ${shq(PATHS.hostScript)} apply`,
+        create: `${atomicWriteScript(host.sshUser, PATHS.hostScript, 0o755)}\n${sudo}bash ${shQuote(PATHS.hostScript)} apply`,
         delete: [
-          `if [ -f ${shq(PATHS.hostScript)} ]; then ${sudo}bash ${shq(PATHS.hostScript)} remove; fi`,
-          `${sudo}rm -f ${shq(PATHS.hostScript)}`,
+          `if [ -f ${shQuote(PATHS.hostScript)} ]; then ${sudo}bash ${shQuote(PATHS.hostScript)} remove; fi`,
+          `${sudo}rm -f ${shQuote(PATHS.hostScript)}`,
         ].join("\n"),
         stdin: hostScript,
         triggers: [sha256(hostScript), this.identity],
@@ -356,8 +356,8 @@ export function imageBuildScript(ref: string, dockerfile: string): string {
     "ctx=$(mktemp -d)",
     "trap 'rm -rf \"$ctx\"' EXIT",
     'base64 -d > "$ctx/context.tar"',
-    `docker build -t ${shq(ref)} -f ${shq(dockerfile)} - < "$ctx/context.tar" >&2`,
-    `docker image inspect -f '{{.Id}}' ${shq(ref)}`,
+    `docker build -t ${shQuote(ref)} -f ${shQuote(dockerfile)} - < "$ctx/context.tar" >&2`,
+    `docker image inspect -f '{{.Id}}' ${shQuote(ref)}`,
   ].join("\n");
 }
 

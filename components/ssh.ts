@@ -1,7 +1,7 @@
 /**
  * SSH plumbing shared by the host and endpoint components: the connection object for
  * `@pulumi/command`, the private key file that the docker provider's `ssh` binary reads,
- * shell quoting, and "put this text in that file on that host" as a remote command.
+ * and "put this text in that file on that host" as a remote command.
  */
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
@@ -9,17 +9,13 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { shQuote } from "./render/index.js";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
 /** The SHA-256 of a text, hex: the content hash put in triggers and container labels. */
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
-}
-
-/** One POSIX shell word, single-quoted: safe for any value, including `'`. */
-export function shq(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /** The prefix that runs a command as root for this SSH user (`sudo -n` unless root). */
@@ -141,10 +137,10 @@ export function atomicWriteScript(user: string, path: string, mode: number): str
   const tmp = `${dirname(path)}/.${base}.tmp`;
   return [
     "set -eu",
-    `${sudo}mkdir -p ${shq(dirname(path))}`,
-    `${sudo}tee ${shq(tmp)} >/dev/null`,
-    `${sudo}chmod ${mode.toString(8).padStart(4, "0")} ${shq(tmp)}`,
-    `${sudo}mv -f ${shq(tmp)} ${shq(path)}`,
+    `${sudo}mkdir -p ${shQuote(dirname(path))}`,
+    `${sudo}tee ${shQuote(tmp)} >/dev/null`,
+    `${sudo}chmod ${mode.toString(8).padStart(4, "0")} ${shQuote(tmp)}`,
+    `${sudo}mv -f ${shQuote(tmp)} ${shQuote(path)}`,
   ].join("\n");
 }
 
@@ -167,7 +163,7 @@ export function remoteFile(
     {
       connection: args.connection,
       create: atomicWriteScript(args.user, args.path, mode),
-      delete: `${sudoFor(args.user)}rm -f ${shq(args.path)}`,
+      delete: `${sudoFor(args.user)}rm -f ${shQuote(args.path)}`,
       stdin: content,
       triggers: args.replaceOnChange
         ? [args.host, args.identity, content.apply(sha256)]
