@@ -321,16 +321,17 @@ export function inCidr(ip: string, range: string): boolean {
   return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parseCIDR(range));
 }
 
-function ipToInt(ip: string): number {
+/** An IPv4 address as an unsigned 32-bit number, and back. */
+export function ipToInt(ip: string): number {
   return ipaddr.IPv4.parse(ip).octets.reduce((n, o) => n * 256 + o, 0);
 }
 
-function intToIp(n: number): string {
+export function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
 /** Names whose data file would overwrite the plugin's own `felix.txt` or `groups.txt`. */
-const RESERVED_ENDPOINT_NAMES = ["felix", "groups"];
+export const RESERVED_ENDPOINT_NAMES: readonly string[] = ["felix", "groups"];
 
 /** The seed's default endpoint name: the IP with dots as underscores (`192_168_1_1`). */
 export function defaultEndpointName(ip: string): string {

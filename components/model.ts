@@ -3,7 +3,7 @@
  * needs (render, Pulumi components, the lab). Pure: no Pulumi, no I/O.
  */
 import { createHash } from "node:crypto";
-import type { CalicoConfig, GroupRules, Rule } from "./config.js";
+import type { CalicoConfig, EndpointConfig, GroupRules, HostConfig, Rule } from "./config.js";
 
 /** Host paths where the program puts rendered files and the containers find them. */
 export const PATHS = {
@@ -42,11 +42,7 @@ export interface PeerModel {
   rrClient: boolean;
 }
 
-export interface EndpointModel {
-  name: string;
-  host: string;
-  ip: string;
-  group: string;
+export interface EndpointModel extends EndpointConfig {
   /** Deterministic, locally administered unicast MAC of the container side. */
   mac: string;
   /** Docker container name (the endpoint name, as the seed named containers). */
@@ -55,16 +51,8 @@ export interface EndpointModel {
   dataFile: string;
 }
 
-export interface HostModel {
-  name: string;
+export interface HostModel extends HostConfig {
   index: number;
-  zone: string;
-  region: string;
-  machineType: string;
-  address?: string;
-  internalAddress: string;
-  sshUser: string;
-  endpointBlock?: string;
   isController: boolean;
   isRouteReflector: boolean;
   /** BGP sessions of this host; empty when BGP is off. */
@@ -192,25 +180,15 @@ export function routesFor(config: CalicoConfig): RouteModel[] {
 
 export function buildModel(config: CalicoConfig): ClusterModel {
   const endpoints: EndpointModel[] = config.endpoints.map((e) => ({
-    name: e.name,
-    host: e.host,
-    ip: e.ip,
-    group: e.group,
+    ...e,
     mac: endpointMac(e.ip),
     containerName: e.name,
     dataFile: `${e.name}.txt`,
   }));
   const reflectors = new Set(config.bgp.enabled ? config.bgp.routeReflectors : []);
   const bare = config.hosts.map((h, index) => ({
-    name: h.name,
+    ...h,
     index,
-    zone: h.zone,
-    region: h.region,
-    machineType: h.machineType,
-    ...(h.address !== undefined ? { address: h.address } : {}),
-    internalAddress: h.internalAddress,
-    sshUser: h.sshUser,
-    ...(h.endpointBlock !== undefined ? { endpointBlock: h.endpointBlock } : {}),
     isController: h.name === config.controller,
     isRouteReflector: reflectors.has(h.name),
     endpoints: endpoints.filter((e) => e.host === h.name),

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
+import { intToIp, ipToInt } from "../components/config.js";
 import { syntheticEndpointId, tapName, type ClusterModel } from "../components/model.js";
 
 /** Every lab name starts with this, then a short hash of the stack: `cl3fa91c-...`. */
@@ -61,14 +62,6 @@ export interface LabPlan {
 /** The lab prefix of a stack: `cl` + 6 hex of its name's hash, unique per stack. */
 export function labPrefix(stack: string): string {
   return LAB_PREFIX + createHash("sha256").update(`calico-lab/${stack}`).digest("hex").slice(0, 6);
-}
-
-function ipToInt(ip: string): number {
-  return ipaddr.IPv4.parse(ip).octets.reduce((n, o) => n * 256 + o, 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
 /** The number of leading bits all addresses share. */

@@ -2,15 +2,18 @@
  * The plugin's data files, in the seed's INI format (`plugin/` parses them):
  * `felix.txt`, one `<endpoint>.txt` per endpoint, and `groups.txt` for explicit rules.
  */
+import { RESERVED_ENDPOINT_NAMES } from "../config.js";
 import type { ClusterModel } from "../model.js";
 import { RenderError, checkEndpointId, endpointByName, iniSection } from "./text.js";
 
 /** File names the plugin data directory reserves (an endpoint's file must not take them). */
-export const RESERVED_DATA_FILES = ["felix.txt", "groups.txt"] as const;
+export const RESERVED_DATA_FILES: readonly string[] = RESERVED_ENDPOINT_NAMES.map(
+  (n) => `${n}.txt`,
+);
 
 /** Refuse an endpoint whose data file would replace the plugin's own felix.txt/groups.txt. */
 export function checkDataFile(endpointName: string, dataFile: string): void {
-  if ((RESERVED_DATA_FILES as readonly string[]).includes(dataFile)) {
+  if (RESERVED_DATA_FILES.includes(dataFile)) {
     throw new RenderError(
       `endpoint ${endpointName}: its plugin data file ${dataFile} would overwrite the ` +
         `plugin's own ${dataFile}; give the endpoint another name`,

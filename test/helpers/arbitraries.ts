@@ -14,7 +14,7 @@
  * never collide with host addresses.
  */
 import fc from "fast-check";
-import { loadConfig } from "../../components/config.js";
+import { loadConfig, RESERVED_ENDPOINT_NAMES } from "../../components/config.js";
 import { buildModel, type ClusterModel } from "../../components/model.js";
 
 export interface StackArbOptions {
@@ -36,7 +36,7 @@ const hostName = fc.stringMatching(/^[a-z]([a-z0-9-]{0,10}[a-z0-9])?$/);
 /** Endpoint names; never `felix` or `groups`, whose data files the plugin reserves. */
 const endpointName = fc
   .stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/)
-  .filter((n) => n !== "felix" && n !== "groups");
+  .filter((n) => !RESERVED_ENDPOINT_NAMES.includes(n));
 
 function poolBase(pool: string): number[] {
   return pool.split("/")[0]!.split(".").map(Number);
