@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { inCidr, loadConfig, type CalicoConfig } from "../components/config.js";
+import { inCidr } from "../components/config.js";
+import { modelArb } from "./helpers/arbitraries.js";
 import {
   buildModel,
   endpointMac,
@@ -12,55 +13,8 @@ import {
 } from "../components/model.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
 
-/** Valid random stacks: 1–8 hosts, up to 40 endpoints, either platform and peering mode. */
-const stackArb = fc
-  .record({
-    platform: fc.constantFrom("gce" as const, "existing" as const),
-    hostCount: fc.integer({ min: 1, max: 8 }),
-    peering: fc.constantFrom("full-mesh" as const, "route-reflector" as const),
-    reflectorCount: fc.integer({ min: 1, max: 3 }),
-    blocks: fc.boolean(),
-    endpoints: fc.array(
-      fc.record({ host: fc.nat(), slot: fc.integer({ min: 1, max: 250 }), group: fc.nat(3) }),
-      { maxLength: 40 },
-    ),
-  })
-  .map((s): CalicoConfig => {
-    const zones = ["us-central1-a", "europe-west1-b", "asia-east1-a"];
-    const hosts = Array.from({ length: s.hostCount }, (_, i) => ({
-      name: `h${i}`,
-      ...(s.platform === "gce"
-        ? { zone: zones[i % zones.length] }
-        : { address: `10.0.0.${i + 10}`, sshUser: "core" }),
-      ...(s.blocks ? { endpointBlock: `192.168.${i}.0/24` } : {}),
-    }));
-    const seen = new Set<string>();
-    const endpoints = s.endpoints
-      .map((e) => {
-        const host = e.host % s.hostCount;
-        return { host: `h${host}`, ip: `192.168.${host}.${e.slot}`, group: `g${e.group}` };
-      })
-      .filter((e) => !seen.has(e.ip) && seen.add(e.ip));
-    const reflectors = hosts.slice(0, Math.min(s.reflectorCount, s.hostCount)).map((h) => h.name);
-    return loadConfig({
-      platform: s.platform,
-      hosts,
-      endpoints,
-      bgp: {
-        enabled: true,
-        peering: s.peering,
-        ...(s.peering === "route-reflector" ? { routeReflectors: reflectors } : {}),
-      },
-      ...(s.platform === "gce"
-        ? {
-            gce: {
-              sshSourceRanges: ["203.0.113.0/24"],
-              routeGranularity: s.blocks ? "host-block" : "endpoint",
-            },
-          }
-        : { sshPrivateKey: { secret: true } }),
-    });
-  });
+/** Valid random stacks with BGP on (the shared generator), up to 8 hosts. */
+const stackArb = modelArb({ bgp: true, maxHosts: 8 }).map(({ model }) => model.config);
 
 describe("cluster model properties (fast-check)", () => {
   it("no host peers with itself; one session per peer; sessions are symmetric", () => {
