@@ -22,7 +22,7 @@ import {
 } from "../lab/lab.js";
 import type { LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
-import { leftovers, stackWith, systemSnapshot, type SystemSnapshot } from "../lab/testing.js";
+import { leftovers, stackWith, systemSnapshot, type SystemSnapshot } from "./helpers/lab.js";
 
 const skip =
   process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;

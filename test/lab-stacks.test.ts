@@ -20,7 +20,7 @@ import {
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
-} from "../lab/testing.js";
+} from "./helpers/lab.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const skip =

@@ -11,7 +11,7 @@ import { NETNS_NAME_RE } from "../components/render/index.js";
 import { longestMatch, parseBirdProtocols } from "../lab/check.js";
 import { hostLinkCommands } from "../lab/lab.js";
 import { buildPlan, isLabNamespace, labPrefix, planNamespaces } from "../lab/plan.js";
-import { configFromYaml, stackWith } from "../lab/testing.js";
+import { configFromYaml, stackWith } from "./helpers/lab.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

@@ -1,17 +1,27 @@
 /**
  * Stacks the tests share:
  *
- *   devRaw()             the raw config of Pulumi.dev.yaml (as `loadConfig` takes it)
+ *   stackRaw(stack)      the raw config of a committed Pulumi.<stack>.yaml (as `loadConfig` takes it)
+ *   devRaw()             stackRaw("dev")
  *   modelOf(raw)         buildModel(loadConfig(raw))
  *   devModel(overrides)  the dev stack's model, top-level keys replaced by `overrides`
  *                        (e.g. `{ bgp: { enabled: true } }` for the dev stack with BGP on)
  */
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadConfig, rawFromStackConfig } from "../../components/config.js";
 import { buildModel, type ClusterModel } from "../../components/model.js";
 import { readStackEntries, stackFilePath } from "../../components/stackfile.js";
 
+/** Stack files live at the repository root, whatever the working directory. */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export function stackRaw(stack: string): Record<string, unknown> {
+  return rawFromStackConfig(readStackEntries(stackFilePath(stack, REPO_ROOT)));
+}
+
 export function devRaw(): Record<string, unknown> {
-  return rawFromStackConfig(readStackEntries(stackFilePath("dev")));
+  return stackRaw("dev");
 }
 
 export function modelOf(raw: unknown): ClusterModel {

@@ -4,10 +4,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { loadConfig, rawFromStackConfig, type CalicoConfig } from "../components/config.js";
-import { readStackEntries, stackFilePath } from "../components/stackfile.js";
-import { run } from "./exec.js";
-import { REPO_ROOT } from "./state.js";
+import { loadConfig, type CalicoConfig } from "../../components/config.js";
+import { run } from "../../lab/exec.js";
+import { stackRaw } from "./stacks.js";
 
 export interface SystemSnapshot {
   namespaces: string[];
@@ -58,7 +57,7 @@ export function stackWith(
   stack: string,
   change: (raw: Record<string, unknown>) => void = () => {},
 ): CalicoConfig {
-  const raw = rawFromStackConfig(readStackEntries(stackFilePath(stack, REPO_ROOT)));
+  const raw = stackRaw(stack);
   change(raw);
   return loadConfig(raw);
 }
