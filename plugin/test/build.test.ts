@@ -5,14 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { endpointText, felixText, tmpDir } from "./helpers.js";
-import { ep } from "./fixture.js";
-import { FakeFelix } from "./peers.js";
+import { oneEndpointProcessRig } from "./fixture.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const SRC = join(ROOT, "plugin/src");
@@ -54,29 +52,24 @@ test("npm run build -w plugin compiles every source under test into plugin/dist"
 
 test("the compiled CLI (the image's entrypoint) serves a Felix and exits 0 on SIGTERM", async (t) => {
   await stat(join(DIST, "cli.js")); // built by the previous test
-  const data = await tmpDir("dist-data");
-  const logs = await tmpDir("dist-logs");
-  t.after(() => Promise.all([data.remove(), logs.remove()]));
-  await writeFile(join(data.path, "felix.txt"), felixText([{ host: "host1", ip: "127.0.0.2" }]));
-  const e = ep(1, "host1");
-  await writeFile(join(data.path, "ep1.txt"), endpointText(e));
-  const felix = new FakeFelix({
-    hostname: "host1",
-    ip: "127.0.0.2",
-    port: 24102,
-    plugin: "tcp://127.0.0.1:24101",
+  const {
+    data,
+    logs,
+    endpoint: e,
+    felix,
+  } = await oneEndpointProcessRig(t, "dist", {
+    plugin: 24101,
+    felix: 24102,
   });
-  await felix.start();
-  t.after(() => felix.stop());
   const child = spawn(
     process.execPath,
     [
       join(DIST, "cli.js"),
       "endpoint",
       "--data-dir",
-      data.path,
+      data,
       "--log-dir",
-      logs.path,
+      logs,
       "--bind",
       "127.0.0.1",
       "--endpoint-port",

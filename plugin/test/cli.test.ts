@@ -11,9 +11,9 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CommanderError } from "commander";
 import { buildCommand, parseCli } from "../src/options.js";
-import { endpointText, felixText, tmpDir } from "./helpers.js";
-import { ep } from "./fixture.js";
-import { FakeAclManager, FakeFelix } from "./peers.js";
+import { endpointText, tmpDir } from "./helpers.js";
+import { ep, oneEndpointProcessRig } from "./fixture.js";
+import { FakeAclManager } from "./peers.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const TSX = join(ROOT, "node_modules/.bin/tsx");
@@ -63,27 +63,22 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 }
 
 test("endpoint role: serves Felix, logs to stdout and file, exits 0 on SIGTERM", async (t) => {
-  const data = await tmpDir("cli-data");
-  const logs = await tmpDir("cli-logs");
-  t.after(() => Promise.all([data.remove(), logs.remove()]));
-  await writeFile(join(data.path, "felix.txt"), felixText([{ host: "host1", ip: "127.0.0.2" }]));
-  const e = ep(1, "host1");
-  await writeFile(join(data.path, "ep1.txt"), endpointText(e));
-  const felix = new FakeFelix({
-    hostname: "host1",
-    ip: "127.0.0.2",
-    port: 24002,
-    plugin: "tcp://127.0.0.1:24001",
+  const {
+    data,
+    logs,
+    endpoint: e,
+    felix,
+  } = await oneEndpointProcessRig(t, "cli", {
+    plugin: 24001,
+    felix: 24002,
   });
-  await felix.start();
-  t.after(() => felix.stop());
 
   const r = run([
     "endpoint",
     "--data-dir",
-    data.path,
+    data,
     "--log-dir",
-    join(logs.path, "sub"),
+    join(logs, "sub"),
     "--bind",
     "127.0.0.1",
     "--endpoint-port",
@@ -112,7 +107,7 @@ test("endpoint role: serves Felix, logs to stdout and file, exits 0 on SIGTERM",
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.ok(stdoutLines.every((l) => l["role"] === "endpoint" && typeof l["level"] === "number"));
   assert.ok(stdoutLines.some((l) => l["msg"] === "resync requested" && l["hostname"] === "host1"));
-  const fileText = await readFile(join(logs.path, "sub", "plugin-endpoint.log"), "utf8");
+  const fileText = await readFile(join(logs, "sub", "plugin-endpoint.log"), "utf8");
   const fileLines = fileText
     .trim()
     .split("\n")

@@ -170,3 +170,30 @@ export async function networkRig(
     },
   };
 }
+
+/**
+ * For tests that run the plugin as a process: a data directory holding one Felix host
+ * (`host1` at 127.0.0.2) and one endpoint, a log directory, and a fake Felix listening on
+ * `felixPort` that resyncs with the plugin at `127.0.0.1:<pluginPort>`. Cleaned up after `t`.
+ */
+export async function oneEndpointProcessRig(
+  t: TestContext,
+  name: string,
+  ports: { readonly plugin: number; readonly felix: number },
+): Promise<{ data: string; logs: string; endpoint: EndpointSpec; felix: FakeFelix }> {
+  const data = await tmpDir(`${name}-data`);
+  const logs = await tmpDir(`${name}-logs`);
+  t.after(() => Promise.all([data.remove(), logs.remove()]));
+  await writeFile(join(data.path, "felix.txt"), felixText([{ host: "host1", ip: "127.0.0.2" }]));
+  const endpoint = ep(1, "host1");
+  await writeFile(join(data.path, "ep1.txt"), endpointText(endpoint));
+  const felix = new FakeFelix({
+    hostname: "host1",
+    ip: "127.0.0.2",
+    port: ports.felix,
+    plugin: `tcp://127.0.0.1:${ports.plugin}`,
+  });
+  await felix.start();
+  t.after(() => felix.stop());
+  return { data: data.path, logs: logs.path, endpoint, felix };
+}
