@@ -6,6 +6,14 @@
  */
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import {
+  absolutePathProblem,
+  checkWorkload,
+  registrySchema,
+  workloadFields,
+  type RegistryConfig,
+  type Workload,
+} from "./workload.js";
 
 /** The Pulumi project name, and so the namespace of every config key (`calico-docker:hosts`). */
 export const PROJECT = "calico-docker";
@@ -82,6 +90,7 @@ const endpointSchema = z
     host: z.string(),
     ip: ipv4,
     group: pattern(SAFE_NAME, "a safe group name (letters, digits, '_', '.', '-'; ≤ 63 chars)"),
+    ...workloadFields,
   })
   .strict();
 
@@ -185,6 +194,19 @@ const schema = z
     sshPrivateKey: z.unknown().optional(),
     groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
     images: imagesSchema.prefault({}),
+    /** Directories that workload volumes may bind from the host (nothing by default). */
+    allowedHostPaths: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = absolutePathProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .default([]),
+    /** Private registries the hosts log in to before pulling workload images. */
+    registries: z.array(registrySchema).default([]),
+    /** Stack secrets named by secretEnv/passwordSecret: presence only, never the value. */
+    stackSecrets: z.record(z.string(), z.object({ secret: z.boolean() }).strict()).default({}),
     felix: z
       .object({
         resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
@@ -233,6 +255,10 @@ export interface EndpointConfig {
   host: string;
   ip: string;
   group: string;
+  /** Where the endpoint is in the stack config, for messages: `endpoints[2]`. */
+  configPath: string;
+  /** What runs in the container: the program's own (an image) or an attached one. */
+  workload: Workload;
 }
 
 export interface CalicoConfig {
@@ -261,6 +287,11 @@ export interface CalicoConfig {
   images: Parsed["images"];
   felix: Parsed["felix"];
   plugin: Parsed["plugin"];
+  /** Directories workload volumes may bind from (absolute, normalised). */
+  allowedHostPaths: string[];
+  registries: RegistryConfig[];
+  /** Every stack secret the program reads (secretEnv values, registry passwords), sorted. */
+  secretKeys: string[];
 }
 
 export interface ConfigIssue {
@@ -493,6 +524,11 @@ export function loadConfig(raw: unknown): CalicoConfig {
     });
   });
 
+  // Stack secrets named by endpoints and registries: key -> the config paths that name it.
+  const secretUses = new Map<string, (string | number)[][]>();
+  const secretUse = (path: (string | number)[], key: string) =>
+    secretUses.set(key, [...(secretUses.get(key) ?? []), path]);
+
   // Endpoints: known host, inside pool and block, unique IPs and names.
   const hostByName = new Map(c.hosts.map((h) => [h.name, h]));
   const ips = new Map<string, number>();
@@ -519,8 +555,56 @@ export function loadConfig(raw: unknown): CalicoConfig {
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);
     } else names.set(name, i);
-    return { name, host: e.host, ip: e.ip, group: e.group };
+    const { workload, issues: workloadIssues } = checkWorkload(
+      e,
+      RESERVED_SECRET_NAMES,
+      c.allowedHostPaths,
+    );
+    for (const w of workloadIssues) bad(["endpoints", i, ...w.path], w.message, w.value);
+    if (workload.kind === "run") {
+      for (const [variable, key] of Object.entries(workload.secretEnv)) {
+        secretUse(["endpoints", i, "secretEnv", variable], key);
+      }
+    }
+    return {
+      name,
+      host: e.host,
+      ip: e.ip,
+      group: e.group,
+      configPath: `endpoints[${i}]`,
+      workload,
+    };
   });
+  c.registries.forEach((r, i) => {
+    if (RESERVED_SECRET_NAMES.has(r.passwordSecret)) {
+      bad(
+        ["registries", i, "passwordSecret"],
+        "names a calico-docker setting; choose another name",
+      );
+    }
+    secretUse(["registries", i, "passwordSecret"], r.passwordSecret);
+    if (c.registries.findIndex((o) => o.address === r.address) < i) {
+      bad(["registries", i, "address"], "duplicates another registry's address");
+    }
+  });
+  // Every stack secret named is set, and set as a secret; every one set is named.
+  for (const [key, uses] of secretUses) {
+    const stored = c.stackSecrets[key];
+    if (stored === undefined) {
+      for (const path of uses) {
+        bad(
+          path,
+          `names the stack secret ${key}, which is not set (pulumi config set --secret ${key} <value>)`,
+        );
+      }
+    } else if (!stored.secret) {
+      bad(
+        [key],
+        `is stored in plain text; it holds a secret (pulumi config set --secret ${key} <value>)`,
+        "(value not shown)",
+      );
+    }
+  }
 
   // Groups with rules: rules may only name groups that exist (have members or rules).
   const groupNames = new Set([...endpoints.map((e) => e.group), ...Object.keys(c.groups)]);
@@ -577,6 +661,9 @@ export function loadConfig(raw: unknown): CalicoConfig {
     images: c.images,
     felix: c.felix,
     plugin: c.plugin,
+    allowedHostPaths: c.allowedHostPaths,
+    registries: c.registries,
+    secretKeys: [...secretUses.keys()].sort(),
   };
 }
 
@@ -591,6 +678,8 @@ const OBJECT_KEYS = new Set([
   "images",
   "felix",
   "plugin",
+  "allowedHostPaths",
+  "registries",
 ]);
 export const STACK_KEYS = new Set([
   ...OBJECT_KEYS,
@@ -600,18 +689,65 @@ export const STACK_KEYS = new Set([
   "sshPrivateKey",
 ]);
 
+/** Names a stack secret may not have: the program's own keys, and the internal field. */
+const RESERVED_SECRET_NAMES: ReadonlySet<string> = new Set([...STACK_KEYS, "stackSecrets"]);
+
+/**
+ * The top-level keys that `endpoints[].secretEnv` and `registries[].passwordSecret` name in
+ * these entries (unparseable values name none; loadConfig reports them).
+ */
+function namedSecretKeys(entries: Record<string, unknown>): Set<string> {
+  const names = new Set<string>();
+  const value = (key: string): unknown => {
+    const v = entries[`${PROJECT}:${key}`];
+    if (typeof v !== "string") return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return undefined;
+    }
+  };
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  for (const e of list(value("endpoints"))) {
+    const secretEnv = (e as { secretEnv?: unknown } | null)?.secretEnv;
+    if (secretEnv !== null && typeof secretEnv === "object") {
+      for (const k of Object.values(secretEnv)) if (typeof k === "string") names.add(k);
+    }
+  }
+  for (const r of list(value("registries"))) {
+    const k = (r as { passwordSecret?: unknown } | null)?.passwordSecret;
+    if (typeof k === "string") names.add(k);
+  }
+  for (const k of RESERVED_SECRET_NAMES) names.delete(k);
+  return names;
+}
+
 /**
  * Turn stack config entries (`{"calico-docker:hosts": ...}`) into the raw object that
  * `loadConfig` takes. Values may be YAML-parsed objects (from Pulumi.<stack>.yaml) or JSON
  * strings (from the Pulumi runtime). Keys of other namespaces (`gcp:project`) are ignored;
  * an unknown key of ours is an error, so a typo never silently falls back to a default.
  */
-export function rawFromStackConfig(entries: Record<string, unknown>): Record<string, unknown> {
+export function rawFromStackConfig(
+  entries: Record<string, unknown>,
+  opts: { isSecret?: (fullKey: string) => boolean } = {},
+): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
+  const named = namedSecretKeys(entries);
+  const stackSecrets: Record<string, { secret: boolean }> = {};
   for (const [fullKey, value] of Object.entries(entries)) {
     const [ns, key] = fullKey.split(":", 2);
     if (ns !== PROJECT || key === undefined) continue;
+    if (named.has(key)) {
+      // A secret named by an endpoint or registry: only whether it is stored as a secret
+      // (`secure:` in the stack file, or flagged by the runtime) goes on, never the value.
+      const secure =
+        (value !== null && typeof value === "object" && "secure" in value) ||
+        (opts.isSecret?.(fullKey) ?? false);
+      stackSecrets[key] = { secret: secure };
+      continue;
+    }
     if (!STACK_KEYS.has(key)) {
       issues.push({ path: key, message: "is not a calico-docker setting", value: fullKey });
       continue;
@@ -629,5 +765,6 @@ export function rawFromStackConfig(entries: Record<string, unknown>): Record<str
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
+  if (Object.keys(stackSecrets).length > 0) raw.stackSecrets = stackSecrets;
   return raw;
 }
