@@ -14,6 +14,9 @@ const config = new pulumi.Config();
 const cluster = new CalicoCluster("calico", {
   model,
   ...(model.config.sshKeySupplied ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
+  // The stack secrets endpoints and registries name (`secretEnv`, `passwordSecret`): each
+  // its own top-level key, set with `pulumi config set --secret <key>`.
+  secrets: Object.fromEntries(model.config.secretKeys.map((k) => [k, config.requireSecret(k)])),
 });
 
 /** Every host: name, role, internal and external address, and how to SSH to it. */
