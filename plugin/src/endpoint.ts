@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { Router } from "zeromq";
-import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./data.js";
+import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./state.js";
 import { FelixConnection } from "./felix.js";
 import { invalidReply, jsonType } from "./protocol.js";
 import { DataStore } from "./store.js";

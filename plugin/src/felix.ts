@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import { Request } from "zeromq";
-import { sameView, type EndpointView } from "./data.js";
+import { sameView, type EndpointView } from "./state.js";
 import {
   endpointCreated,
   endpointDestroyed,

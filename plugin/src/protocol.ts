@@ -2,7 +2,8 @@
  * Messages of the Felix / ACL Manager ZeroMQ protocol (PROTOCOL.md, Felix 0.8-0.11).
  * Every request/reply is one frame of UTF-8 JSON; publications are [topic, json].
  */
-import type { EndpointView, GroupPolicy, Port } from "./data.js";
+import type { Port } from "./parse.js";
+import type { EndpointView, GroupPolicy } from "./state.js";
 
 export type Rc = "SUCCESS" | "INVALID" | "NOTEXIST";
 
