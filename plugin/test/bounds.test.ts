@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { Request } from "zeromq";
 import { MAX_HOSTNAME, MAX_RESYNC_ID } from "../src/endpoint.js";
 import { MAX_REQUEST_BYTES } from "../src/zmq.js";
-import { endpointRig, ep, networkRig } from "./fixture.js";
+import { endpointRig, ep } from "./fixture.js";
 import type { Json } from "./peers.js";
 
 const H1 = { host: "host1", ip: "127.0.0.2" };
