@@ -70,7 +70,8 @@ const world = await installMocks(entries, { stack: "workloads", secretKeys });
 const program = await import("../index.js");
 const { attachLookupScript } = await import("../components/endpoint.js");
 const { buildModel } = await import("../components/model.js");
-const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
+const { loadConfig } = await import("../components/config.js");
+const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const render = await import("../components/render/index.js");
 
 const endpointsOut = await valueOf(program.endpoints);

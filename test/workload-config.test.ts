@@ -3,12 +3,8 @@
 // name the key path and the value.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  ConfigError,
-  loadConfig,
-  rawFromStackConfig,
-  type ConfigIssue,
-} from "../components/config.js";
+import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
+import { rawFromStackConfig } from "../components/stack-keys.js";
 import { IMAGE_REF, memoryMb, pathWithin } from "../components/workload.js";
 
 type Raw = Record<string, unknown>;
