@@ -2,7 +2,9 @@
 // env, limits, volumes, labels) or attaches, validated by the real schema with errors that
 // name the key path and the value.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { parse } from "yaml";
 import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
 import { rawFromStackConfig } from "../components/stack-keys.js";
 import { IMAGE_REF, memoryMb, pathWithin } from "../components/workload.js";
@@ -367,5 +369,54 @@ describe("stack secrets named by endpoints, from the stack file or the runtime",
           (i) => i.path === "dbPasword" && /not a calico-docker setting/.test(i.message),
         ),
     );
+  });
+});
+
+describe("the worked example in docs/workloads.md", () => {
+  const text = readFileSync(new URL("../docs/workloads.md", import.meta.url), "utf8");
+  const block = /```yaml\n(config:\n[\s\S]*?)```/.exec(text)?.[1];
+  it("is a stack config the program accepts (with its two secrets set)", () => {
+    assert.ok(block, "the example's config block");
+    const config = (parse(block) as { config: Record<string, unknown> }).config;
+    const c = loadConfig(
+      rawFromStackConfig({
+        ...config,
+        "calico-docker:sshPrivateKey": { secure: "v1:key" },
+        "calico-docker:dbPassword": { secure: "v1:pw" },
+      }),
+    );
+    assert.deepEqual(
+      c.endpoints.map((e) => [e.name, e.host, e.group]),
+      [
+        ["web-1", "node-a", "web"],
+        ["web-2", "node-b", "web"],
+        ["db", "node-b", "db"],
+      ],
+    );
+    assert.deepEqual(c.secretKeys, ["dbPassword"]);
+    // web reaches db on tcp/5432 only: db admits web on that port and nothing else of web's.
+    assert.deepEqual(
+      c.groups.db!.inbound.filter((r) => r.group === "web"),
+      [{ group: "web", protocol: "tcp", port: 5432 }],
+    );
+    assert.deepEqual(
+      c.groups.web!.outbound.filter((r) => r.group !== "web"),
+      [{ group: "db", protocol: "tcp", port: 5432 }],
+    );
+  });
+  it("the three-line and one-line endpoints are valid endpoints", () => {
+    const snippets = [...text.matchAll(/```yaml\n {4}- (\{[\s\S]*?\})\n```/g)].map((m) => m[1]!);
+    assert.equal(snippets.length, 2);
+    for (const s of snippets) {
+      const endpoint = parse(s) as Record<string, unknown>;
+      const c = loadConfig({
+        platform: "existing",
+        sshPrivateKey: { secret: true },
+        ssh: { user: "calico" },
+        hosts: [{ name: "node-a", address: "10.0.0.11" }],
+        endpoints: [endpoint],
+      });
+      assert.equal(c.endpoints[0]!.name, endpoint.name);
+    }
   });
 });
