@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isMap, LineCounter, parseDocument, type Node } from "yaml";
-import { loadConfig, rawFromStackConfig, type CalicoConfig } from "./config.js";
+import { loadConfig, type CalicoConfig } from "./config.js";
+import { rawFromStackConfig } from "./stack-keys.js";
 
 /** A stack file that cannot be read or is not a YAML mapping: one line naming file and line. */
 export class StackFileError extends Error {
