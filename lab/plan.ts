@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
-import { intToIp, ipToInt } from "../components/config.js";
+import { intToIp, ipToInt } from "../components/ipv4.js";
 import { syntheticEndpointId, tapName, type ClusterModel } from "../components/model.js";
 import { netnsLinkName } from "../components/render/index.js";
 
