@@ -68,7 +68,7 @@ const secretKeys = ["sshPrivateKey", "dbPassword", "registryToken"].map(
 );
 const world = await installMocks(entries, { stack: "workloads", secretKeys });
 const program = await import("../index.js");
-const { attachLookupScript } = await import("../components/endpoint.js");
+const { attachLookupScript } = await import("../components/render/index.js");
 const { buildModel } = await import("../components/model.js");
 const { loadConfig } = await import("../components/config.js");
 const { rawFromStackConfig } = await import("../components/stack-keys.js");
@@ -196,7 +196,7 @@ describe("an attached container is found and wired, never created", () => {
   it("a lookup on its host, with no delete (destroy leaves the container alone)", () => {
     const lookup = world.byName("calico-ep-legacy-attach");
     assert.equal((lookup.inputs.connection as { host: string }).host, "10.0.0.12");
-    assert.equal(lookup.inputs.create, attachLookupScript(legacy));
+    assert.equal(lookup.inputs.create, attachLookupScript(model, legacy.name));
     assert.equal(lookup.inputs.delete, undefined);
   });
   it("wired with the id the lookup found; destroy runs the script's remove", () => {
@@ -225,7 +225,7 @@ describe("an attached container is found and wired, never created", () => {
 
 describe("the lookup, run by a real shell against a stand-in docker", () => {
   const legacy = model.endpoints.find((e) => e.name === "legacy")!;
-  const script = attachLookupScript(legacy);
+  const script = attachLookupScript(model, legacy.name);
   const dir = mkdtempSync(join(tmpdir(), "calico-attach-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const id = "c".repeat(64);
