@@ -14,6 +14,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildModel, tapName, type ClusterModel } from "../components/model.js";
 import {
+  attachLookupScript,
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
@@ -32,6 +33,7 @@ import {
   type LabOptions,
 } from "./context.js";
 import {
+  checkImages,
   checkNamesFree,
   daemonAnswers,
   dockerHostFromEnv,
@@ -218,6 +220,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         ? (await waitForDaemon(external, 5000), { host: external, own: false })
         : await startDockerd(state, plan.prefix);
       await ensureUtilImage(rec.host, state);
+      await checkImages(rec.host, plan);
       await checkNamesFree(rec.host, plan);
       return rec;
     })();
@@ -284,7 +287,9 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
       `start ${plan.endpoints.length} endpoint container(s), each wired by its endpoint script`,
       async () => {
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
-          e.id = await runEndpointContainer(rec.host, e, plan.prefix);
+          e.id = e.workload.attach
+            ? await attachedContainerId(model, plan, e, rec.host)
+            : await runEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
           await runEndpointScript(model, state, plan, e, "add", rec.host);
         });
@@ -429,6 +434,25 @@ async function hostScriptAction(
   });
   await writeFile(path.join(state.dir, `host-prepare-h${h.index}.${action}.log`), stdout + stderr);
   return stdout + stderr;
+}
+
+/**
+ * The id of an attached endpoint's running container: the production lookup script, run in
+ * its host's namespace against the lab's daemon. It fails naming the endpoint's key.
+ */
+async function attachedContainerId(
+  model: ClusterModel,
+  plan: LabPlan,
+  e: EndpointPlan,
+  dockerHost: string,
+): Promise<string> {
+  const host = plan.hosts.find((h) => h.name === e.host)!;
+  const r = await runIn(host.ns, "sh", ["-c", attachLookupScript(model, e.name)], {
+    env: { ...process.env, DOCKER_HOST: dockerHost },
+    okCodes: [1],
+  });
+  if (r.code !== 0) throw new LabError(r.stderr.trim());
+  return r.stdout.trim().split("\n").pop()!.trim();
 }
 
 async function runEndpointScript(
