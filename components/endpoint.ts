@@ -9,7 +9,13 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CalicoHost } from "./host.js";
 import type { ClusterModel, EndpointModel } from "./model.js";
 import { PATHS } from "./model.js";
-import { renderEndpointData, renderEndpointScript, shQuote } from "./render/index.js";
+import {
+  ENDPOINT_RESTART_POLICY,
+  LABELS,
+  renderEndpointData,
+  renderEndpointScript,
+  shQuote,
+} from "./render/index.js";
 import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
 
 export interface CalicoEndpointArgs {
@@ -39,23 +45,27 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     const child = (extra: pulumi.CustomResourceOptions = {}) =>
       pulumi.mergeOptions({ parent: this }, extra);
 
-    // The container: no network of its own (`--net=none`). It is not restarted by Docker:
-    // a restarted container gets a fresh, unwired namespace. After a host reboot,
-    // `pulumi up --refresh` sees it stopped and recreates it, and the new id re-wires it.
+    // The container: no network of its own (`--net=none`). Docker brings it back after a
+    // crash, a daemon restart or a reboot (restart policy `unless-stopped`: an operator's
+    // `docker stop` is respected until the next `pulumi up`); each start gets a fresh,
+    // unwired namespace, and the host agent (calico-agent.service) runs the wiring
+    // script's `add` again within a second or two. The id stays the same, so neither
+    // Pulumi nor `--refresh` is involved. The agent finds the container by its labels.
     this.container = new docker.Container(
       name,
       {
         name: endpoint.containerName,
         image: host.images.util!,
         networkMode: "none",
-        restart: "no",
+        restart: ENDPOINT_RESTART_POLICY,
         mustRun: true,
         labels: [
-          { label: "calico-docker.role", value: "endpoint" },
-          { label: "calico-docker.host-identity", value: host.identity },
-          { label: "calico-docker.endpoint", value: endpoint.name },
-          { label: "calico-docker.ip", value: endpoint.ip },
-          { label: "calico-docker.group", value: endpoint.group },
+          { label: LABELS.role, value: "endpoint" },
+          { label: LABELS.host, value: host.name },
+          { label: LABELS.hostIdentity, value: host.identity },
+          { label: LABELS.endpoint, value: endpoint.name },
+          { label: LABELS.ip, value: endpoint.ip },
+          { label: LABELS.group, value: endpoint.group },
         ],
       },
       child({
@@ -67,7 +77,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     this.containerId = this.container.id;
 
     // The wiring: the script (rendered for this container id) is kept on the host so that
-    // `remove` runs the very text that `add` ran; a new container id replaces the wiring
+    // `remove` runs the very text that `add` ran, and the agent finds it at every start; a new container id replaces the wiring
     // (old one removed first).
     const script = this.containerId.apply((id) => renderEndpointScript(model, endpoint.name, id));
     const path = endpointScriptPath(endpoint);
