@@ -99,8 +99,12 @@ describe("felix image health check, against real ZeroMQ peers", { skip }, () => 
     }
     const wrong = await bound(new Reply());
     const serve = (async () => {
-      for await (const _ of wrong.sock)
-        await wrong.sock.send(JSON.stringify({ type: "RESYNCSTATE" }));
+      for await (const [msg] of wrong.sock) {
+        const type = (JSON.parse(String(msg)) as { type: string }).type;
+        await wrong.sock.send(
+          JSON.stringify({ type: type === "HEARTBEAT" ? "RESYNCSTATE" : type }),
+        );
+      }
     })();
     try {
       const r = await check(["felix", "--address", "127.0.0.1", "--port", String(wrong.port)]);
