@@ -5,9 +5,26 @@
  * before any resource is created, with one message naming every bad key and value.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CalicoCluster, modelFromStackConfig } from "./components/cluster.js";
+import { CalicoCluster } from "./components/cluster.js";
+import { ConfigError, loadConfig } from "./components/config.js";
+import { buildModel, type ClusterModel } from "./components/model.js";
+import { rawFromStackConfig } from "./components/stack-keys.js";
 
-// Structured values (hosts, endpoints, gce...) arrive as JSON strings; config.ts parses them.
+/**
+ * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
+ * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
+ * which names every bad key and value, without a stack trace, before any resource exists.
+ */
+function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
+  try {
+    return buildModel(loadConfig(rawFromStackConfig(entries)));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+// Structured values (hosts, endpoints, gce...) arrive as JSON strings; stack-keys.ts parses them.
 const model = modelFromStackConfig(pulumi.runtime.allConfig());
 
 const config = new pulumi.Config();

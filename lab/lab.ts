@@ -2,43 +2,50 @@
  * The lab: a stack's hosts and endpoints as network namespaces on this machine, wired by the
  * very scripts production runs, with real BIRD, and checked with a full ping matrix.
  *
- *   up     fabric + host namespaces, host preparation script, endpoint namespaces wired by the
- *          endpoint script, Felix's routing part (host route + proxy ARP per tap), BIRD per host
- *          (BGP on) or the GCE fabric's static routes (BGP off)
+ *   up     fabric + host namespaces, host preparation script, endpoints (Docker containers on
+ *          the lab's own dockerd, or bare namespaces) wired by the endpoint script, Felix's
+ *          routing part (host route + proxy ARP per tap), BIRD per host (BGP on) or the GCE
+ *          fabric's static routes (BGP off)
  *   check  BGP sessions, routes for remote endpoints, endpoint-to-endpoint ping matrix
  *   down   everything `up` made, found from the state folder and by name prefix
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import type { CalicoConfig } from "../components/config.js";
-import { buildModel, type ClusterModel } from "../components/model.js";
+import { buildModel, tapName, type ClusterModel } from "../components/model.js";
 import {
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
+import { stopAgents } from "./agent.js";
+import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
-  ipBatch,
-  missingTools,
-  netnsPath,
-  pool,
-  poolSettled,
-  run,
-  runIn,
-  sleep,
-  spawnDetached,
-} from "./exec.js";
+  FELIX_STAND_IN,
+  fmtSeconds,
+  hostOf,
+  LabError,
+  requireState,
+  resolveContext,
+  step,
+  type LabOptions,
+} from "./context.js";
+import {
+  checkNamesFree,
+  daemonAnswers,
+  dockerHostFromEnv,
+  ensureUtilImage,
+  labDockerPids,
+  removeLabContainers,
+  removeNetnsLinks,
+  runEndpointContainer,
+  startDockerd,
+  stopDockerd,
+  UTIL_IMAGE,
+  waitForDaemon,
+} from "./docker.js";
+import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
 import {
   buildPlan,
@@ -46,69 +53,27 @@ import {
   LAB_PREFIX,
   labPrefix,
   planNamespaces,
+  type EndpointMode,
   type EndpointPlan,
   type HostPlan,
   type LabPlan,
 } from "./plan.js";
-import { DEFAULT_STATE_ROOT, REPO_ROOT, StateDir, type LabState } from "./state.js";
-
-/** A problem the operator can act on (printed without a stack trace). */
-export class LabError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LabError";
-  }
-}
-
-export interface LabOptions {
-  /** Stack name (default `dev`): reads `Pulumi.<stack>.yaml` unless `config` is given. */
-  stack?: string;
-  /** A validated config to build instead of the stack file (tests, variants). */
-  config?: CalicoConfig;
-  /** A stack file to read instead of `Pulumi.<stack>.yaml` (names still come from `stack`). */
-  stackFile?: string;
-  /** Where state folders live (default `<repo>/.lab`). */
-  stateRoot?: string;
-  /** Progress lines; default: none. */
-  log?: (line: string) => void;
-  /** Parallel jobs for namespaces and scripts (default: 4 per core, at least 8). */
-  concurrency?: number;
-}
-
-/** What `up` says it does in place of Felix, in its output and the check report. */
-export const FELIX_STAND_IN =
-  "Felix cannot run here: the lab does the routing part of its job itself, a host route " +
-  "`<ip> dev <tap>` and proxy ARP (proxy_delay 0) on each tap. No ACLs are programmed.";
-
-function resolved(opts: LabOptions) {
-  const stack = opts.stack ?? "dev";
-  const state = new StateDir(opts.stateRoot ?? DEFAULT_STATE_ROOT, stack);
-  const log = opts.log ?? (() => {});
-  const concurrency = opts.concurrency ?? Math.max(8, os.cpus().length * 4);
-  return { stack, state, log, concurrency };
-}
-
-async function step<T>(log: (l: string) => void, name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  log(`- ${name} ...`);
-  try {
-    const out = await fn();
-    log(`  ok ${name} (${fmtSeconds(performance.now() - t0)})`);
-    return out;
-  } catch (e) {
-    log(`  FAILED ${name} (${fmtSeconds(performance.now() - t0)})`);
-    throw e;
-  }
-}
-
-export function fmtSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-}
+import {
+  DEFAULT_STATE_ROOT,
+  REPO_ROOT,
+  StateDir,
+  type DockerRecord,
+  type LabState,
+} from "./state.js";
 
 // ---------------------------------------------------------------------------------------------
 // Preflight: Linux, root, the tools.
 
 const TOOL_PACKAGES: Record<string, string> = {
+  dockerd: "docker.io",
+  docker: "docker.io",
+  busybox: "busybox-static",
+  tar: "tar",
   ip: "iproute2",
   iptables: "iptables",
   nsenter: "util-linux",
@@ -118,7 +83,14 @@ const TOOL_PACKAGES: Record<string, string> = {
   birdc: "bird",
 };
 
-export async function preflight(needBird: boolean, log: (l: string) => void): Promise<void> {
+export interface Needs {
+  bird: boolean;
+  /** `daemon`: the lab starts its own dockerd; `cli`: DOCKER_HOST names one. */
+  docker?: "daemon" | "cli";
+}
+
+export async function preflight(needs: Needs, log: (l: string) => void): Promise<void> {
+  const needBird = needs.bird;
   if (process.platform !== "linux") {
     throw new LabError(`the lab needs Linux network namespaces (this is ${process.platform})`);
   }
@@ -135,6 +107,8 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
     "sysctl",
     "ping",
     ...(needBird ? ["bird", "birdc"] : []),
+    ...(needs.docker === "daemon" ? ["dockerd"] : []),
+    ...(needs.docker !== undefined ? ["docker", "busybox", "tar"] : []),
   ];
   let missing = await missingTools(tools);
   if (missing.length > 0) {
@@ -179,7 +153,7 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
 // Loading the stack.
 
 export function loadLabModel(opts: LabOptions): ClusterModel {
-  const { stack } = resolved(opts);
+  const { stack } = resolveContext(opts);
   const config = opts.config ?? loadStackFile(opts.stackFile ?? stackFilePath(stack, REPO_ROOT));
   return buildModel(config);
 }
@@ -196,19 +170,32 @@ export interface UpResult {
 }
 
 export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
-  const { stack, state, log, concurrency } = resolved(opts);
+  const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
   const model = loadLabModel(opts);
-  const plan = buildPlan(model, stack);
-  await preflight(plan.bgp, log);
+  const mode: EndpointMode = opts.endpoints ?? "docker";
+  const external = mode === "docker" ? dockerHostFromEnv() : undefined;
+  const plan = buildPlan(model, stack, mode);
+  await preflight(
+    { bird: plan.bgp, ...(mode === "docker" ? { docker: external ? "cli" : "daemon" } : {}) },
+    log,
+  );
   log(
     `lab ${stack}: ${plan.hosts.length} host(s), ${plan.endpoints.length} endpoint(s), ` +
       `${plan.fabric === "router" ? "GCE-like routed fabric" : "one LAN"}, BGP ${
         plan.bgp ? `on (${model.config.bgp.peering}, ${model.config.bgp.session})` : "off"
+      }; endpoints ${
+        mode === "docker"
+          ? `as Docker containers (${external ? `DOCKER_HOST=${external}` : "the lab's own dockerd"})`
+          : "as bare namespaces"
       }; names ${plan.prefix}-*; state ${state.dir}`,
   );
 
-  if (state.exists() || (await labNamespaces(plan.prefix)).length > 0) {
+  if (
+    state.exists() ||
+    (await labNamespaces(plan.prefix)).length > 0 ||
+    labDockerPids(state, plan.prefix).length > 0
+  ) {
     await step(log, "replacing the existing lab", () => labDown({ ...opts, log: () => {} }));
   }
 
@@ -222,6 +209,21 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     birds: [],
   };
   state.write(st);
+
+  // The daemon starts while the namespaces are made (it needs none of them).
+  let dockerReady: Promise<DockerRecord> | undefined;
+  if (mode === "docker") {
+    dockerReady = (async () => {
+      const rec: DockerRecord = external
+        ? (await waitForDaemon(external, 5000), { host: external, own: false })
+        : await startDockerd(state, plan.prefix);
+      await ensureUtilImage(rec.host, state);
+      await checkNamesFree(rec.host, plan);
+      return rec;
+    })();
+    // Handled where it is awaited; not an unhandled rejection meanwhile.
+    dockerReady.catch(() => {});
+  }
 
   await step(log, `create ${planNamespaces(plan).length} network namespaces`, async () => {
     st.namespaces = planNamespaces(plan);
@@ -266,22 +268,52 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
   }
 
-  await step(
-    log,
-    `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
-    async () => {
-      mkdirSync(path.dirname(state.endpointScript("x")), { recursive: true });
-      const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
-        runEndpointScript(model, state, plan, e, "add"),
-      );
-      if (failures.length > 0) {
-        throw new LabError(
-          `endpoint script failed for ${failures.map((f) => f.item.name).join(", ")}:\n` +
-            failures[0]!.error.message,
+  mkdirSync(state.endpointScripts, { recursive: true });
+  if (dockerReady !== undefined) {
+    const rec = await step(
+      log,
+      external
+        ? `Docker at ${external}, util image ${UTIL_IMAGE}`
+        : `the lab's dockerd (unix://${state.dockerSocket(plan.prefix)}), util image ${UTIL_IMAGE}`,
+      () => dockerReady,
+    );
+    st.docker = rec;
+    state.write(st);
+    await step(
+      log,
+      `start ${plan.endpoints.length} endpoint container(s), each wired by its endpoint script`,
+      async () => {
+        const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
+          e.id = await runEndpointContainer(rec.host, e, plan.prefix);
+          e.tap = tapName(e.id);
+          await runEndpointScript(model, state, plan, e, "add", rec.host);
+        });
+        state.write(st); // the containers' ids and taps
+        if (failures.length > 0) {
+          throw new LabError(
+            `endpoint failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
+              failures[0]!.error.message,
+          );
+        }
+      },
+    );
+  } else {
+    await step(
+      log,
+      `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
+      async () => {
+        const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
+          runEndpointScript(model, state, plan, e, "add"),
         );
-      }
-    },
-  );
+        if (failures.length > 0) {
+          throw new LabError(
+            `endpoint script failed for ${failures.map((f) => f.item.name).join(", ")}:\n` +
+              failures[0]!.error.message,
+          );
+        }
+      },
+    );
+  }
 
   await step(log, "Felix's routing part: host route and proxy ARP per tap", () =>
     felixStandIn(plan, concurrency),
@@ -405,13 +437,31 @@ async function runEndpointScript(
   plan: LabPlan,
   e: EndpointPlan,
   action: "add" | "remove",
+  dockerHost?: string,
 ): Promise<string> {
   const host = plan.hosts.find((h) => h.name === e.host)!;
   const file = state.endpointScript(e.name);
-  if (!existsSync(file)) {
+  // Docker mode: rendered for the container's id (a new container gets a new script).
+  if (dockerHost !== undefined || !existsSync(file)) {
     await writeFile(file, renderEndpointScript(model, e.name, e.id), { mode: 0o755 });
   }
-  const { stdout, stderr } = await runIn(host.ns, "bash", [file, action, "--netns", e.ns]);
+  return scriptIn(host.ns, file, action, e, dockerHost);
+}
+
+/** The endpoint script in its host: Docker mode finds the container, netns mode names it. */
+async function scriptIn(
+  ns: string,
+  file: string,
+  action: "add" | "remove",
+  e: EndpointPlan,
+  dockerHost: string | undefined,
+): Promise<string> {
+  const { stdout, stderr } =
+    dockerHost !== undefined
+      ? await runIn(ns, "bash", [file, action], {
+          env: { ...process.env, DOCKER_HOST: dockerHost },
+        })
+      : await runIn(ns, "bash", [file, action, "--netns", e.ns]);
   return stdout + stderr;
 }
 
@@ -421,19 +471,25 @@ export async function endpointScriptAction(
   endpoint: string,
   action: "add" | "remove",
 ): Promise<string> {
-  const { state } = resolved(opts);
+  const { state } = resolveContext(opts);
   const st = requireState(state);
   const plan = st.plan!;
   const e = plan.endpoints.find((x) => x.name === endpoint);
   if (e === undefined) throw new LabError(`no endpoint ${endpoint} in lab ${plan.stack}`);
   const host = plan.hosts.find((h) => h.name === e.host)!;
-  const { stdout, stderr } = await runIn(host.ns, "bash", [
-    state.endpointScript(e.name),
-    action,
-    "--netns",
-    e.ns,
-  ]);
-  return stdout + stderr;
+  return scriptIn(host.ns, state.endpointScript(e.name), action, e, st.docker?.host);
+}
+
+/** DOCKER_HOST of a lab that is up with Docker endpoints. */
+export function labDockerHost(opts: LabOptions): string {
+  const { state } = resolveContext(opts);
+  const st = requireState(state);
+  if (st.docker === undefined) {
+    throw new LabError(
+      `lab ${state.stack} has bare-namespace endpoints (up --endpoints netns): no Docker daemon`,
+    );
+  }
+  return st.docker.host;
 }
 
 /** Run a host's rendered preparation script of a lab that is up. */
@@ -442,7 +498,7 @@ export async function hostScriptActionFor(
   hostName: string,
   action: "apply" | "remove",
 ): Promise<string> {
-  const { state } = resolved(opts);
+  const { state } = resolveContext(opts);
   const plan = requireState(state).plan!;
   return hostScriptAction(state, hostOf(plan, hostName), action);
 }
@@ -475,124 +531,6 @@ export async function felixStandIn(plan: LabPlan, concurrency: number, only?: st
 }
 
 // ---------------------------------------------------------------------------------------------
-// BIRD processes
-
-function startBirdProcess(state: StateDir, h: HostPlan) {
-  const fd = openSync(state.birdLog(h.index), "a");
-  try {
-    const pid = spawnDetached(
-      "nsenter",
-      [
-        `--net=${netnsPath(h.ns)}`,
-        "--",
-        "bird",
-        "-f",
-        "-c",
-        state.birdConf(h.index),
-        "-s",
-        state.birdSocket(h.index),
-        "-P",
-        state.birdPid(h.index),
-      ],
-      fd,
-    );
-    return { host: h.name, pid, startedAt: Date.now() };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-/** BIRD processes started for this state folder (whatever the state file says). */
-export function labBirdPids(state: StateDir): number[] {
-  const marker = `${state.dir}${path.sep}bird-h`;
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv = cmdline(Number(entry));
-    if (argv.length === 0 || !/(^|\/)(bird|nsenter)$/.test(argv[0]!)) continue;
-    if (argv.some((a) => a.startsWith(marker))) pids.push(Number(entry));
-  }
-  return pids;
-}
-
-async function killAll(pids: number[], graceMs = 3000): Promise<void> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids.filter(alive)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  while (pids.some(alive)) await sleep(20);
-}
-
-/** Stop one host's BIRD (fault checks). */
-export async function stopBird(opts: LabOptions, hostName: string): Promise<void> {
-  const { state } = resolved(opts);
-  const st = requireState(state);
-  const h = hostOf(st.plan!, hostName);
-  const marker = state.birdConf(h.index);
-  const pids = labBirdPids(state).filter((p) => cmdline(p).includes(marker));
-  await killAll(pids);
-  st.birds = st.birds.filter((b) => b.host !== hostName);
-  state.write(st);
-}
-
-/** Start one host's BIRD again (fault checks). */
-export async function startBird(opts: LabOptions, hostName: string): Promise<number> {
-  const { state } = resolved(opts);
-  const st = requireState(state);
-  const h = hostOf(st.plan!, hostName);
-  const rec = startBirdProcess(state, h);
-  st.birds.push(rec);
-  state.write(st);
-  return rec.startedAt;
-}
-
-function hostOf(plan: LabPlan, hostName: string): HostPlan {
-  const h = plan.hosts.find((x) => x.name === hostName);
-  if (h === undefined) throw new LabError(`no host ${hostName} in lab ${plan.stack}`);
-  return h;
-}
-
-export function requireState(state: StateDir): LabState & { plan: LabPlan } {
-  const st = state.read();
-  if (st?.plan === undefined || st.upDoneAt === undefined) {
-    throw new LabError(
-      `no lab is up for stack ${state.stack} (no complete ${state.file}): ` +
-        `run \`npm run lab -- up --stack ${state.stack}\` first`,
-    );
-  }
-  return st as LabState & { plan: LabPlan };
-}
-
-// ---------------------------------------------------------------------------------------------
 // down
 
 export interface DownResult {
@@ -620,9 +558,9 @@ async function allLabNamespaces(): Promise<string[]> {
 }
 
 export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
-  const { stack, state, log, concurrency } = resolved(opts);
+  const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
-  await preflight(false, log);
+  await preflight({ bird: false }, log);
   const prefix = labPrefix(stack);
   let st: LabState | undefined;
   try {
@@ -630,6 +568,8 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   } catch (e) {
     log(`  (ignoring unreadable state: ${(e as Error).message})`);
   }
+
+  const agentPids = await step(log, "stop the host agents", () => stopAgents(state, st));
 
   const pids = await step(log, "stop BIRD", async () => {
     const found = new Set([
@@ -641,6 +581,28 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
     await killAll([...found]);
     return [...found];
   });
+
+  // Docker: this lab's containers, then its own daemon and what it mounted, then the
+  // namespace links the endpoint script made.
+  const ownDaemon = st?.docker?.own === true || labDockerPids(state, prefix).length > 0;
+  const host = st?.docker?.host ?? (ownDaemon ? undefined : dockerHostFromEnv());
+  if (host !== undefined || ownDaemon) {
+    await step(log, "remove the endpoint containers", async () => {
+      const at = host ?? `unix://${state.dockerSocket(prefix)}`;
+      if (await daemonAnswers(at)) await removeLabContainers(at, prefix);
+    });
+  }
+  if (ownDaemon) {
+    const stopped = await step(log, "stop the lab's dockerd", () => stopDockerd(state, prefix));
+    pids.push(...stopped);
+  }
+  if (st?.plan?.endpointMode === "docker" || ownDaemon) {
+    await step(log, "remove the endpoints' namespace links", () =>
+      removeNetnsLinks(
+        (st?.plan?.endpointMode === "docker" ? st.plan.endpoints : []).map((e) => e.ns),
+      ),
+    );
+  }
 
   const present = await labNamespaces(prefix);
   if (st?.plan !== undefined && existsSync(state.dir)) {
@@ -688,7 +650,7 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   });
   const durationMs = performance.now() - t0;
   log(`lab ${stack} is down (${fmtSeconds(durationMs)})`);
-  return { namespaces, processes: pids, durationMs };
+  return { namespaces, processes: [...agentPids, ...pids], durationMs };
 }
 
 function rank(ns: string, prefix: string): number {
