@@ -138,7 +138,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       assert.ok(text.includes(render.renderAgentScript(model, h.name).trimEnd()), "the agent");
       assert.ok(text.includes(render.agentUnit()), "the agent's unit");
       assert.match(text, /^AGENT_SCRIPT='\/opt\/calico\/bin\/calico-agent\.sh'$/m);
-      assert.match(text, /^  apply_agent$/m);
+      assert.match(text, /^ {2}apply_agent$/m);
     }
   });
   it("Ignition carries the agent and its enabled unit, so it runs from the first boot", () => {

@@ -41,6 +41,11 @@ export interface Dockerd {
   docker(args: readonly string[]): RunResult;
   /** Like `docker`, throwing with the output unless it exits 0; returns stdout trimmed. */
   dockerOk(args: readonly string[]): string;
+  /**
+   * Like `dockerOk`, without blocking the event loop (so output of other processes, such as
+   * an agent's log lines, is read, and timed, while the command runs).
+   */
+  dockerAsync(args: readonly string[]): Promise<string>;
   /** Stop the daemon (SIGTERM, then SIGKILL) and start it again with the same state. */
   restart(): Promise<void>;
   /** Stop the daemon, remove its containers' leftovers and its temp dir. */
@@ -83,6 +88,22 @@ export async function startDockerd(opts: { prefix?: string } = {}): Promise<Dock
     return r.stdout.trim();
   };
   let child: ChildProcess | undefined;
+  const dockerAsync = (args: readonly string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const c = spawn("docker", args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      c.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
+      c.stderr.setEncoding("utf8").on("data", (t: string) => (err += t));
+      c.on("error", reject);
+      c.on("close", (status) => {
+        if (status === 0) resolve(out.trim());
+        else
+          reject(
+            new Error(`docker ${args.join(" ")} failed (exit ${String(status)}):\n${out}${err}`),
+          );
+      });
+    });
 
   const launch = async () => {
     const { openSync, closeSync } = await import("node:fs");
@@ -142,6 +163,7 @@ export async function startDockerd(opts: { prefix?: string } = {}): Promise<Dock
     env,
     docker,
     dockerOk,
+    dockerAsync,
     restart: async () => {
       await halt();
       await launch();
