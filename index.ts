@@ -8,7 +8,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { CalicoCluster, modelFromStackConfig } from "./components/cluster.js";
 
 // Structured values (hosts, endpoints, gce...) arrive as JSON strings; config.ts parses them.
-const model = modelFromStackConfig(pulumi.runtime.allConfig());
+// The project and stack name every GCE resource and tag, and the local SSH directory.
+const model = modelFromStackConfig(pulumi.runtime.allConfig(), {
+  project: pulumi.getProject(),
+  stack: pulumi.getStack(),
+});
 
 const config = new pulumi.Config();
 const cluster = new CalicoCluster("calico", {

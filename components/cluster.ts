@@ -9,11 +9,12 @@ import * as tls from "@pulumi/tls";
 import { ConfigError, loadConfig, rawFromStackConfig } from "./config.js";
 import { CalicoEndpoint } from "./endpoint.js";
 import { GceFabric } from "./gce.js";
+import { gceNameIssues, type Deployment } from "./names.js";
 import { CalicoHost } from "./host.js";
 import type { ClusterModel } from "./model.js";
 import { buildModel, PATHS } from "./model.js";
 import { renderFelixTxt, renderGroupsTxt, SNAT_CHAIN } from "./render/index.js";
-import { keyFileFor, remoteFile, sshStateDir } from "./ssh.js";
+import { KEY_FILE, keyFileFor, remoteFile, sshDirFor } from "./ssh.js";
 import type * as command from "@pulumi/command";
 
 /**
@@ -21,9 +22,15 @@ import type * as command from "@pulumi/command";
  * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
  * which names every bad key and value, without a stack trace, before any resource exists.
  */
-export function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
+export function modelFromStackConfig(
+  entries: Record<string, unknown>,
+  deployment: Deployment,
+): ClusterModel {
   try {
-    return buildModel(loadConfig(rawFromStackConfig(entries)));
+    const config = loadConfig(rawFromStackConfig(entries));
+    const names = gceNameIssues(config, deployment);
+    if (names.length > 0) throw new ConfigError(names);
+    return buildModel(config, deployment);
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;
@@ -102,7 +109,10 @@ export class CalicoCluster extends pulumi.ComponentResource {
       this.sshPrivateKey = pulumi.secret(key.privateKeyOpenssh);
       this.sshPublicKey = key.publicKeyOpenssh;
     }
-    const sshDir = sshStateDir(pulumi.getProject(), pulumi.getStack());
+    if (model.deployment === undefined) {
+      throw new Error("CalicoCluster needs a model built with its deployment (project and stack)");
+    }
+    const sshDir = sshDirFor(model.deployment.project, model.deployment.stack);
     const keyFile = keyFileFor(this.sshPrivateKey, sshDir);
 
     // The platform.
@@ -202,7 +212,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
     );
 
     // Outputs.
-    const keyPath = `${sshDir}/id_key`;
+    const keyPath = `${sshDir.forSsh}/${KEY_FILE}`;
     this.hostOutputs = pulumi.all(
       model.hosts.map((h) => {
         const r = reach.get(h.name)!;

@@ -10,7 +10,7 @@ import { createHash, generateKeyPairSync } from "node:crypto";
 import { rmSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackEntries } from "../components/stackfile.js";
-import { sshStateDir } from "../components/ssh.js";
+import { sshDirFor } from "../components/ssh.js";
 
 export const PROJECT = "calico-docker";
 
@@ -87,7 +87,7 @@ export interface World {
   settle(): Promise<void>;
   ofType(type: string): Recorded[];
   byName(name: string): Recorded;
-  /** Removes the SSH key directory the program wrote for this stack. */
+  /** Removes the SSH directory (key and known hosts) the program wrote for this stack. */
   cleanup(): void;
 }
 
@@ -191,7 +191,7 @@ export async function installMocks(
       return found[0]!;
     },
     cleanup() {
-      rmSync(sshStateDir(PROJECT, stack), { recursive: true, force: true });
+      rmSync(sshDirFor(PROJECT, stack).local, { recursive: true, force: true });
     },
   };
 }
