@@ -5,9 +5,30 @@
  * before any resource is created, with one message naming every bad key and value.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CalicoCluster, modelFromStackConfig } from "./components/cluster.js";
+import { CalicoCluster } from "./components/cluster.js";
+import { ConfigError, loadConfig } from "./components/config.js";
+import { buildModel, type ClusterModel } from "./components/model.js";
+import type { Deployment } from "./components/names.js";
+import { rawFromStackConfig } from "./components/stack-keys.js";
 
-// Structured values (hosts, endpoints, gce...) arrive as JSON strings; config.ts parses them.
+/**
+ * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
+ * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
+ * which names every bad key and value, without a stack trace, before any resource exists.
+ */
+function modelFromStackConfig(
+  entries: Record<string, unknown>,
+  deployment: Deployment,
+): ClusterModel {
+  try {
+    return buildModel(loadConfig(rawFromStackConfig(entries), deployment), deployment);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+// Structured values (hosts, endpoints, gce...) arrive as JSON strings; stack-keys.ts parses them.
 // The project and stack name every GCE resource and tag, and the local SSH directory.
 const model = modelFromStackConfig(pulumi.runtime.allConfig(), {
   project: pulumi.getProject(),

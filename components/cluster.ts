@@ -6,36 +6,16 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { ConfigError, loadConfig, rawFromStackConfig } from "./config.js";
 import { CalicoEndpoint } from "./endpoint.js";
+import { existingHosts } from "./existing.js";
 import { GceFabric } from "./gce.js";
-import { gceNameIssues, type Deployment } from "./names.js";
 import { CalicoHost } from "./host.js";
 import type { ClusterModel } from "./model.js";
-import { buildModel, PATHS } from "./model.js";
+import { PATHS } from "./model.js";
+import type { HostReachMap } from "./platform.js";
 import { renderFelixTxt, renderGroupsTxt, SNAT_CHAIN } from "./render/index.js";
 import { KEY_FILE, keyFileFor, remoteFile, sshDirFor } from "./ssh.js";
 import type * as command from "@pulumi/command";
-
-/**
- * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
- * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
- * which names every bad key and value, without a stack trace, before any resource exists.
- */
-export function modelFromStackConfig(
-  entries: Record<string, unknown>,
-  deployment: Deployment,
-): ClusterModel {
-  try {
-    const config = loadConfig(rawFromStackConfig(entries));
-    const names = gceNameIssues(config, deployment);
-    if (names.length > 0) throw new ConfigError(names);
-    return buildModel(config, deployment);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
-    throw err;
-  }
-}
 
 export interface CalicoClusterArgs {
   model: ClusterModel;
@@ -116,15 +96,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
     const keyFile = keyFileFor(this.sshPrivateKey, sshDir);
 
     // The platform.
-    const reach = new Map<
-      string,
-      {
-        address: pulumi.Output<string>;
-        internal: pulumi.Output<string>;
-        identity: pulumi.Output<string>;
-        dependsOn: pulumi.Resource[];
-      }
-    >();
+    let reach: HostReachMap;
     if (config.platform === "gce") {
       const provider =
         config.gce.project !== undefined
@@ -139,23 +111,9 @@ export class CalicoCluster extends pulumi.ComponentResource {
         { model, sshPublicKey: this.sshPublicKey },
         { parent: this, ...(provider ? { providers: [provider] } : {}) },
       );
-      for (const h of this.fabric.hosts) {
-        reach.set(h.name, {
-          address: h.externalAddress,
-          internal: h.internalAddress,
-          identity: h.identity,
-          dependsOn: [h.instance, ...this.fabric.firewalls],
-        });
-      }
+      reach = this.fabric.reach;
     } else {
-      for (const h of model.hosts) {
-        reach.set(h.name, {
-          address: pulumi.output(h.address!),
-          internal: pulumi.output(h.internalAddress),
-          identity: pulumi.output(h.address!),
-          dependsOn: [],
-        });
-      }
+      reach = existingHosts(model);
     }
 
     // The hosts.

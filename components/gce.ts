@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
 import { PORTS } from "./model.js";
 import { gceNames, type GceNames } from "./names.js";
+import type { HostReach, HostReachMap } from "./platform.js";
 import { renderIgnition } from "./render/index.js";
 
 export interface GceFabricArgs {
@@ -35,6 +36,8 @@ export class GceFabric extends pulumi.ComponentResource {
   public readonly subnets: gcp.compute.Subnetwork[];
   public readonly firewalls: gcp.compute.Firewall[];
   public readonly hosts: GceHost[];
+  /** How the host layer reaches each instance (after the firewall rules let it in). */
+  public readonly reach: HostReachMap;
   public readonly routes: gcp.compute.Route[];
   /** The GCE names and the host tag of this stack. */
   public readonly names: GceNames;
@@ -151,6 +154,17 @@ export class GceFabric extends pulumi.ComponentResource {
     // instance, and the fixed name and address mean the old one must go first.
     this.hosts = model.hosts.map((host) =>
       this.instance(name, names, model, host, args, subnetOfRegion),
+    );
+    this.reach = new Map(
+      this.hosts.map((h): [string, HostReach] => [
+        h.name,
+        {
+          address: h.externalAddress,
+          internal: h.internalAddress,
+          identity: h.identity,
+          dependsOn: [h.instance, ...firewalls],
+        },
+      ]),
     );
 
     // 4. Static routes, one per endpoint (or per host block), all independent of each other

@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "yaml";
-import { loadConfig, rawFromStackConfig, type CalicoConfig } from "./config.js";
+import { loadConfig, type CalicoConfig } from "./config.js";
+import { rawFromStackConfig } from "./stack-keys.js";
 
 /** The path of `Pulumi.<stack>.yaml` in `dir` (default: the repository root). */
 export function stackFilePath(stack: string, dir = process.cwd()): string {

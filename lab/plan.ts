@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
-import { intToIp, ipToInt } from "../components/config.js";
+import { intToIp, ipToInt } from "../components/ipv4.js";
 import { syntheticEndpointId, tapName, type ClusterModel } from "../components/model.js";
 
 /** Every lab name starts with this, then a short hash of the stack: `cl3fa91c-...`. */

@@ -2,10 +2,9 @@
 // would overflow is a config error naming the key, before anything is created.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { loadConfig } from "../components/config.js";
+import { ConfigError, loadConfig } from "../components/config.js";
 import { gceNameIssues, gceNames } from "../components/names.js";
 import { devRaw } from "./helpers/stacks.js";
-import { runtimeConfig } from "./program-mocks.js";
 
 const GCE_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -73,20 +72,22 @@ describe("name checks at config load", () => {
     const paths = gceNameIssues(loadConfig(raw), d).map((i) => i.path);
     assert.deepEqual(paths, ["hosts[0].name", "hosts[0].name"]);
   });
-  it("the program refuses it before anything is created, naming the key", async () => {
-    const { modelFromStackConfig } = await import("../components/cluster.js");
-    const entries = runtimeConfig(
-      Object.fromEntries(Object.entries(devRaw()).map(([k, v]) => [`calico-docker:${k}`, v])),
-    );
-    const hosts = JSON.parse(entries["calico-docker:hosts"]!) as { name: string }[];
-    hosts[0]!.name = `h${"y".repeat(55)}`;
-    const eps = JSON.parse(entries["calico-docker:endpoints"]!) as { host: string }[];
-    for (const e of eps) if (e.host === "host-1") e.host = hosts[0]!.name;
-    entries["calico-docker:hosts"] = JSON.stringify(hosts);
-    entries["calico-docker:endpoints"] = JSON.stringify(eps);
+  it("loadConfig with the deployment refuses it, naming the key and the value", () => {
+    const raw = devRaw();
+    const long = `h${"y".repeat(55)}`;
+    (raw.hosts as { name: string }[])[0]!.name = long;
+    for (const e of raw.endpoints as { host: string }[]) if (e.host === "host-1") e.host = long;
+    assert.doesNotThrow(() => loadConfig(raw), "render and the lab name no GCE resource");
     assert.throws(
-      () => modelFromStackConfig(entries, d),
-      /hosts\[0\]\.name: makes the instance name/,
+      () => loadConfig(raw, d),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.issues.length === 1 &&
+        err.issues[0]!.path === "hosts[0].name" &&
+        err.issues[0]!.value === long &&
+        /makes the instance name "calico-dev-[0-9a-f]{6}-hy+" 74 characters, over GCE's 63/.test(
+          err.message,
+        ),
     );
   });
 });

@@ -236,7 +236,12 @@ export function syntheticStack(hosts: number, endpoints: number): Record<string,
   return {
     "calico-docker:platform": "gce",
     "calico-docker:endpointPool": "192.168.0.0/16",
-    "calico-docker:gce": { subnetCidr: "10.240.0.0/16", sshSourceRanges: ["203.0.113.0/24"] },
+    // One route per endpoint: a project whose routes quota was raised to fit them.
+    "calico-docker:gce": {
+      subnetCidr: "10.240.0.0/16",
+      sshSourceRanges: ["203.0.113.0/24"],
+      routeQuota: Math.max(250, endpoints),
+    },
     "calico-docker:hosts": hostList,
     "calico-docker:endpoints": endpointList,
   };

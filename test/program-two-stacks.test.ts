@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { inCidr } from "../components/config.js";
+import { inCidr } from "../components/ipv4.js";
 import { stackFileConfig, T } from "./program-mocks.js";
 
 interface Graph {

@@ -24,7 +24,8 @@ const entries = stackFileConfig("dev");
 const world = await installMocks(entries, { stack: "dev" });
 // Mocks first, then the program.
 const program = await import("../index.js");
-const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
+const { loadConfig } = await import("../components/config.js");
+const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
 const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
