@@ -6,6 +6,14 @@
  */
 import { z } from "zod";
 import {
+  absolutePathProblem,
+  checkWorkload,
+  registrySchema,
+  workloadFields,
+  type RegistryConfig,
+  type Workload,
+} from "./workload.js";
+import {
   allocateInternalAddresses,
   carveSubnets,
   gceAddressProblem,
@@ -75,6 +83,7 @@ const endpointSchema = z
     host: z.string(),
     ip: ipv4,
     group: pattern(SAFE_NAME, "a safe group name (letters, digits, '_', '.', '-'; ≤ 63 chars)"),
+    ...workloadFields,
   })
   .strict();
 
@@ -183,6 +192,19 @@ const schema = z
     sshPrivateKey: z.unknown().optional(),
     groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
     images: imagesSchema.prefault({}),
+    /** Directories that workload volumes may bind from the host (nothing by default). */
+    allowedHostPaths: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = absolutePathProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .default([]),
+    /** Private registries the hosts log in to before pulling workload images. */
+    registries: z.array(registrySchema).default([]),
+    /** Stack secrets named by secretEnv/passwordSecret: presence only, never the value. */
+    stackSecrets: z.record(z.string(), z.object({ secret: z.boolean() }).strict()).default({}),
     felix: z
       .object({
         resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
@@ -201,6 +223,12 @@ const schema = z
   .strict();
 
 type Parsed = z.output<typeof schema>;
+
+/**
+ * Names a stack secret may not have: the schema's own top-level keys (every setting, and
+ * the internal `stackSecrets`).
+ */
+export const RESERVED_SECRET_NAMES: ReadonlySet<string> = new Set(Object.keys(schema.shape));
 export type Rule = z.output<typeof ruleSchema>;
 export type GroupRules = z.output<typeof groupRulesSchema>;
 
@@ -225,6 +253,10 @@ export interface EndpointConfig {
   host: string;
   ip: string;
   group: string;
+  /** Where the endpoint is in the stack config, for messages: `endpoints[2]`. */
+  configPath: string;
+  /** What runs in the container: the program's own (an image) or an attached one. */
+  workload: Workload;
 }
 
 export interface CalicoConfig {
@@ -253,6 +285,11 @@ export interface CalicoConfig {
   images: Parsed["images"];
   felix: Parsed["felix"];
   plugin: Parsed["plugin"];
+  /** Directories workload volumes may bind from (absolute, normalised). */
+  allowedHostPaths: string[];
+  registries: RegistryConfig[];
+  /** Every stack secret the program reads (secretEnv values, registry passwords), sorted. */
+  secretKeys: string[];
 }
 
 export interface ConfigIssue {
@@ -446,6 +483,11 @@ export function loadConfig(raw: unknown, deployment?: Deployment): CalicoConfig 
     });
   });
 
+  // Stack secrets named by endpoints and registries: key -> the config paths that name it.
+  const secretUses = new Map<string, (string | number)[][]>();
+  const secretUse = (path: (string | number)[], key: string) =>
+    secretUses.set(key, [...(secretUses.get(key) ?? []), path]);
+
   // Endpoints: known host, inside pool and block, unique IPs and names.
   const hostByName = new Map(c.hosts.map((h) => [h.name, h]));
   const ips = new Map<string, number>();
@@ -472,8 +514,56 @@ export function loadConfig(raw: unknown, deployment?: Deployment): CalicoConfig 
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);
     } else names.set(name, i);
-    return { name, host: e.host, ip: e.ip, group: e.group };
+    const { workload, issues: workloadIssues } = checkWorkload(
+      e,
+      RESERVED_SECRET_NAMES,
+      c.allowedHostPaths,
+    );
+    for (const w of workloadIssues) bad(["endpoints", i, ...w.path], w.message, w.value);
+    if (workload.kind === "run") {
+      for (const [variable, key] of Object.entries(workload.secretEnv)) {
+        secretUse(["endpoints", i, "secretEnv", variable], key);
+      }
+    }
+    return {
+      name,
+      host: e.host,
+      ip: e.ip,
+      group: e.group,
+      configPath: `endpoints[${i}]`,
+      workload,
+    };
   });
+  c.registries.forEach((r, i) => {
+    if (RESERVED_SECRET_NAMES.has(r.passwordSecret)) {
+      bad(
+        ["registries", i, "passwordSecret"],
+        "names a calico-docker setting; choose another name",
+      );
+    }
+    secretUse(["registries", i, "passwordSecret"], r.passwordSecret);
+    if (c.registries.findIndex((o) => o.address === r.address) < i) {
+      bad(["registries", i, "address"], "duplicates another registry's address");
+    }
+  });
+  // Every stack secret named is set, and set as a secret; every one set is named.
+  for (const [key, uses] of secretUses) {
+    const stored = c.stackSecrets[key];
+    if (stored === undefined) {
+      for (const path of uses) {
+        bad(
+          path,
+          `names the stack secret ${key}, which is not set (pulumi config set --secret ${key} <value>)`,
+        );
+      }
+    } else if (!stored.secret) {
+      bad(
+        [key],
+        `is stored in plain text; it holds a secret (pulumi config set --secret ${key} <value>)`,
+        "(value not shown)",
+      );
+    }
+  }
 
   // Groups with rules: rules may only name groups that exist (have members or rules).
   const groupNames = new Set([...endpoints.map((e) => e.group), ...Object.keys(c.groups)]);
@@ -552,6 +642,9 @@ export function loadConfig(raw: unknown, deployment?: Deployment): CalicoConfig 
     images: c.images,
     felix: c.felix,
     plugin: c.plugin,
+    allowedHostPaths: c.allowedHostPaths,
+    registries: c.registries,
+    secretKeys: [...secretUses.keys()].sort(),
   };
   // With the project and stack known (the program), every GCE name must fit GCE's rules.
   if (deployment !== undefined) {

@@ -122,8 +122,29 @@ describe("the policy pack under Pulumi's policy runner", () => {
         "instances-forward-ip",
         "no-world-ingress-but-icmp",
         "ssh-from-listed-ranges",
+        "workload-endpoints-confined",
       ],
     );
+  });
+
+  it("reports a privileged endpoint container on the host's network; passes a confined one", async () => {
+    const labels = [{ label: "calico-docker.role", value: "endpoint" }];
+    const bad = await analyze(client, "docker:index/container:Container", {
+      labels,
+      privileged: true,
+      networkMode: "host",
+    });
+    assert.deepEqual(
+      bad.map((d) => d.policy),
+      ["workload-endpoints-confined", "workload-endpoints-confined"],
+      JSON.stringify(bad),
+    );
+    const good = await analyze(client, "docker:index/container:Container", {
+      labels,
+      privileged: false,
+      networkMode: "none",
+    });
+    assert.deepEqual(good, []);
   });
 
   it("reports SSH open to the world and passes SSH from one office range", async () => {
