@@ -170,7 +170,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
   });
   it("Ignition carries the agent and its enabled unit, so it runs from the first boot", () => {
     for (const h of model.hosts) {
-      const i = instances.find((x) => x.inputs.name === h.name)!;
+      const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
       const ign = JSON.parse((i.inputs.metadata as Record<string, string>)["user-data"]!) as {
         systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
         storage: { files: { path: string; mode: number; contents: { source: string } }[] };
