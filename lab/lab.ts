@@ -19,7 +19,7 @@ import {
   renderHostScript,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
-import { stopAgents } from "./agent.js";
+import { agentLogOffsets, startAgent, stopAgents, waitForAgents } from "./agent.js";
 import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
   FELIX_STAND_IN,
@@ -39,7 +39,8 @@ import {
   labDockerPids,
   removeLabContainers,
   removeNetnsLinks,
-  runEndpointContainer,
+  createEndpointContainer,
+  docker,
   startDockerd,
   stopDockerd,
   UTIL_IMAGE,
@@ -279,20 +280,50 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
     st.docker = rec;
     state.write(st);
+    // The agents host preparation installed, run as their unit would: they wire every
+    // endpoint container of their host when it starts, in up as after any restart.
+    await step(log, `host agent in each of ${plan.hosts.length} host(s)`, async () => {
+      st.agents = [];
+      for (const h of plan.hosts) {
+        st.agents.push(startAgent(state, h, rec.host));
+        state.write(st);
+      }
+    });
     await step(
       log,
-      `start ${plan.endpoints.length} endpoint container(s), each wired by its endpoint script`,
+      `start ${plan.endpoints.length} endpoint container(s); the host agents wire each`,
       async () => {
+        const offsets = agentLogOffsets(state, plan);
+        // Created, its script rendered for its id, then started: the agent finds the script.
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
-          e.id = await runEndpointContainer(rec.host, e, plan.prefix);
+          e.id = await createEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
-          await runEndpointScript(model, state, plan, e, "add", rec.host);
+          await writeFile(state.endpointScript(e.name), renderEndpointScript(model, e.name, e.id), {
+            mode: 0o755,
+          });
+          await docker(rec.host, ["start", e.id]);
         });
         state.write(st); // the containers' ids and taps
         if (failures.length > 0) {
           throw new LabError(
-            `endpoint failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
+            `endpoint container failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
               failures[0]!.error.message,
+          );
+        }
+        const failed = await waitForAgents(
+          state,
+          plan,
+          plan.endpoints,
+          60_000 + 200 * plan.endpoints.length,
+          offsets,
+        );
+        if (failed.length > 0) {
+          throw new LabError(
+            `the host agents could not wire ${failed.length} endpoint(s):\n    ` +
+              failed
+                .slice(0, 8)
+                .map((f) => f.line)
+                .join("\n    "),
           );
         }
       },

@@ -10,7 +10,7 @@ import ipaddr from "ipaddr.js";
 import { buildModel, syntheticEndpointId, tapName } from "../components/model.js";
 import { NETNS_NAME_RE, netnsLinkName } from "../components/render/index.js";
 import { longestMatch, parseBirdProtocols } from "../lab/check.js";
-import { dockerHostFromEnv, endpointRunArgs, isStaticElf, UTIL_IMAGE } from "../lab/docker.js";
+import { dockerHostFromEnv, endpointCreateArgs, isStaticElf, UTIL_IMAGE } from "../lab/docker.js";
 import { hostLinkCommands } from "../lab/lab.js";
 import { StateDir } from "../lab/state.js";
 import { buildPlan, isLabNamespace, labPrefix, planNamespaces } from "../lab/plan.js";
@@ -160,7 +160,7 @@ describe("lab Docker endpoints (plan and arguments)", () => {
   it("runs each endpoint container as production does: --net=none, labels, restart policy", () => {
     const plan = buildPlan(buildModel(stackWith("dev")), "dev", "docker");
     const e = plan.endpoints.find((x) => x.name === "192_168_1_3")!;
-    const args = endpointRunArgs(e, plan.prefix);
+    const args = endpointCreateArgs(e, plan.prefix);
     assert.deepEqual(args.slice(0, 6), [
       "run",
       "-d",
