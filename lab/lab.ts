@@ -19,7 +19,7 @@ import {
   renderHostScript,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
-import { agentLogOffsets, startAgent, stopAgents, waitForAgents } from "./agent.js";
+import { agentLogOffsets, startAgent, stopAgent, stopAgents, waitForAgents } from "./agent.js";
 import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
   FELIX_STAND_IN,
@@ -39,6 +39,7 @@ import {
   labDockerPids,
   removeLabContainers,
   removeNetnsLinks,
+  restartDockerd,
   createEndpointContainer,
   docker,
   startDockerd,
@@ -521,6 +522,39 @@ export function labDockerHost(opts: LabOptions): string {
     );
   }
   return st.docker.host;
+}
+
+function dockerState(opts: LabOptions) {
+  const { state } = resolveContext(opts);
+  const st = requireState(state);
+  if (st.docker === undefined) {
+    throw new LabError(`lab ${state.stack} has bare-namespace endpoints: no Docker, no agents`);
+  }
+  return { state, st, docker: st.docker };
+}
+
+/** Stop one host's agent (fault checks: a host going down). */
+export async function stopHostAgent(opts: LabOptions, hostName: string): Promise<void> {
+  const { state, st } = dockerState(opts);
+  await stopAgent(state, hostOf(st.plan, hostName));
+  st.agents = (st.agents ?? []).filter((a) => a.host !== hostName);
+  state.write(st);
+}
+
+/** Start one host's agent again, as its unit does at boot. */
+export async function startHostAgent(opts: LabOptions, hostName: string): Promise<void> {
+  const { state, st, docker: d } = dockerState(opts);
+  const rec = startAgent(state, hostOf(st.plan, hostName), d.host);
+  st.agents = [...(st.agents ?? []).filter((a) => a.host !== hostName), rec];
+  state.write(st);
+}
+
+/** Restart the lab's own dockerd (fault checks): its containers stop, and come back. */
+export async function restartLabDocker(opts: LabOptions): Promise<void> {
+  const { state, st, docker: d } = dockerState(opts);
+  if (!d.own) throw new LabError(`the lab uses ${d.host} (DOCKER_HOST): not restarting it`);
+  st.docker = await restartDockerd(state, st.prefix);
+  state.write(st);
 }
 
 /** Run a host's rendered preparation script of a lab that is up. */
