@@ -10,6 +10,7 @@ import ipaddr from "ipaddr.js";
 import { buildModel, syntheticEndpointId, tapName } from "../components/model.js";
 import { NETNS_NAME_RE, netnsLinkName } from "../components/render/index.js";
 import { longestMatch, parseBirdProtocols } from "../lab/check.js";
+import { agentVerdicts } from "../lab/agent.js";
 import { dockerHostFromEnv, endpointCreateArgs, isStaticElf, UTIL_IMAGE } from "../lab/docker.js";
 import { hostLinkCommands } from "../lab/lab.js";
 import { StateDir } from "../lab/state.js";
@@ -162,14 +163,13 @@ describe("lab Docker endpoints (plan and arguments)", () => {
     const e = plan.endpoints.find((x) => x.name === "192_168_1_3")!;
     const args = endpointCreateArgs(e, plan.prefix);
     assert.deepEqual(args.slice(0, 6), [
-      "run",
-      "-d",
+      "create",
       "--name",
       "192_168_1_3",
       "--net=none",
       "--restart",
+      "unless-stopped",
     ]);
-    assert.equal(args[6], "unless-stopped");
     assert.equal(args.at(-1), UTIL_IMAGE);
     const labels = args.flatMap((a, i) => (args[i - 1] === "--label" ? [a] : []));
     assert.deepEqual(labels, [
@@ -208,6 +208,24 @@ describe("lab Docker endpoints (plan and arguments)", () => {
 });
 
 describe("lab parsers", () => {
+  it("reads the agents' verdicts per endpoint and container id, the last line counting", () => {
+    const verdicts = agentVerdicts([
+      "[calico-agent] host-1: pass (agent start): 0 endpoint container(s) running\n" +
+        "[calico-agent] host-1: failed to wire endpoint web-1 (container 0123456789ab, started): x add exited 1: boom\n" +
+        "[calico-agent] host-1: wired endpoint web-1 (container 0123456789ab, started) in 80 ms\n",
+      "[calico-agent] host-2: skipped endpoint ghost (container aaaaaaaaaaaa, started): no script /s/endpoint-ghost.sh\n" +
+        "[calico-agent] host-2: failed to wire endpoint db-1 (container bbbbbbbbbbbb, once): x add exited 1: no\n",
+    ]);
+    assert.deepEqual(
+      [...verdicts.entries()].map(([k, v]) => [k.replace("\0", "@"), v.endpoint, v.ok]),
+      [
+        ["web-1@0123456789ab", "web-1", true],
+        ["ghost@aaaaaaaaaaaa", "ghost", false],
+        ["db-1@bbbbbbbbbbbb", "db-1", false],
+      ],
+    );
+  });
+
   it("reads BGP sessions from birdc show protocols (BIRD 1.6 layout)", () => {
     const text = [
       "BIRD 1.6.8 ready.",
