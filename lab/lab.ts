@@ -122,10 +122,18 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
       );
     }
     log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
-    try {
-      await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const install = () =>
+      run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
+        env: aptEnv,
         timeoutMs: 600_000,
+      });
+    try {
+      // A fresh machine may have no package lists yet: update once, then try again.
+      await install().catch(async () => {
+        log("- apt-get update (the first install failed)");
+        await run("apt-get", ["update", "-qq"], { env: aptEnv, timeoutMs: 600_000 });
+        await install();
       });
     } catch (e) {
       throw new LabError(
