@@ -62,12 +62,14 @@ describe("npm run render", () => {
       "host-1/felix.cfg",
       "host-1/acl_manager.cfg",
       "host-1/calico-host-prepare.sh",
+      "host-1/calico-agent.sh",
       "host-1/endpoint-192_168_1_1.sh",
       "host-1/ignition.json",
       "host-1/plugin-data/felix.txt",
       "host-1/plugin-data/192_168_1_3.txt",
       "host-1/plugin-data/groups.txt",
       "host-2/felix.cfg",
+      "host-2/calico-agent.sh",
       "host-2/endpoint-192_168_1_3.sh",
       "host-2/ignition.json",
     ]) {
@@ -78,7 +80,7 @@ describe("npm run render", () => {
     assert.equal(statSync(join(out, "host-2/felix.cfg")).mode & 0o777, 0o644);
     assert.match(r.stdout, /hosts \(2\):/);
     assert.match(r.stdout, /GCE routes: 3 \(endpoint\)/);
-    assert.match(r.stdout, /files: 15 written/);
+    assert.match(r.stdout, /files: 17 written/);
     assert.match(r.stdout, /stand-in SSH key/);
   });
 
