@@ -119,7 +119,25 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
     before(async () => {
       host = (await startDockerd(daemonState(), prefix)).host;
       await ensureUtilImage(host, daemonState());
-      await docker(host, ["run", "-d", "--net=none", "--name", legacy, UTIL_IMAGE, ...HTTPD]);
+      // Started as docs/workloads.md says: --net=none, a restart policy and the endpoint
+      // labels, so the host agent wires it again after a restart.
+      await docker(host, [
+        "run",
+        "-d",
+        "--net=none",
+        "--restart",
+        "unless-stopped",
+        "--name",
+        legacy,
+        "--label",
+        "calico-docker.role=endpoint",
+        "--label",
+        "calico-docker.host=host-1",
+        "--label",
+        `calico-docker.endpoint=${legacy}`,
+        UTIL_IMAGE,
+        ...HTTPD,
+      ]);
       process.env.DOCKER_HOST = host;
     });
     after(async () => {
@@ -149,6 +167,16 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
         );
         const { stdout: addr } = await docker(host, ["exec", legacy, "ip", "-4", "-o", "addr"]);
         assert.match(addr, /eth0\s+inet 192\.168\.1\.1\/32/);
+        // Restarted: it comes back with only lo, and host-1's agent wires it again.
+        await docker(host, ["restart", "-t", "1", legacy]);
+        const deadline = Date.now() + 20_000;
+        let page = "";
+        while (Date.now() < deadline) {
+          page = await fetchFrom(host, "client", `http://192.168.1.1:8080${PAGE}`);
+          if (page.trim() === "calico-lab") break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(page.trim(), "calico-lab", "reached again after the restart");
       } finally {
         await labDown(opts);
       }
