@@ -66,7 +66,6 @@ async function nsState(ns: string): Promise<string> {
     run("ip", ["-n", ns, "-o", "addr", "show"]),
     run("ip", ["-n", ns, "route", "show", "table", "all"]),
     runIn(ns, "iptables-save", []),
-    runIn(ns, "iptables-legacy-save", []),
     runIn(ns, "sysctl", ["net.ipv4.ip_forward"]),
   ]);
   return parts
