@@ -35,7 +35,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
 
   constructor(name: string, args: CalicoEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
     super("calico-docker:endpoint:CalicoEndpoint", name, {}, opts);
-    const { model, endpoint, host, controller } = args;
+    const { endpoint, host, controller } = args;
     const child = (extra: pulumi.CustomResourceOptions = {}) =>
       pulumi.mergeOptions({ parent: this }, extra);
 
@@ -69,7 +69,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     // The wiring: the script (rendered for this container id) is kept on the host so that
     // `remove` runs the very text that `add` ran; a new container id replaces the wiring
     // (old one removed first).
-    const script = this.containerId.apply((id) => renderEndpointScript(model, endpoint.name, id));
+    const script = this.containerId.apply((id) => renderEndpointScript(endpoint, id));
     const path = endpointScriptPath(endpoint);
     const sudo = sudoFor(host.user);
     this.wiring = new command.remote.Command(
@@ -102,7 +102,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         connection: controller.connection,
         user: controller.user,
         path: `${PATHS.dataDir}/${endpoint.dataFile}`,
-        content: this.containerId.apply((id) => renderEndpointData(model, endpoint.name, id)),
+        content: this.containerId.apply((id) => renderEndpointData(endpoint, id)),
         replaceOnChange: false,
       },
       child({ dependsOn: [controller.prepared, this.wiring] }),

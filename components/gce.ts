@@ -189,7 +189,7 @@ export class GceFabric extends pulumi.ComponentResource {
   ): GceHost {
     const gce = model.config.gce;
     const publicKey = pulumi.output(args.sshPublicKey);
-    const userData = publicKey.apply((key) => renderIgnition(model, host.name, key.trim()));
+    const userData = publicKey.apply((key) => renderIgnition(model, host, key.trim()));
     const instance = new gcp.compute.Instance(
       `${name}-${host.name}`,
       {

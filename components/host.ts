@@ -147,7 +147,7 @@ export class CalicoHost extends pulumi.ComponentResource {
 
     // 2. Host preparation: the script is put on the host (so `remove` finds the same text
     // that `apply` ran) and applied; a change to the script removes the old state first.
-    const hostScript = renderHostScript(model, host.name);
+    const hostScript = renderHostScript(model, host);
     this.prepared = new command.remote.Command(
       `${name}-prepare`,
       {
@@ -247,7 +247,7 @@ export class CalicoHost extends pulumi.ComponentResource {
       );
     };
 
-    const felixCfg = deliver("felix-cfg", PATHS.felixCfg, renderFelixCfg(model, host.name));
+    const felixCfg = deliver("felix-cfg", PATHS.felixCfg, renderFelixCfg(model, host));
     run(
       "felix",
       this.images.felix!,
@@ -285,7 +285,7 @@ export class CalicoHost extends pulumi.ComponentResource {
     }
 
     if (model.config.bgp.enabled) {
-      const birdConf = deliver("bird-conf", PATHS.birdConf, renderBirdConf(model, host.name));
+      const birdConf = deliver("bird-conf", PATHS.birdConf, renderBirdConf(model, host));
       run(
         "bird",
         this.images.bird!,

@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { buildModel, type ClusterModel } from "../components/model.js";
+import { buildModel, type ClusterModel, type EndpointModel } from "../components/model.js";
 import {
   renderBirdConf,
   renderEndpointScript,
@@ -209,8 +209,9 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
     async () => {
       mkdirSync(path.dirname(state.endpointScript("x")), { recursive: true });
+      const endpointOf = new Map(model.endpoints.map((m) => [m.name, m]));
       const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
-        runEndpointScript(model, state, plan, e, "add"),
+        runEndpointScript(endpointOf.get(e.name)!, state, plan, e, "add"),
       );
       if (failures.length > 0) {
         throw new LabError(
@@ -230,7 +231,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   if (plan.bgp) {
     await step(log, `BIRD in ${plan.hosts.length} host(s)`, async () => {
       await pool(plan.hosts, concurrency, async (h) => {
-        await writeFile(state.birdConf(h.index), renderBirdConf(model, h.name));
+        await writeFile(state.birdConf(h.index), renderBirdConf(model, model.hosts[h.index]!));
         try {
           await run("bird", ["-p", "-c", state.birdConf(h.index)]);
         } catch (e) {
@@ -320,7 +321,8 @@ async function runHostScript(
   action: "apply" | "remove",
 ): Promise<string> {
   const file = state.hostScript(h.index);
-  if (!existsSync(file)) await writeFile(file, renderHostScript(model, h.name), { mode: 0o755 });
+  if (!existsSync(file))
+    await writeFile(file, renderHostScript(model, model.hosts[h.index]!), { mode: 0o755 });
   return hostScriptAction(state, h, action);
 }
 
@@ -338,7 +340,7 @@ async function hostScriptAction(
 }
 
 async function runEndpointScript(
-  model: ClusterModel,
+  endpoint: EndpointModel,
   state: StateDir,
   plan: LabPlan,
   e: EndpointPlan,
@@ -347,7 +349,7 @@ async function runEndpointScript(
   const host = plan.hosts.find((h) => h.name === e.host)!;
   const file = state.endpointScript(e.name);
   if (!existsSync(file)) {
-    await writeFile(file, renderEndpointScript(model, e.name, e.id), { mode: 0o755 });
+    await writeFile(file, renderEndpointScript(endpoint, e.id), { mode: 0o755 });
   }
   const { stdout, stderr } = await runIn(host.ns, "bash", [file, action, "--netns", e.ns]);
   return stdout + stderr;

@@ -30,6 +30,7 @@ const render = await import("../components/render/index.js");
 const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
   await import("../components/host.js");
 const { sha256 } = await import("../components/ssh.js");
+const { hostOf } = await import("./helpers/stacks.js");
 
 const hostsOut = await valueOf(program.hosts);
 const endpointsOut = await valueOf(program.endpoints);
@@ -116,10 +117,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
     for (const h of model.hosts) {
       const i = instances.find((x) => x.inputs.name === h.name)!;
       const metadata = i.inputs.metadata as Record<string, string>;
-      assert.equal(
-        metadata["user-data"],
-        render.renderIgnition(model, h.name, MOCK_KEY.publicOpenssh),
-      );
+      assert.equal(metadata["user-data"], render.renderIgnition(model, h, MOCK_KEY.publicOpenssh));
       assert.equal(metadata["ssh-keys"], `core:${MOCK_KEY.publicOpenssh}`);
       assert.equal(metadata["block-project-ssh-keys"], "true");
     }
@@ -128,7 +126,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
     for (const h of model.hosts) {
       const prep = world.byName(`calico-${h.name}-prepare`);
       assert.equal(commandHost(prep), h.name);
-      assert.equal(prep.inputs.stdin, render.renderHostScript(model, h.name));
+      assert.equal(prep.inputs.stdin, render.renderHostScript(model, h));
       assert.match(str(prep.inputs.create), new RegExp(`bash '${PATHS.hostScript}' apply$`));
       assert.match(str(prep.inputs.delete), new RegExp(`bash '${PATHS.hostScript}' remove`));
       assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin)), identity(h.name)]);
@@ -189,7 +187,7 @@ describe("seed: Start the containers", () => {
         `sha256:${sha256(`calico-${host}-image-felix`)}`,
         "runs the built image",
       );
-      const cfg = render.renderFelixCfg(model, host);
+      const cfg = render.renderFelixCfg(model, hostOf(model, host));
       assert.equal(fileCommand(host, PATHS.felixCfg).inputs.stdin, cfg);
       assert.equal(label(c, CONFIG_LABEL), sha256(cfg), "a config change replaces the container");
       assert.deepEqual(fileCommand(host, PATHS.felixCfg).inputs.triggers, [
@@ -282,14 +280,14 @@ describe("seed: Create some configuration for Felix", () => {
 
       const wiring = world.byName(`calico-ep-${e.name}-wiring`);
       assert.equal(commandHost(wiring), e.host);
-      assert.equal(wiring.inputs.stdin, render.renderEndpointScript(model, e.name, id));
+      assert.equal(wiring.inputs.stdin, render.renderEndpointScript(e, id));
       assert.match(str(wiring.inputs.create), new RegExp(`endpoint-${e.name}\\.sh' add$`));
       assert.match(str(wiring.inputs.delete), new RegExp(`endpoint-${e.name}\\.sh' remove`));
       assert.deepEqual(wiring.inputs.triggers, [id]);
 
       // No scp, no cat: the file is written on the controller, whichever host runs it.
       const data = fileCommand(model.controller.name, `${PATHS.dataDir}/${e.dataFile}`);
-      assert.equal(data.inputs.stdin, render.renderEndpointData(model, e.name, id));
+      assert.equal(data.inputs.stdin, render.renderEndpointData(e, id));
       assert.ok(str(data.inputs.stdin).includes(`id=${id}`));
       assert.equal(data.inputs.delete, `sudo -n rm -f '${PATHS.dataDir}/${e.dataFile}'`);
       assert.match(str(data.inputs.create), /tee '\/opt\/plugin\/data\/\.[^']+\.tmp'/, "atomic");

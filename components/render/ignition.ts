@@ -3,9 +3,9 @@
  * docker group, docker enabled, and what a reboot must not lose (kernel modules, sysctls,
  * the Calico directories).
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { HOST_DIRS, HOST_SYSCTLS, KERNEL_MODULES } from "./host-script.js";
-import { RenderError, hostByName } from "./text.js";
+import { RenderError } from "./text.js";
 
 export const IGNITION_VERSION = "3.3.0";
 
@@ -32,12 +32,7 @@ export function tmpfilesConf(): string {
   return HOST_DIRS.map((d) => `d ${d} 0755 root root -`).join("\n") + "\n";
 }
 
-export function renderIgnition(
-  model: ClusterModel,
-  hostName: string,
-  sshPublicKey: string,
-): string {
-  const host = hostByName(model, hostName);
+export function renderIgnition(model: ClusterModel, host: HostModel, sshPublicKey: string): string {
   const key = sshPublicKey.trim();
   if (/[\r\n]/.test(key) || !SSH_KEY_RE.test(key)) {
     throw new RenderError(
