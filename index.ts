@@ -17,11 +17,21 @@ import { rawFromStackConfig } from "./components/stack-keys.js";
  */
 function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
   try {
-    return buildModel(loadConfig(rawFromStackConfig(entries)));
+    return buildModel(loadConfig(rawFromStackConfig(entries, { isSecret: runtimeIsSecret })));
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;
   }
+}
+
+/**
+ * Whether the runtime holds a config key as a secret (set with `--secret`). The SDK keeps
+ * this in `runtime.isConfigSecret`, which its typings mark internal; without it every key
+ * counts as plain, and a stack secret named by an endpoint is refused rather than trusted.
+ */
+function runtimeIsSecret(fullKey: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean };
+  return runtime.isConfigSecret?.(fullKey) ?? false;
 }
 
 // Structured values (hosts, endpoints, gce...) arrive as JSON strings; stack-keys.ts parses them.
@@ -31,6 +41,9 @@ const config = new pulumi.Config();
 const cluster = new CalicoCluster("calico", {
   model,
   ...(model.config.sshKeySupplied ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
+  // The stack secrets endpoints and registries name (`secretEnv`, `passwordSecret`): each
+  // its own top-level key, set with `pulumi config set --secret <key>`.
+  secrets: Object.fromEntries(model.config.secretKeys.map((k) => [k, config.requireSecret(k)])),
 });
 
 /** Every host: name, role, internal and external address, and how to SSH to it. */

@@ -24,6 +24,11 @@ export interface CalicoClusterArgs {
    * `platform: existing`. When absent an ed25519 key is generated and kept in the state.
    */
   sshPrivateKey?: pulumi.Input<string>;
+  /**
+   * The values of the stack secrets the config names (`config.secretKeys`: endpoints'
+   * `secretEnv`, registries' `passwordSecret`), by key, as secrets.
+   */
+  secrets?: Record<string, pulumi.Input<string>>;
 }
 
 export interface HostOutput {
@@ -40,6 +45,10 @@ export interface EndpointOutput {
   ip: string;
   group: string;
   mac: string;
+  /** The image the endpoint runs (the util image when it names none); "" when attached. */
+  image: string;
+  /** True when the endpoint wires a container something else runs. */
+  attached: boolean;
   containerId: string;
 }
 
@@ -113,6 +122,22 @@ export class CalicoCluster extends pulumi.ComponentResource {
       reach = existingHosts(model);
     }
 
+    // Stack secrets, by key; every one the config names must be given.
+    const secrets: Record<string, pulumi.Output<string>> = {};
+    for (const key of config.secretKeys) {
+      const value = args.secrets?.[key];
+      if (value === undefined) {
+        throw new Error(`the stack secret ${key} is named in the config but was not passed in`);
+      }
+      secrets[key] = pulumi.secret(value);
+    }
+    // Private registries: every host's Docker logs in with these (the password a secret).
+    const registryAuth = config.registries.map((r) => ({
+      address: r.address,
+      username: r.username,
+      password: secrets[r.passwordSecret]!,
+    }));
+
     // The hosts.
     this.hosts = model.hosts.map((h) => {
       const r = reach.get(h.name)!;
@@ -126,6 +151,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
           privateKey: this.sshPrivateKey,
           keyFile,
           sshDir,
+          registryAuth,
           dependsOn: r.dependsOn,
         },
         { parent: this },
@@ -161,7 +187,17 @@ export class CalicoCluster extends pulumi.ComponentResource {
       (e) =>
         new CalicoEndpoint(
           `${name}-ep-${e.name}`,
-          { model, endpoint: e, host: hostByName.get(e.host)!, controller },
+          {
+            model,
+            endpoint: e,
+            host: hostByName.get(e.host)!,
+            controller,
+            secrets: Object.fromEntries(
+              e.workload.kind === "run"
+                ? Object.values(e.workload.secretEnv).map((k) => [k, secrets[k]!])
+                : [],
+            ),
+          },
           { parent: this },
         ),
     );
@@ -189,6 +225,8 @@ export class CalicoCluster extends pulumi.ComponentResource {
           ip: e.ip,
           group: e.group,
           mac: e.mac,
+          image: e.workload.kind === "attach" ? "" : (e.workload.image ?? config.images.util),
+          attached: e.workload.kind === "attach",
           containerId: id,
         }));
       }),

@@ -6,6 +6,14 @@
  */
 import { z } from "zod";
 import {
+  absolutePathProblem,
+  checkWorkload,
+  registrySchema,
+  workloadFields,
+  type RegistryConfig,
+  type Workload,
+} from "./workload.js";
+import {
   allocateInternalAddresses,
   carveSubnets,
   gceAddressProblem,
@@ -13,6 +21,7 @@ import {
   type GceSubnet,
 } from "./allocation.js";
 import { cidrContains, cidrProblem, cidrsOverlap, inCidr, isIPv4 } from "./ipv4.js";
+import { sshRangeProblems } from "./ssh-ranges.js";
 
 // ---------------------------------------------------------------------------------------------
 // Value checks shared by the schema and the cross-field rules.
@@ -38,6 +47,23 @@ const cidr = z.string().superRefine((v, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 const pattern = (re: RegExp, what: string) => z.string().regex(re, { message: `is not ${what}` });
+
+/**
+ * A record that refuses a `__proto__` key. zod's records skip such a key without a word
+ * (assigning it would replace the result's prototype), before the key schema sees it, so
+ * `groups: {__proto__: ...}` would vanish from the config. JSON.parse and the YAML parser
+ * both keep it as an ordinary own key, so it is there to find.
+ */
+function refuseProtoKey<T extends z.ZodType>(record: T, message: string) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (value !== null && typeof value === "object" && Object.hasOwn(value, "__proto__")) {
+        ctx.addIssue({ code: "custom", path: ["__proto__"], message });
+      }
+    })
+    .pipe(record);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The schema, as written in Pulumi.<stack>.yaml (without the `calico-docker:` prefix).
@@ -68,6 +94,7 @@ const endpointSchema = z
     host: z.string(),
     ip: ipv4,
     group: pattern(SAFE_NAME, "a safe group name (letters, digits, '_', '.', '-'; ≤ 63 chars)"),
+    ...workloadFields,
   })
   .strict();
 
@@ -169,8 +196,24 @@ const schema = z
       .default({}),
     /** Present (never its value) when `calico-docker:sshPrivateKey` is set as a secret. */
     sshPrivateKey: z.unknown().optional(),
-    groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
+    groups: refuseProtoKey(
+      z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema),
+      "is not a valid group name",
+    ).default({}),
     images: imagesSchema.prefault({}),
+    /** Directories that workload volumes may bind from the host (nothing by default). */
+    allowedHostPaths: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = absolutePathProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .default([]),
+    /** Private registries the hosts log in to before pulling workload images. */
+    registries: z.array(registrySchema).default([]),
+    /** Stack secrets named by secretEnv/passwordSecret: presence only, never the value. */
+    stackSecrets: z.record(z.string(), z.object({ secret: z.boolean() }).strict()).default({}),
     felix: z
       .object({
         resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
@@ -189,6 +232,12 @@ const schema = z
   .strict();
 
 type Parsed = z.output<typeof schema>;
+
+/**
+ * Names a stack secret may not have: the schema's own top-level keys (every setting, and
+ * the internal `stackSecrets`).
+ */
+export const RESERVED_SECRET_NAMES: ReadonlySet<string> = new Set(Object.keys(schema.shape));
 export type Rule = z.output<typeof ruleSchema>;
 export type GroupRules = z.output<typeof groupRulesSchema>;
 
@@ -213,6 +262,10 @@ export interface EndpointConfig {
   host: string;
   ip: string;
   group: string;
+  /** Where the endpoint is in the stack config, for messages: `endpoints[2]`. */
+  configPath: string;
+  /** What runs in the container: the program's own (an image) or an attached one. */
+  workload: Workload;
 }
 
 export interface CalicoConfig {
@@ -241,6 +294,11 @@ export interface CalicoConfig {
   images: Parsed["images"];
   felix: Parsed["felix"];
   plugin: Parsed["plugin"];
+  /** Directories workload volumes may bind from (absolute, normalised). */
+  allowedHostPaths: string[];
+  registries: RegistryConfig[];
+  /** Every stack secret the program reads (secretEnv values, registry passwords), sorted. */
+  secretKeys: string[];
 }
 
 export interface ConfigIssue {
@@ -358,11 +416,10 @@ export function loadConfig(raw: unknown): CalicoConfig {
     if (c.gce.sshSourceRanges.length === 0) {
       bad(["gce", "sshSourceRanges"], "must list the ranges allowed to SSH to the hosts");
     }
-    c.gce.sshSourceRanges.forEach((r, i) => {
-      if (r.endsWith("/0")) {
-        bad(["gce", "sshSourceRanges", i], "must not open SSH to the whole internet");
-      }
-    });
+    for (const p of sshRangeProblems(c.gce.sshSourceRanges)) {
+      const key = ["gce", "sshSourceRanges", ...(p.index === undefined ? [] : [p.index])];
+      bad(key, p.message);
+    }
     c.hosts.forEach((h, i) => {
       if (h.address !== undefined && !isIPv4(h.address)) {
         bad(["hosts", i, "address"], "must be a reserved static IPv4 address on gce");
@@ -433,6 +490,11 @@ export function loadConfig(raw: unknown): CalicoConfig {
     });
   });
 
+  // Stack secrets named by endpoints and registries: key -> the config paths that name it.
+  const secretUses = new Map<string, (string | number)[][]>();
+  const secretUse = (path: (string | number)[], key: string) =>
+    secretUses.set(key, [...(secretUses.get(key) ?? []), path]);
+
   // Endpoints: known host, inside pool and block, unique IPs and names.
   const hostByName = new Map(c.hosts.map((h) => [h.name, h]));
   const ips = new Map<string, number>();
@@ -459,8 +521,56 @@ export function loadConfig(raw: unknown): CalicoConfig {
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);
     } else names.set(name, i);
-    return { name, host: e.host, ip: e.ip, group: e.group };
+    const { workload, issues: workloadIssues } = checkWorkload(
+      e,
+      RESERVED_SECRET_NAMES,
+      c.allowedHostPaths,
+    );
+    for (const w of workloadIssues) bad(["endpoints", i, ...w.path], w.message, w.value);
+    if (workload.kind === "run") {
+      for (const [variable, key] of Object.entries(workload.secretEnv)) {
+        secretUse(["endpoints", i, "secretEnv", variable], key);
+      }
+    }
+    return {
+      name,
+      host: e.host,
+      ip: e.ip,
+      group: e.group,
+      configPath: `endpoints[${i}]`,
+      workload,
+    };
   });
+  c.registries.forEach((r, i) => {
+    if (RESERVED_SECRET_NAMES.has(r.passwordSecret)) {
+      bad(
+        ["registries", i, "passwordSecret"],
+        "names a calico-docker setting; choose another name",
+      );
+    }
+    secretUse(["registries", i, "passwordSecret"], r.passwordSecret);
+    if (c.registries.findIndex((o) => o.address === r.address) < i) {
+      bad(["registries", i, "address"], "duplicates another registry's address");
+    }
+  });
+  // Every stack secret named is set, and set as a secret; every one set is named.
+  for (const [key, uses] of secretUses) {
+    const stored = c.stackSecrets[key];
+    if (stored === undefined) {
+      for (const path of uses) {
+        bad(
+          path,
+          `names the stack secret ${key}, which is not set (pulumi config set --secret ${key} <value>)`,
+        );
+      }
+    } else if (!stored.secret) {
+      bad(
+        [key],
+        `is stored in plain text; it holds a secret (pulumi config set --secret ${key} <value>)`,
+        "(value not shown)",
+      );
+    }
+  }
 
   // Groups with rules: rules may only name groups that exist (have members or rules).
   const groupNames = new Set([...endpoints.map((e) => e.group), ...Object.keys(c.groups)]);
@@ -517,5 +627,8 @@ export function loadConfig(raw: unknown): CalicoConfig {
     images: c.images,
     felix: c.felix,
     plugin: c.plugin,
+    allowedHostPaths: c.allowedHostPaths,
+    registries: c.registries,
+    secretKeys: [...secretUses.keys()].sort(),
   };
 }

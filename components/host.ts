@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
 import { PATHS } from "./model.js";
 import {
+  LABELS,
   renderAclManagerCfg,
   renderBirdConf,
   renderFelixCfg,
@@ -63,6 +64,8 @@ export interface CalicoHostArgs {
   keyFile: pulumi.Output<string>;
   /** Directory for this stack's known-hosts files. */
   sshDir: string;
+  /** Private registries this host's Docker logs in to (passwords as secrets). */
+  registryAuth?: docker.types.input.ProviderRegistryAuth[];
   /** Resources that must exist before SSH can work (the instance, the SSH firewall rule). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -179,6 +182,9 @@ export class CalicoHost extends pulumi.ComponentResource {
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${args.address}`,
         sshOpts: dockerSshOpts(args.keyFile, knownHosts),
+        ...(args.registryAuth !== undefined && args.registryAuth.length > 0
+          ? { registryAuth: args.registryAuth }
+          : {}),
       },
       child({ dependsOn: [this.ready] }),
     );
@@ -232,9 +238,11 @@ export class CalicoHost extends pulumi.ComponentResource {
           mustRun: true,
           volumes: [{ hostPath: PATHS.logDir, containerPath: PATHS.logDir }, ...mounts],
           labels: [
-            { label: "calico-docker.role", value: containerName },
+            { label: LABELS.role, value: containerName },
+            // The host agent restarts this host's system containers that turn unhealthy.
+            { label: LABELS.host, value: host.name },
             // A new machine behind the same address (a static IP) gets new containers.
-            { label: "calico-docker.host-identity", value: this.identity },
+            { label: LABELS.hostIdentity, value: this.identity },
             ...(config ? [{ label: CONFIG_LABEL, value: config.hash }] : []),
           ],
           logDriver: "json-file",

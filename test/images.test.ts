@@ -615,6 +615,35 @@ describe("images/felix", () => {
       "an ENTRYPOINT would break `calico:felix calico-acl-manager ...`",
     );
   });
+
+  it("has a health check that asks the process itself (calico-health, tested in health.test.ts)", async () => {
+    const df = await loadDockerfile("felix");
+    const runtime = df.stages[df.stages.length - 1]!;
+    assert.ok(
+      all(runtime, "COPY").some((c) => c.args === "calico_health.py /usr/local/bin/calico-health"),
+      "calico-health is installed",
+    );
+    assert.ok(
+      statSync(path.join(imagesDir, "felix", "calico_health.py")).mode & 0o100,
+      "executable",
+    );
+    const hc = last(runtime, "HEALTHCHECK").args;
+    const cmd = /^(.*?)\s*CMD\s+(\[.*\])$/s.exec(hc);
+    assert.ok(cmd, hc);
+    assert.deepEqual(execForm(cmd[2]!), ["calico-health"]);
+    const opts = Object.fromEntries(
+      cmd[1]!
+        .split(/\s+/)
+        .map((o) => /^--([a-z-]+)=(\S+)$/.exec(o)!.slice(1, 3) as [string, string]),
+    );
+    // Its own timeouts (10 s for Felix, 45 s for the ACL Manager) fit inside Docker's.
+    assert.deepEqual(opts, {
+      interval: "30s",
+      timeout: "50s",
+      "start-period": "60s",
+      retries: "3",
+    });
+  });
 });
 
 describe("images/bird", () => {

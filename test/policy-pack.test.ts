@@ -122,8 +122,29 @@ describe("the policy pack under Pulumi's policy runner", () => {
         "instances-forward-ip",
         "no-world-ingress-but-icmp",
         "ssh-from-listed-ranges",
+        "workload-endpoints-confined",
       ],
     );
+  });
+
+  it("reports a privileged endpoint container on the host's network; passes a confined one", async () => {
+    const labels = [{ label: "calico-docker.role", value: "endpoint" }];
+    const bad = await analyze(client, "docker:index/container:Container", {
+      labels,
+      privileged: true,
+      networkMode: "host",
+    });
+    assert.deepEqual(
+      bad.map((d) => d.policy),
+      ["workload-endpoints-confined", "workload-endpoints-confined"],
+      JSON.stringify(bad),
+    );
+    const good = await analyze(client, "docker:index/container:Container", {
+      labels,
+      privileged: false,
+      networkMode: "none",
+    });
+    assert.deepEqual(good, []);
   });
 
   it("reports SSH open to the world and passes SSH from one office range", async () => {
@@ -144,5 +165,23 @@ describe("the policy pack under Pulumi's policy runner", () => {
       allows: [{ protocol: "tcp", ports: ["22"] }],
     });
     assert.deepEqual(office, []);
+  });
+
+  it("reports SSH open to the world in two halves", async () => {
+    const halves = await analyze(client, "gcp:compute/firewall:Firewall", {
+      direction: "INGRESS",
+      sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"],
+      allows: [{ protocol: "tcp", ports: ["22"] }],
+    });
+    assert.ok(
+      ["0", "128"].every((half) =>
+        halves.some(
+          (d) =>
+            d.policy === "ssh-from-listed-ranges" &&
+            new RegExp(`from ${half}\\.0\\.0\\.0/1 is wider than /16`).test(d.message),
+        ),
+      ),
+      JSON.stringify(halves),
+    );
   });
 });

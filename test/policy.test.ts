@@ -7,6 +7,7 @@ import {
   ipForwardViolations,
   openToWorldViolations,
   sshViolations,
+  workloadEndpointViolations,
 } from "../policy/rules.js";
 
 describe("policy: no ingress from 0.0.0.0/0 except ICMP", () => {
@@ -119,6 +120,30 @@ describe("policy: SSH only from listed ranges", () => {
   it("rejects SSH with no source at all (GCE reads that as anywhere)", () => {
     assert.equal(sshViolations({ allows: [ssh] }).length, 1);
   });
+  it("rejects the world in two halves, slices that add up, and one wide range", () => {
+    const halves = sshViolations({ sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"], allows: [ssh] });
+    assert.deepEqual(halves, [
+      "SSH (tcp/22) from 0.0.0.0/1 is wider than /16 (2,147,483,648 addresses; SSH ranges may be /16 or narrower)",
+      "SSH (tcp/22) from 128.0.0.0/1 is wider than /16 (2,147,483,648 addresses; SSH ranges may be /16 or narrower)",
+    ]);
+    const six = ["1", "2", "3", "4", "5", "6"].map((n) => `${n}.1.0.0/16`);
+    const slices = sshViolations({ sourceRanges: six, allows: [ssh] });
+    assert.equal(slices.length, 1, JSON.stringify(slices));
+    assert.match(
+      slices[0]!,
+      /^SSH \(tcp\/22\) from 1\.1\.0\.0\/16, .* together cover 393,216 public/,
+    );
+    assert.deepEqual(sshViolations({ sourceRanges: six.slice(0, 5), allows: [ssh] }), []);
+    assert.match(
+      sshViolations({ sourceRanges: ["8.8.0.0/15"], allows: [ssh] })[0] ?? "",
+      /8\.8\.0\.0\/15 is wider than \/16/,
+    );
+    // A rule that does not open SSH is not this policy's business.
+    assert.deepEqual(
+      sshViolations({ sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"], allows: [{ protocol: "icmp" }] }),
+      [],
+    );
+  });
   it("with configured allowed ranges, rejects any other range", () => {
     const allowed = ["203.0.113.0/24"];
     assert.deepEqual(
@@ -155,5 +180,83 @@ describe("policy: docker providers only over ssh://", () => {
     assert.match(dockerProviderViolations({ host: "tcp://10.0.0.1:2375" })[0]!, /not ssh:\/\//);
     assert.equal(dockerProviderViolations({ host: "unix:///var/run/docker.sock" }).length, 1);
     assert.match(dockerProviderViolations({})[0]!, /must set host/);
+  });
+});
+
+describe("policy: workload endpoints stay confined", () => {
+  const endpoint = (extra: Record<string, unknown> = {}) => ({
+    labels: [
+      { label: "calico-docker.role", value: "endpoint" },
+      { label: "calico-docker.endpoint", value: "web-1" },
+    ],
+    networkMode: "none",
+    privileged: false,
+    ...extra,
+  });
+  it("accepts a plain --net=none endpoint and one with an allowed volume", () => {
+    assert.deepEqual(workloadEndpointViolations(endpoint()), []);
+    assert.deepEqual(
+      workloadEndpointViolations(
+        endpoint({ volumes: [{ hostPath: "/srv/calico-data/web", containerPath: "/data" }] }),
+        ["/srv/calico-data"],
+      ),
+      [],
+    );
+  });
+  it("leaves the system containers alone (felix needs the host's network and privileges)", () => {
+    assert.deepEqual(
+      workloadEndpointViolations({
+        labels: [{ label: "calico-docker.role", value: "felix" }],
+        privileged: true,
+        networkMode: "host",
+      }),
+      [],
+    );
+  });
+  it("refuses privileged, host network, host PID, added capabilities", () => {
+    assert.match(
+      workloadEndpointViolations(endpoint({ privileged: true })).join("\n"),
+      /must not be privileged/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ networkMode: "host" })).join("\n"),
+      /network mode none .*not "host"/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ networkMode: undefined })).join("\n"),
+      /not "default"/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ pidMode: "host" })).join("\n"),
+      /pidMode: host/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ capabilities: { adds: ["NET_ADMIN"] } })).join("\n"),
+      /NET_ADMIN/,
+    );
+  });
+  it("refuses host paths outside the allow-list, or any without one", () => {
+    const vol = (hostPath: string) => endpoint({ volumes: [{ hostPath, containerPath: "/x" }] });
+    assert.match(workloadEndpointViolations(vol("/srv/a")).join(), /no host path is allowed/);
+    assert.match(
+      workloadEndpointViolations(vol("/etc"), ["/srv/calico-data"]).join(),
+      /binds host path \/etc, outside \/srv\/calico-data/,
+    );
+    assert.equal(
+      workloadEndpointViolations(vol("/srv/calico-data2"), ["/srv/calico-data"]).length,
+      1,
+    );
+    assert.equal(
+      workloadEndpointViolations(vol("/srv/calico-data/../../etc"), ["/srv/calico-data"]).length,
+      1,
+    );
+    assert.equal(
+      workloadEndpointViolations(
+        endpoint({ mounts: [{ type: "bind", source: "/", target: "/host" }] }),
+        ["/srv/calico-data"],
+      ).length,
+      1,
+      "bind mounts count too",
+    );
   });
 });
