@@ -25,7 +25,7 @@ import {
   renderEndpointScript,
   shQuote,
 } from "./render/index.js";
-import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
+import { keptScriptCommands, remoteFile } from "./ssh.js";
 import type { Workload } from "./workload.js";
 
 export interface CalicoEndpointArgs {
@@ -225,16 +225,11 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     // (old one removed first).
     const script = this.containerId.apply((id) => renderEndpointScript(endpoint, id));
     const path = endpointScriptPath(endpoint);
-    const sudo = sudoFor(host.user);
     this.wiring = new command.remote.Command(
       `${name}-wiring`,
       {
         connection: host.connection,
-        create: `${atomicWriteScript(host.user, path, 0o755)}\n${sudo}bash ${shQuote(path)} add`,
-        delete: [
-          `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
-          `${sudo}rm -f ${shQuote(path)}`,
-        ].join("\n"),
+        ...keptScriptCommands(host.user, path, "add"),
         stdin: script,
         triggers: [this.containerId],
         addPreviousOutputInEnv: false,

@@ -27,8 +27,10 @@ const { loadConfig } = await import("../components/config.js");
 const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
-const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
-  await import("../components/host.js");
+const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER } = await import("../components/host.js");
+const { buildContext } = await import("../components/build-context.js");
+const felixContext = await buildContext("felix");
+const pluginContext = await buildContext("plugin");
 const { sha256 } = await import("../components/ssh.js");
 const { hostOf } = await import("./helpers/stacks.js");
 
@@ -202,8 +204,8 @@ describe("seed: Start the containers", () => {
       configMount(c, PATHS.felixCfg, PATHS.felixCfg);
       const image = world.byName(`calico-${host}-image-felix`);
       assert.equal(commandHost(image), host, "built on the host's own daemon");
-      assert.equal(image.inputs.create, imageBuildScript("calico:felix", "Dockerfile"));
-      const context = buildContext("felix");
+      assert.equal(image.inputs.create, render.imageBuildScript("calico:felix", "Dockerfile"));
+      const context = felixContext;
       assert.equal(image.inputs.stdin, context.tar.toString("base64"));
       assert.deepEqual(image.inputs.triggers, [context.hash, identity(host)]);
       assert.equal(
@@ -259,9 +261,9 @@ describe("seed: Start the containers", () => {
     const image = world.byName(`calico-${model.controller.name}-image-plugin`);
     assert.equal(
       image.inputs.create,
-      imageBuildScript("calico:plugin", "images/plugin/Dockerfile"),
+      render.imageBuildScript("calico:plugin", "images/plugin/Dockerfile"),
     );
-    assert.equal(image.inputs.stdin, buildContext("plugin").tar.toString("base64"));
+    assert.equal(image.inputs.stdin, pluginContext.tar.toString("base64"));
     assert.throws(() => world.byName("calico-host-2-image-plugin"), /0 resources/);
   });
   it("no bird on GCE without BGP (the seed's GCE path)", () => {

@@ -19,6 +19,8 @@ import {
   STAND_IN_SSH_KEY,
   RenderError,
   agentUnit,
+  imageBuildScript,
+  readinessScript,
   renderAclManagerCfg,
   renderAgentScript,
   renderAll,
@@ -280,6 +282,25 @@ describe("scripts", () => {
     assert.match(scripts[0]!, /^GCE_BGP='no'$/m);
     assert.match(renderHostScript(devBgp, hostOf(devBgp, "host-1")), /^GCE_BGP='yes'$/m);
     assert.match(renderHostScript(rr, hostOf(rr, "alpha")), /^GCE_BGP='no'$/m); // BGP, but not on GCE
+    const sc = shellcheck(scripts);
+    assert.ok(sc.ok, sc.output);
+  });
+
+  it("readiness gate and image build: names quoted, shellcheck clean", () => {
+    // Run by `sh -c` over SSH: checked as POSIX sh.
+    const root = { ...hostOf(rr, "alpha"), sshUser: "root" };
+    const scripts = [
+      ...dev.hosts.map((h) => readinessScript(h)),
+      readinessScript(root),
+      imageBuildScript("calico:felix", "Dockerfile"),
+      imageBuildScript("registry.example.com/team/plugin:1.2", "images/plugin/Dockerfile"),
+    ].map((s) => `#!/bin/sh\n${s}\n`);
+    assert.match(scripts[0]!, /calico-docker: core@host-1 cannot run sudo/);
+    assert.doesNotMatch(scripts[dev.hosts.length]!, /sudo/, "root needs no sudo check");
+    assert.match(
+      scripts.at(-1)!,
+      /-t 'registry\.example\.com\/team\/plugin:1\.2' -f 'images\/plugin\/Dockerfile'/,
+    );
     const sc = shellcheck(scripts);
     assert.ok(sc.ok, sc.output);
   });
