@@ -14,7 +14,7 @@ import { renderIgnition } from "./render/index.js";
 /** The network tag every Calico host carries; every firewall rule targets it. */
 export const HOST_TAG = "calico-host";
 
-export interface GceFabricArgs {
+export interface FabricArgs {
   model: ClusterModel;
   /** The SSH public key (OpenSSH format) that Ignition gives the `core` user. */
   sshPublicKey: pulumi.Input<string>;
@@ -31,7 +31,7 @@ export interface GceHost {
   identity: pulumi.Output<string>;
 }
 
-export class GceFabric extends pulumi.ComponentResource {
+export class Fabric extends pulumi.ComponentResource {
   /** The network the hosts are in: its self link. */
   public readonly network: pulumi.Output<string>;
   public readonly subnets: gcp.compute.Subnetwork[];
@@ -41,7 +41,7 @@ export class GceFabric extends pulumi.ComponentResource {
   public readonly reach: HostReachMap;
   public readonly routes: gcp.compute.Route[];
 
-  constructor(name: string, args: GceFabricArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: FabricArgs, opts?: pulumi.ComponentResourceOptions) {
     super("calico-docker:gce:Fabric", name, {}, opts);
     const { model } = args;
     const gce = model.config.gce;
@@ -184,7 +184,7 @@ export class GceFabric extends pulumi.ComponentResource {
     name: string,
     model: ClusterModel,
     host: HostModel,
-    args: GceFabricArgs,
+    args: FabricArgs,
     subnetOfRegion: Map<string, pulumi.Input<string>>,
   ): GceHost {
     const gce = model.config.gce;

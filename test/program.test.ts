@@ -91,6 +91,17 @@ describe("the dev stack builds the whole graph", () => {
     // and the five image builds.
     assert.equal(count(T.command), 2 * 2 + 2 + 1 + 2 + 3 * 2 + 5);
   });
+  it("registers every component as calico-docker:<module>:<Class>, the module its file", () => {
+    const ours = [...new Set(world.resources.map((r) => r.type))]
+      .filter((t) => t.startsWith("calico-docker:"))
+      .sort();
+    assert.deepEqual(ours, [
+      "calico-docker:cluster:CalicoCluster",
+      "calico-docker:endpoint:CalicoEndpoint",
+      "calico-docker:gce:Fabric",
+      "calico-docker:host:CalicoHost",
+    ]);
+  });
 });
 
 describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directories)", () => {
