@@ -21,6 +21,16 @@ const PINNED_PLUGIN_FIXTURE_HASH =
   "99bef332ba8720d51552aa97a8c7af0b6e206c229b4b0d596cb92330632eab14";
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** Files with their text under a new folder of the scratch directory; returns the folder. */
+function writeTree(name: string, files: Record<string, string>): string {
+  const root = join(scratch, name);
+  for (const [f, text] of Object.entries(files)) {
+    mkdirSync(join(root, f, ".."), { recursive: true });
+    writeFileSync(join(root, f), text);
+  }
+  return root;
+}
+
 function tarList(tar: Buffer): string[] {
   const res = spawnSync("tar", ["-tvf", "-"], { input: tar, encoding: "utf8" });
   assert.equal(res.status, 0, res.stderr);
@@ -83,36 +93,18 @@ describe("build contexts", () => {
     assert.notEqual((await buildContext("bird")).hash, (await buildContext("util")).hash);
   });
   it("follows Docker's .dockerignore rules: globs, exceptions, ** at any depth", () => {
-    const dir = join(scratch, "ignore-rules");
-    for (const f of [
-      "a.md",
-      "b.ts",
-      "src/c.ts",
-      "src/d.md",
-      "src/gen/e.ts",
-      "x/node_modules/m.js",
-    ]) {
-      mkdirSync(join(dir, f, ".."), { recursive: true });
-      writeFileSync(join(dir, f), f);
-    }
+    const all = ["a.md", "b.ts", "src/c.ts", "src/d.md", "src/gen/e.ts", "x/node_modules/m.js"];
+    const dir = writeTree("ignore-rules", Object.fromEntries(all.map((f) => [f, f])));
     const rules = "*.md\n!src/d.md\nsrc/gen\n**/node_modules\n";
     assert.deepEqual(contextFiles(dir, rules).sort(), ["b.ts", "src/c.ts", "src/d.md"]);
-    assert.deepEqual(contextFiles(dir, "").sort(), [
-      "a.md",
-      "b.ts",
-      "src/c.ts",
-      "src/d.md",
-      "src/gen/e.ts",
-      "x/node_modules/m.js",
-    ]);
+    assert.deepEqual(contextFiles(dir, "").sort(), all);
   });
 });
 
 describe("the build context hash", () => {
   /** A copy of the plugin's context layout (root context, Dockerfile.dockerignore). */
   function fixture(name: string): string {
-    const root = join(scratch, name);
-    const files: Record<string, string> = {
+    return writeTree(name, {
       [IMAGE_BUILDS.plugin.dockerfile]: "FROM scratch\nCOPY . /\n",
       [`${IMAGE_BUILDS.plugin.dockerfile}.dockerignore`]:
         "*\n!package.json\n!plugin/src\n**/node_modules\n",
@@ -120,12 +112,7 @@ describe("the build context hash", () => {
       "plugin/src/cli.ts": "export {};\n",
       "plugin/src/node_modules/x.js": "ignored\n",
       "README.md": "ignored\n",
-    };
-    for (const [f, text] of Object.entries(files)) {
-      mkdirSync(join(root, f, ".."), { recursive: true });
-      writeFileSync(join(root, f), text);
-    }
-    return root;
+    });
   }
 
   it("is the same twice, changes with a sent file, not with an ignored one", async () => {
