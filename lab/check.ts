@@ -3,7 +3,8 @@
  * holds for remote endpoints, and a full endpoint-to-endpoint ping matrix, with timings.
  */
 import ipaddr from "ipaddr.js";
-import { missingTools, pool, run, runIn, sleep } from "./exec.js";
+import { existsSync } from "node:fs";
+import { missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
 import {
   FELIX_STAND_IN,
   LabError,
@@ -223,8 +224,24 @@ export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" |
   return (await missingTools(["fping"])).length === 0 ? "fping" : "ping";
 }
 
-/** Which of `targets` answer one ping from namespace `ns`. */
+/**
+ * Which of `targets` answer one ping from namespace `ns`; none when the namespace cannot be
+ * entered (a restarted container whose namespace link is not made again yet).
+ */
 async function pingFrom(
+  ns: string,
+  targets: string[],
+  pinger: "fping" | "ping",
+): Promise<Set<string>> {
+  try {
+    return await pingFromOnce(ns, targets, pinger);
+  } catch (e) {
+    if (!existsSync(netnsPath(ns))) return new Set();
+    throw e;
+  }
+}
+
+async function pingFromOnce(
   ns: string,
   targets: string[],
   pinger: "fping" | "ping",

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_SCRIPT } from "../components/render/index.js";
 import type { NeighbourRecord } from "./neigh.js";
 import type { LabPlan } from "./plan.js";
 
@@ -123,8 +124,9 @@ export class StateDir {
   get endpointScripts(): string {
     return path.join(this.dir, "endpoints");
   }
+  /** The host agent where host preparation installs it (under the host's CALICO_ROOT). */
   agentScript(index: number): string {
-    return path.join(this.dir, `calico-agent-h${index}.sh`);
+    return path.join(this.hostRoot(index), AGENT_SCRIPT);
   }
   agentLog(index: number): string {
     return path.join(this.dir, `calico-agent-h${index}.log`);

@@ -84,6 +84,25 @@ describe("npm run render", () => {
     assert.match(r.stdout, /stand-in SSH key/);
   });
 
+  it("renders the existing-example stack, which holds no SSH key, with a stand-in for it", () => {
+    assert.doesNotMatch(
+      readFileSync(join(ROOT, "Pulumi.existing-example.yaml"), "utf8"),
+      /sshPrivateKey:/,
+    );
+    const out = join(scratch, "existing-example");
+    const r = render("--stack", "existing-example", "--out", out);
+    assert.equal(r.status, 0, r.output);
+    for (const f of ["node-a/bird.conf", "node-c/felix.cfg", "node-a/plugin-data/database.txt"]) {
+      assert.ok(existsSync(join(out, f)), `missing ${f}`);
+    }
+    assert.match(r.stdout, /sets no sshPrivateKey; rendering needs none, deploying needs it/);
+    // A stack that sets the key gets no such note.
+    stackFile("keyed", existing());
+    const k = render("--stack", "keyed", "--dir", scratch, "--out", join(scratch, "keyed-out"));
+    assert.equal(k.status, 0, k.output);
+    assert.doesNotMatch(k.stdout, /sets no sshPrivateKey/);
+  });
+
   it("removes the files of a previous render that the new one does not write", () => {
     const out = join(scratch, "stale");
     stackFile("stale", {
