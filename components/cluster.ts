@@ -245,12 +245,15 @@ export class CalicoCluster extends pulumi.ComponentResource {
       model.hosts.map((h) =>
         reach.get(h.name)!.address.apply((address) => {
           const ssh = `ssh -i ${keyPath} ${h.sshUser}@${address}`;
-          const sudo = h.sshUser === "root" ? "" : "sudo ";
+          // Felix's chains are in the legacy tables (libiptc), which a host whose iptables
+          // is nf_tables (Flatcar) does not show: read them, and the SNAT chain beside
+          // them, with the Felix container's own iptables (legacy, host network).
+          const felixIptables = `${ssh} docker exec felix iptables`;
           return {
             host: h.name,
             routes: `${ssh} ip route`,
-            iptables: `${ssh} ${sudo}iptables -L -n`,
-            snat: `${ssh} ${sudo}iptables -t nat -S ${SNAT_CHAIN}`,
+            iptables: `${felixIptables} -L -n`,
+            snat: `${felixIptables} -t nat -S ${SNAT_CHAIN}`,
             containers: `${ssh} docker ps --filter label=calico-docker.role`,
             ...(config.bgp.enabled
               ? { bgp: `${ssh} docker exec bird birdc -s /var/run/bird/bird.ctl show protocols` }

@@ -84,7 +84,8 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
   }
 
   function state(root: string): string {
-    const nat = ok(inNetns(ns, "iptables-save", ["-t", "nat"]), "iptables-save")
+    // The SNAT chain sits in the legacy tables, beside Felix's (libiptc) chains.
+    const nat = ok(inNetns(ns, "iptables-legacy-save", ["-t", "nat"]), "iptables-legacy-save")
       .stdout.split("\n")
       .filter((l) => !l.startsWith("#"))
       .map((l) => l.replace(/\[\d+:\d+\]/, ""))
@@ -134,6 +135,9 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
         /^-A CALICO-SNAT -s 192\.168\.0\.0\/16 ! -d 192\.168\.0\.0\/16 .*-j MASQUERADE$/m,
       );
       assert.match(once, /^unreachable 192\.168\.0\.0\/16/m);
+      assert.match(first.stdout, /iptables for the SNAT chain: iptables-legacy/);
+      const nft = inNetns(ns, "iptables-nft-save", ["-t", "nat"]).stdout;
+      assert.doesNotMatch(nft, /CALICO-SNAT/, "nothing of ours in the nf_tables backend");
       assert.match(once, /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/);
       const second = ok(script(devBgp, root, "apply"), "second apply");
       assert.equal(state(root), once, "a second apply changes nothing");
@@ -144,7 +148,7 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
       }
       assert.equal(
         readFileSync(join(root, "etc/modules-load.d/calico.conf"), "utf8"),
-        "ip6_tables\nxt_set\n",
+        "ip_tables\niptable_filter\niptable_nat\nip6_tables\nxt_set\n",
       );
       ok(script(devBgp, root, "remove"), "remove");
       assert.equal(state(root), before, "remove undoes apply");

@@ -379,7 +379,10 @@ describe("ignition", () => {
       assert.ok(f.contents.source.startsWith("data:,"));
       return decodeURIComponent(f.contents.source.slice("data:,".length));
     };
-    assert.equal(content("/etc/modules-load.d/calico.conf"), "ip6_tables\nxt_set\n");
+    assert.equal(
+      content("/etc/modules-load.d/calico.conf"),
+      "ip_tables\niptable_filter\niptable_nat\nip6_tables\nxt_set\n",
+    );
     // The host agent, the same text host preparation installs, executable.
     assert.equal(
       content("/opt/calico/bin/calico-agent.sh"),
