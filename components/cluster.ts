@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CalicoEndpoint } from "./endpoint.js";
 import { existingHosts } from "./existing.js";
-import { GceFabric } from "./gce.js";
+import { Fabric } from "./gce.js";
 import { CalicoHost } from "./host.js";
 import type { ClusterModel } from "./model.js";
 import { PATHS } from "./model.js";
@@ -64,7 +64,7 @@ export interface VerifyOutput {
 export class CalicoCluster extends pulumi.ComponentResource {
   public readonly hosts: CalicoHost[];
   public readonly endpoints: CalicoEndpoint[];
-  public readonly fabric?: GceFabric;
+  public readonly fabric?: Fabric;
   /** The SSH private key (secret). */
   public readonly sshPrivateKey: pulumi.Output<string>;
   public readonly sshPublicKey: pulumi.Output<string>;
@@ -75,7 +75,14 @@ export class CalicoCluster extends pulumi.ComponentResource {
   public readonly verifyOutputs: pulumi.Output<VerifyOutput[]>;
 
   constructor(name: string, args: CalicoClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("calico-docker:index:CalicoCluster", name, {}, opts);
+    // Registered as `calico-docker:index:CalicoCluster` before; the alias keeps existing
+    // stacks' resources in place under the new type.
+    super(
+      "calico-docker:cluster:CalicoCluster",
+      name,
+      {},
+      pulumi.mergeOptions(opts, { aliases: [{ type: "calico-docker:index:CalicoCluster" }] }),
+    );
     const { model } = args;
     const config = model.config;
 
@@ -115,7 +122,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
               { parent: this },
             )
           : undefined;
-      this.fabric = new GceFabric(
+      this.fabric = new Fabric(
         `${name}-gce`,
         { model, sshPublicKey: this.sshPublicKey },
         { parent: this, ...(provider ? { providers: [provider] } : {}) },

@@ -3,10 +3,10 @@
  * safe to re-run; `remove` undoes what `apply` changed in the network (SNAT chain, and on
  * GCE with BGP the peer address and the unreachable pool route), also safe to re-run.
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { PATHS } from "../model.js";
 import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
-import { banner, hostByName, shAssignments, shQuote } from "./text.js";
+import { banner, shAssignments, shQuote } from "./text.js";
 
 /**
  * Kernel modules Felix needs on the host (a container cannot load them): the legacy
@@ -58,8 +58,7 @@ export function gceBgp(model: ClusterModel): boolean {
   return model.config.platform === "gce" && model.config.bgp.enabled;
 }
 
-export function renderHostScript(model: ClusterModel, hostName: string): string {
-  const host = hostByName(model, hostName);
+export function renderHostScript(model: ClusterModel, host: HostModel): string {
   const vars = shAssignments([
     ["HOST_NAME", host.name],
     ["INTERNAL_ADDRESS", host.internalAddress],
@@ -116,7 +115,7 @@ UNIT
 )
 AGENT_TEXT=$(
   cat <<'CALICO_AGENT_SCRIPT'
-${renderAgentScript(model, host.name).trimEnd()}
+${renderAgentScript(model, host).trimEnd()}
 CALICO_AGENT_SCRIPT
 )
 CALICO_ROOT="\${CALICO_ROOT:-}"
