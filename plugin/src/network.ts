@@ -108,6 +108,11 @@ export class NetworkPlugin {
     return this.pubQueue?.drained() ?? Promise.resolve();
   }
 
+  /** A summary for a status log line (SIGUSR2). */
+  status(): Record<string, unknown> {
+    return { groups: this.target.size, held: this.known.size };
+  }
+
   /** Reads the data directory again, every file (SIGHUP). */
   reload(): Promise<void> {
     return this.store.reload();
