@@ -24,7 +24,6 @@ import {
   LABELS,
   renderEndpointData,
   renderEndpointScript,
-  shQuote,
 } from "./render/index.js";
 import { keptScriptCommands, remoteFile } from "./ssh.js";
 import type { Workload } from "./workload.js";
@@ -147,7 +146,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         `${name}-attach`,
         {
           connection: host.connection,
-          create: attachLookupScript(model, endpoint.name),
+          create: attachLookupScript(endpoint),
           triggers: [host.identity],
           addPreviousOutputInEnv: false,
         },

@@ -312,9 +312,9 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
           if (e.workload.attach) {
             // Someone else's running container: found, its script written and run here
             // (it is already running: no start for the agent to see).
-            e.id = await attachedContainerId(model, plan, e, rec.host);
+            e.id = await attachedContainerId(endpointOf.get(e.name)!, plan, e, rec.host);
             e.tap = tapName(e.id);
-            await runEndpointScript(model, state, plan, e, "add", rec.host);
+            await runEndpointScript(endpointOf.get(e.name)!, state, plan, e, "add", rec.host);
             return;
           }
           e.id = await createEndpointContainer(rec.host, e, plan.prefix);
@@ -493,13 +493,13 @@ async function hostScriptAction(
  * its host's namespace against the lab's daemon. It fails naming the endpoint's key.
  */
 async function attachedContainerId(
-  model: ClusterModel,
+  endpoint: EndpointModel,
   plan: LabPlan,
   e: EndpointPlan,
   dockerHost: string,
 ): Promise<string> {
   const host = plan.hosts.find((h) => h.name === e.host)!;
-  const r = await runIn(host.ns, "sh", ["-c", attachLookupScript(model, e.name)], {
+  const r = await runIn(host.ns, "sh", ["-c", attachLookupScript(endpoint)], {
     env: { ...process.env, DOCKER_HOST: dockerHost },
     okCodes: [1],
   });

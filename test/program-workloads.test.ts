@@ -197,7 +197,7 @@ describe("an attached container is found and wired, never created", () => {
   it("a lookup on its host, with no delete (destroy leaves the container alone)", () => {
     const lookup = world.byName("calico-ep-legacy-attach");
     assert.equal((lookup.inputs.connection as { host: string }).host, "10.0.0.12");
-    assert.equal(lookup.inputs.create, attachLookupScript(model, legacy.name));
+    assert.equal(lookup.inputs.create, attachLookupScript(legacy));
     assert.equal(lookup.inputs.delete, undefined);
   });
   it("wired with the id the lookup found; destroy runs the script's remove", () => {
@@ -226,7 +226,7 @@ describe("an attached container is found and wired, never created", () => {
 
 describe("the lookup, run by a real shell against a stand-in docker", () => {
   const legacy = model.endpoints.find((e) => e.name === "legacy")!;
-  const script = attachLookupScript(model, legacy.name);
+  const script = attachLookupScript(legacy);
   const dir = mkdtempSync(join(tmpdir(), "calico-attach-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const id = "c".repeat(64);

@@ -2,8 +2,8 @@
  * The lookup of an attached endpoint (`attach: true`): the container something else runs,
  * found by name. Pure: no I/O.
  */
-import type { ClusterModel } from "../model.js";
-import { endpointByName, shQuote } from "./text.js";
+import type { EndpointModel } from "../model.js";
+import { shQuote } from "./text.js";
 
 /**
  * The readiness-style check for an attached endpoint: the container called `name` runs on
@@ -11,8 +11,7 @@ import { endpointByName, shQuote } from "./text.js";
  * container's), and its id is printed last. It fails `up` naming the endpoint's key. Run by
  * the program over SSH, and by the lab in the host's namespace (POSIX sh; any shell will do).
  */
-export function attachLookupScript(model: ClusterModel, endpointName: string): string {
-  const endpoint = endpointByName(model, endpointName);
+export function attachLookupScript(endpoint: EndpointModel): string {
   const who = `calico-docker: ${endpoint.configPath} (${endpoint.name}, attach: true) on host ${endpoint.host}`;
   const q = shQuote;
   return [
