@@ -117,7 +117,7 @@ function wireEndpoints(
     writeFileSync(file, renderEndpointScript(model, e.name, id));
     ok(inNetns(hostNs(e.host), "bash", [file, "add", "--netns", epNs(e.name)]), `wire ${e.name}`);
     const tap = tapName(id);
-    ok(inNetns(hostNs(e.host), "ip", ["route", "add", `${e.ip}/32`, "dev", tap]), "host route");
+    ok(inNetns(hostNs(e.host), "ip", ["route", "replace", `${e.ip}/32`, "dev", tap]), "host route");
     ok(
       inNetns(hostNs(e.host), "sysctl", [
         "-q",
