@@ -23,6 +23,7 @@ export { renderEndpointScript, netnsLinkName, NETNS_NAME_RE } from "./endpoint-s
 export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
 export {
   renderAll,
+  renderPluginData,
   endpointIdsFor,
   STAND_IN_SSH_KEY,
   type RenderedFile,
