@@ -4,9 +4,16 @@
  */
 import ipaddr from "ipaddr.js";
 import { missingTools, pool, run, runIn, sleep } from "./exec.js";
-import { FELIX_STAND_IN, LabError, fmtSeconds, requireState, type LabOptions } from "./lab.js";
+import {
+  FELIX_STAND_IN,
+  LabError,
+  fmtSeconds,
+  requireState,
+  resolveContext,
+  type LabOptions,
+} from "./context.js";
 import type { EndpointPlan, LabPlan } from "./plan.js";
-import { DEFAULT_STATE_ROOT, StateDir } from "./state.js";
+import type { StateDir } from "./state.js";
 
 export interface BgpSession {
   name: string;
@@ -315,9 +322,7 @@ export async function pingMatrix(
 // The check
 
 export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
-  const stack = opts.stack ?? "dev";
-  const state = new StateDir(opts.stateRoot ?? DEFAULT_STATE_ROOT, stack);
-  const log = opts.log ?? (() => {});
+  const { stack, state, log } = resolveContext(opts);
   const st = requireState(state);
   const plan = st.plan;
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -406,94 +411,4 @@ async function poll<T>(
     first = false;
     await sleep(200);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Output
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
-
-/** from (rows) x to (columns): `ok`, `--` (itself) or `FAIL`. */
-function matrixGrid(m: MatrixResult): string {
-  const failed = new Set(m.failed.map((f) => `${f.from}\0${f.to}`));
-  const names = m.endpoints;
-  const rows = [["from \\ to", ...names.map((_, i) => `#${i + 1}`)]];
-  names.forEach((from, i) => {
-    rows.push([
-      `#${i + 1} ${from}`,
-      ...names.map((to) => (to === from ? "--" : failed.has(`${from}\0${to}`) ? "FAIL" : "ok")),
-    ]);
-  });
-  return table(rows)
-    .split("\n")
-    .map((l) => `  ${l}`)
-    .join("\n");
-}
-
-function fmtTiming(t: Timing | undefined): string {
-  if (t === undefined) return "not reached";
-  const since = fmtSeconds(t.sinceStartMs!);
-  return t.atFirstLook ? `≤ ${since} (already so at the first look)` : since;
-}
-
-export function formatReport(r: CheckReport): string {
-  const out: string[] = [];
-  out.push(`lab ${r.stack}: ${r.ok ? "OK" : "FAILED"}`);
-  out.push("");
-  if (r.bgp.enabled) {
-    const rows = [["host", "BIRD", "BGP sessions"]];
-    for (const h of r.bgp.hosts) {
-      rows.push([
-        h.host,
-        h.running ? "running" : "DOWN",
-        h.sessions.map((s) => `${s.name}=${s.info.split(/\s+/)[0] || s.state}`).join(" ") || "-",
-      ]);
-    }
-    out.push(table(rows), "");
-  } else {
-    out.push("BGP is off: endpoint routes between hosts are the fabric's static routes.", "");
-  }
-  const rows = [["host", "remote endpoint routes", "via", "missing"]];
-  for (const h of r.routes) {
-    rows.push([
-      h.host,
-      `${h.present}/${h.expected}`,
-      h.via === "bgp" ? "BGP (proto bird)" : "fabric",
-      h.missing.slice(0, 6).join(" ") + (h.missing.length > 6 ? " ..." : "") || "-",
-    ]);
-  }
-  out.push(table(rows), "");
-  // The routes themselves, for a lab small enough to read them.
-  if (r.routes.every((h) => h.routes.length <= 8)) {
-    for (const h of r.routes) {
-      out.push(`${h.host}:`, ...h.routes.map((l) => `  ${l}`));
-    }
-    out.push("");
-  }
-  out.push(
-    `ping matrix (${r.matrix.pinger}): ${r.matrix.ok}/${r.matrix.pairs} pairs answer` +
-      (r.matrix.failed.length > 0 ? `, ${r.matrix.failed.length} fail` : ""),
-  );
-  if (r.matrix.endpoints.length <= 12) out.push(matrixGrid(r.matrix));
-  for (const f of r.matrix.failed.slice(0, 20)) out.push(`  FAIL ${f.from} -> ${f.to} (${f.ip})`);
-  out.push("");
-  const base = r.bgp.enabled ? "since BIRD started" : "since up finished";
-  if (r.bgp.enabled) out.push(`BGP Established ${base}: ${fmtTiming(r.timings.bgpEstablished)}`);
-  out.push(`all routes ${base}:       ${fmtTiming(r.timings.allRoutes)}`);
-  out.push(`full matrix ${base}:      ${fmtTiming(r.timings.fullMatrix)}`);
-  out.push("", r.felix);
-  if (r.problems.length > 0) {
-    out.push("", "problems:", ...r.problems.map((p) => `  - ${p}`));
-  }
-  return out.join("\n");
 }

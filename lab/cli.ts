@@ -4,9 +4,11 @@
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
-import { formatReport, labCheck } from "./check.js";
+import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
-import { LabError, labDown, labUp } from "./lab.js";
+import { LabError } from "./context.js";
+import { labDown, labUp } from "./lab.js";
+import { formatReport } from "./report.js";
 
 const program = new Command()
   .name("npm run lab --")

@@ -8,19 +8,9 @@
  *   check  BGP sessions, routes for remote endpoints, endpoint-to-endpoint ping matrix
  *   down   everything `up` made, found from the state folder and by name prefix
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import type { CalicoConfig } from "../components/config.js";
 import { buildModel, type ClusterModel } from "../components/model.js";
 import {
   renderBirdConf,
@@ -28,17 +18,18 @@ import {
   renderHostScript,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
+import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
-  ipBatch,
-  missingTools,
-  netnsPath,
-  pool,
-  poolSettled,
-  run,
-  runIn,
-  sleep,
-  spawnDetached,
-} from "./exec.js";
+  FELIX_STAND_IN,
+  fmtSeconds,
+  hostOf,
+  LabError,
+  requireState,
+  resolveContext,
+  step,
+  type LabOptions,
+} from "./context.js";
+import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
 import {
   buildPlan,
@@ -51,59 +42,6 @@ import {
   type LabPlan,
 } from "./plan.js";
 import { DEFAULT_STATE_ROOT, REPO_ROOT, StateDir, type LabState } from "./state.js";
-
-/** A problem the operator can act on (printed without a stack trace). */
-export class LabError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LabError";
-  }
-}
-
-export interface LabOptions {
-  /** Stack name (default `dev`): reads `Pulumi.<stack>.yaml` unless `config` is given. */
-  stack?: string;
-  /** A validated config to build instead of the stack file (tests, variants). */
-  config?: CalicoConfig;
-  /** A stack file to read instead of `Pulumi.<stack>.yaml` (names still come from `stack`). */
-  stackFile?: string;
-  /** Where state folders live (default `<repo>/.lab`). */
-  stateRoot?: string;
-  /** Progress lines; default: none. */
-  log?: (line: string) => void;
-  /** Parallel jobs for namespaces and scripts (default: 4 per core, at least 8). */
-  concurrency?: number;
-}
-
-/** What `up` says it does in place of Felix, in its output and the check report. */
-export const FELIX_STAND_IN =
-  "Felix cannot run here: the lab does the routing part of its job itself, a host route " +
-  "`<ip> dev <tap>` and proxy ARP (proxy_delay 0) on each tap. No ACLs are programmed.";
-
-function resolved(opts: LabOptions) {
-  const stack = opts.stack ?? "dev";
-  const state = new StateDir(opts.stateRoot ?? DEFAULT_STATE_ROOT, stack);
-  const log = opts.log ?? (() => {});
-  const concurrency = opts.concurrency ?? Math.max(8, os.cpus().length * 4);
-  return { stack, state, log, concurrency };
-}
-
-async function step<T>(log: (l: string) => void, name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  log(`- ${name} ...`);
-  try {
-    const out = await fn();
-    log(`  ok ${name} (${fmtSeconds(performance.now() - t0)})`);
-    return out;
-  } catch (e) {
-    log(`  FAILED ${name} (${fmtSeconds(performance.now() - t0)})`);
-    throw e;
-  }
-}
-
-export function fmtSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Preflight: Linux, root, the tools.
@@ -179,7 +117,7 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
 // Loading the stack.
 
 export function loadLabModel(opts: LabOptions): ClusterModel {
-  const { stack } = resolved(opts);
+  const { stack } = resolveContext(opts);
   const config = opts.config ?? loadStackFile(opts.stackFile ?? stackFilePath(stack, REPO_ROOT));
   return buildModel(config);
 }
@@ -196,7 +134,7 @@ export interface UpResult {
 }
 
 export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
-  const { stack, state, log, concurrency } = resolved(opts);
+  const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
   const model = loadLabModel(opts);
   const plan = buildPlan(model, stack);
@@ -421,7 +359,7 @@ export async function endpointScriptAction(
   endpoint: string,
   action: "add" | "remove",
 ): Promise<string> {
-  const { state } = resolved(opts);
+  const { state } = resolveContext(opts);
   const st = requireState(state);
   const plan = st.plan!;
   const e = plan.endpoints.find((x) => x.name === endpoint);
@@ -442,7 +380,7 @@ export async function hostScriptActionFor(
   hostName: string,
   action: "apply" | "remove",
 ): Promise<string> {
-  const { state } = resolved(opts);
+  const { state } = resolveContext(opts);
   const plan = requireState(state).plan!;
   return hostScriptAction(state, hostOf(plan, hostName), action);
 }
@@ -475,124 +413,6 @@ export async function felixStandIn(plan: LabPlan, concurrency: number, only?: st
 }
 
 // ---------------------------------------------------------------------------------------------
-// BIRD processes
-
-function startBirdProcess(state: StateDir, h: HostPlan) {
-  const fd = openSync(state.birdLog(h.index), "a");
-  try {
-    const pid = spawnDetached(
-      "nsenter",
-      [
-        `--net=${netnsPath(h.ns)}`,
-        "--",
-        "bird",
-        "-f",
-        "-c",
-        state.birdConf(h.index),
-        "-s",
-        state.birdSocket(h.index),
-        "-P",
-        state.birdPid(h.index),
-      ],
-      fd,
-    );
-    return { host: h.name, pid, startedAt: Date.now() };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-/** BIRD processes started for this state folder (whatever the state file says). */
-export function labBirdPids(state: StateDir): number[] {
-  const marker = `${state.dir}${path.sep}bird-h`;
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv = cmdline(Number(entry));
-    if (argv.length === 0 || !/(^|\/)(bird|nsenter)$/.test(argv[0]!)) continue;
-    if (argv.some((a) => a.startsWith(marker))) pids.push(Number(entry));
-  }
-  return pids;
-}
-
-async function killAll(pids: number[], graceMs = 3000): Promise<void> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids.filter(alive)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  while (pids.some(alive)) await sleep(20);
-}
-
-/** Stop one host's BIRD (fault checks). */
-export async function stopBird(opts: LabOptions, hostName: string): Promise<void> {
-  const { state } = resolved(opts);
-  const st = requireState(state);
-  const h = hostOf(st.plan!, hostName);
-  const marker = state.birdConf(h.index);
-  const pids = labBirdPids(state).filter((p) => cmdline(p).includes(marker));
-  await killAll(pids);
-  st.birds = st.birds.filter((b) => b.host !== hostName);
-  state.write(st);
-}
-
-/** Start one host's BIRD again (fault checks). */
-export async function startBird(opts: LabOptions, hostName: string): Promise<number> {
-  const { state } = resolved(opts);
-  const st = requireState(state);
-  const h = hostOf(st.plan!, hostName);
-  const rec = startBirdProcess(state, h);
-  st.birds.push(rec);
-  state.write(st);
-  return rec.startedAt;
-}
-
-function hostOf(plan: LabPlan, hostName: string): HostPlan {
-  const h = plan.hosts.find((x) => x.name === hostName);
-  if (h === undefined) throw new LabError(`no host ${hostName} in lab ${plan.stack}`);
-  return h;
-}
-
-export function requireState(state: StateDir): LabState & { plan: LabPlan } {
-  const st = state.read();
-  if (st?.plan === undefined || st.upDoneAt === undefined) {
-    throw new LabError(
-      `no lab is up for stack ${state.stack} (no complete ${state.file}): ` +
-        `run \`npm run lab -- up --stack ${state.stack}\` first`,
-    );
-  }
-  return st as LabState & { plan: LabPlan };
-}
-
-// ---------------------------------------------------------------------------------------------
 // down
 
 export interface DownResult {
@@ -620,7 +440,7 @@ async function allLabNamespaces(): Promise<string[]> {
 }
 
 export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
-  const { stack, state, log, concurrency } = resolved(opts);
+  const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
   await preflight(false, log);
   const prefix = labPrefix(stack);

@@ -9,16 +9,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { bgpStatus, choosePinger, labCheck, pingMatrix, routeTable } from "../lab/check.js";
 import { run, runIn, sleep } from "../lab/exec.js";
+import { startBird, stopBird } from "../lab/bird.js";
+import { requireState, type LabOptions } from "../lab/context.js";
 import {
   endpointScriptAction,
   felixStandIn,
   hostScriptActionFor,
   labDown,
   labUp,
-  requireState,
-  startBird,
-  stopBird,
-  type LabOptions,
 } from "../lab/lab.js";
 import type { LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";

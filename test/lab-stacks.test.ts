@@ -11,7 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CalicoConfig } from "../components/config.js";
 import { labCheck, type CheckReport } from "../lab/check.js";
-import { labDown, labNamespaces, labUp, type LabOptions } from "../lab/lab.js";
+import type { LabOptions } from "../lab/context.js";
+import { labDown, labNamespaces, labUp } from "../lab/lab.js";
 import { labPrefix } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
 import {
