@@ -16,6 +16,7 @@ import {
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
+  renderPluginData,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
 import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
@@ -31,6 +32,7 @@ import {
 } from "./context.js";
 import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
+import { startLabSshd, stopLabSshd } from "./sshd.js";
 import {
   buildPlan,
   isLabNamespace,
@@ -54,6 +56,9 @@ const TOOL_PACKAGES: Record<string, string> = {
   ping: "iputils-ping",
   bird: "bird",
   birdc: "bird",
+  sshd: "openssh-server",
+  "ssh-keygen": "openssh-client",
+  ssh: "openssh-client",
 };
 
 export async function preflight(needBird: boolean, log: (l: string) => void): Promise<void> {
@@ -72,6 +77,9 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
     "nsenter",
     "sysctl",
     "ping",
+    "sshd",
+    "ssh-keygen",
+    "ssh",
     ...(needBird ? ["bird", "birdc"] : []),
   ];
   let missing = await missingTools(tools);
@@ -155,6 +163,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     stack,
     prefix: plan.prefix,
     createdAt: new Date().toISOString(),
+    config: model.config,
     plan,
     namespaces: [],
     birds: [],
@@ -255,6 +264,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
   }
 
+  await step(log, "the controller's plugin data, as render/ makes it", () =>
+    writePluginData(model, state, plan),
+  );
+
+  await step(log, `sshd in ${plan.hosts.length} host(s), for npm run status -- --lab`, () =>
+    startLabSshd(state, plan, concurrency),
+  );
+
   st.upDoneAt = Date.now();
   state.write(st);
   const durationMs = performance.now() - t0;
@@ -269,6 +286,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   };
 }
 
+/** The controller's plugin data directory, file by file as render/ makes it for production. */
+async function writePluginData(model: ClusterModel, state: StateDir, plan: LabPlan) {
+  const dir = state.pluginDataDir(model.controller.index);
+  mkdirSync(dir, { recursive: true });
+  const ids = new Map(plan.endpoints.map((e) => [e.name, e.id]));
+  for (const f of renderPluginData(model, ids)) await writeFile(path.join(dir, f.name), f.content);
+}
+
 async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
   const f = plan.fabricNs;
   await ipBatch(f, [
@@ -276,12 +301,13 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
     `link add ${plan.bridge} type bridge`,
     ...plan.bridgeAddresses.map((a) => `addr add ${a} dev ${plan.bridge}`),
     `link set ${plan.bridge} up`,
-    ...plan.hosts.flatMap((h) => [
+    ...[...plan.hosts, plan.operator].flatMap((h) => [
       `link add ${h.fabricPort} type veth peer name ${h.uplink} netns ${h.ns}`,
       `link set ${h.fabricPort} master ${plan.bridge}`,
       `link set ${h.fabricPort} up`,
     ]),
   ]);
+  await ipBatch(plan.operator.ns, hostLinkCommands(plan.operator));
   // The fabric routes between the regional subnets on one bridge: no redirects.
   await runIn(f, "sysctl", [
     "-q",
@@ -298,7 +324,9 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
 }
 
 /** The host's uplink as on GCE (a /32 and a gateway), or as on a LAN. */
-export function hostLinkCommands(h: HostPlan): string[] {
+export function hostLinkCommands(
+  h: Pick<HostPlan, "address" | "prefixLength" | "gateway" | "uplink">,
+): string[] {
   const lines = [
     "link set lo up",
     `addr add ${h.address}/${h.prefixLength} dev ${h.uplink}`,
@@ -461,6 +489,9 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
     await killAll([...found]);
     return [...found];
   });
+
+  const sshd = await step(log, "stop sshd", () => stopLabSshd(state));
+  pids.push(...sshd);
 
   const present = await labNamespaces(prefix);
   if (st?.plan !== undefined && existsSync(state.dir)) {

@@ -37,6 +37,20 @@ export interface EndpointPlan {
   tap: string;
 }
 
+/**
+ * The operator's seat: a namespace on the fabric, like a workstation on the network, from
+ * which `npm run status -- --lab` reaches the hosts' sshd (never the root namespace).
+ */
+export interface OperatorPlan {
+  ns: string;
+  address: string;
+  /** As a host's: 32 with a gateway on the GCE-like fabric, else the LAN's prefix. */
+  prefixLength: number;
+  gateway?: string;
+  uplink: string;
+  fabricPort: string;
+}
+
 export interface FabricRoute {
   name: string;
   dest: string;
@@ -55,6 +69,7 @@ export interface LabPlan {
   bridgeAddresses: string[];
   hosts: HostPlan[];
   endpoints: EndpointPlan[];
+  operator: OperatorPlan;
   /** The routes the GCE fabric would hold (the stack's static routes). */
   fabricRoutes: FabricRoute[];
 }
@@ -123,6 +138,22 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
     return { name: e.name, host: e.host, ip: e.ip, ns, id, tap: tapName(id) };
   });
   const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
+  // The operator: a free address of the first host's subnet (GCE) or of the LAN, from the top.
+  const first = hosts[0]!;
+  const [opNet, opBits] = router
+    ? ipaddr.IPv4.parseCIDR(subnetOf.get(model.hosts[0]!.region)!)
+    : ipaddr.IPv4.parseCIDR(`${first.address}/${lanBits}`);
+  const used = new Set(hosts.map((h) => h.address));
+  let op = ipToInt(networkOf(opNet.toString(), opBits)) + 2 ** (32 - opBits) - 3;
+  while (used.has(intToIp(op))) op--;
+  const operator: OperatorPlan = {
+    ns: `${prefix}-op`,
+    address: intToIp(op),
+    prefixLength: router ? 32 : lanBits,
+    ...(first.gateway !== undefined ? { gateway: first.gateway } : {}),
+    uplink: "eth0",
+    fabricPort: "op0",
+  };
   return {
     stack,
     prefix,
@@ -137,6 +168,7 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
       : [],
     hosts,
     endpoints,
+    operator,
     fabricRoutes: model.routes.map((r) => ({
       name: r.name,
       dest: r.destRange,
@@ -147,7 +179,12 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
 
 /** Every namespace of the plan, fabric first. */
 export function planNamespaces(plan: LabPlan): string[] {
-  return [plan.fabricNs, ...plan.hosts.map((h) => h.ns), ...plan.endpoints.map((e) => e.ns)];
+  return [
+    plan.fabricNs,
+    plan.operator.ns,
+    ...plan.hosts.map((h) => h.ns),
+    ...plan.endpoints.map((e) => e.ns),
+  ];
 }
 
 /** True when `ns` is one of this stack's lab namespaces (for the sweep in `down`). */

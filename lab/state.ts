@@ -6,6 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { CalicoConfig } from "../components/config.js";
+import { PATHS } from "../components/model.js";
 import type { NeighbourRecord } from "./neigh.js";
 import type { LabPlan } from "./plan.js";
 
@@ -25,6 +27,8 @@ export interface LabState {
   stack: string;
   prefix: string;
   createdAt: string;
+  /** The validated config the lab was built from (the probes judge against it). */
+  config?: CalicoConfig;
   /** The plan as built (check and down use it, not the possibly edited stack file). */
   plan?: LabPlan;
   /** Namespaces recorded before they are created. */
@@ -66,6 +70,23 @@ export class StateDir {
   }
   endpointScript(name: string): string {
     return path.join(this.dir, "endpoints", `endpoint-${name}.sh`);
+  }
+  /** The lab's SSH files: host keys, the operator's key, authorized_keys, known_hosts. */
+  get sshDir(): string {
+    return path.join(this.dir, "ssh");
+  }
+  sshdConf(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.conf`);
+  }
+  sshdPid(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.pid`);
+  }
+  sshdLog(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.log`);
+  }
+  /** The controller's plugin data directory, as `render/` makes it for production. */
+  pluginDataDir(controllerIndex: number): string {
+    return path.join(this.hostRoot(controllerIndex), PATHS.dataDir);
   }
   /** CALICO_ROOT for one host's preparation script: its files go here, not to `/`. */
   hostRoot(index: number): string {

@@ -160,7 +160,7 @@ export function systemContainersOf(model: ClusterModel, h: HostModel): string[] 
 const MARK = "@@";
 
 function section(name: string, body: string): string {
-  return `printf '\\n${MARK}%s\\n' ${shQuote(name)}\n{ ${body}\n} 2>&1\nprintf '\\n${MARK}rc %s\\n' "$?"`;
+  return `printf '\\n${MARK}%s\\n' ${shQuote(name)}; { ${body}; } 2>&1; printf '\\n${MARK}rc %s\\n' "$?"`;
 }
 
 const INSPECT_FORMAT =
@@ -208,13 +208,11 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
   }
   if (h.isController) {
     parts.push(
-      section(
-        "data",
-        `find ${q(t.dataDir)} -maxdepth 1 -type f ! -name '.*' -exec sha256sum {} +`,
-      ),
+      section("data", `find ${q(t.dataDir)} -maxdepth 1 -type f ! -name '.*' -exec sha256sum {} +`),
     );
   }
-  return parts.join("\n");
+  // One line: SSH passes it as one quoted word.
+  return parts.join("; ");
 }
 
 export function parseSections(text: string): Map<string, { out: string; rc: number }> {
@@ -437,7 +435,12 @@ export function judgeHost(
         (fabric ? `, fabric ${far ? describeRoute(far) : "none"}` : ""),
     );
     if (!(usable(local) && local!.gateway !== undefined)) {
-      add("routes", `${e.name} (${e.ip})`, "a route via the gateway", local ? describeRoute(local) : "no route");
+      add(
+        "routes",
+        `${e.name} (${e.ip})`,
+        "a route via the gateway",
+        local ? describeRoute(local) : "no route",
+      );
     } else if (fabric !== undefined && far?.gateway !== hostAddr.get(e.host)) {
       add(
         "routes",
@@ -471,7 +474,12 @@ export function judgeHost(
     const c = containers.find((x) => x.role === "endpoint" && x.endpoint === e.name);
     const before = problems.length;
     if (dockerOk && !("none" in t.docker) && (c === undefined || c.status !== "running")) {
-      add("endpoints", e.name, "its container running", c ? `container ${c.status}` : "no container");
+      add(
+        "endpoints",
+        e.name,
+        "its container running",
+        c ? `container ${c.status}` : "no container",
+      );
     } else if (link === undefined) {
       add("endpoints", e.name, `tap ${tap}`, "no such interface");
     } else if (!(link.flags ?? []).includes("UP") || link.operstate === "DOWN") {
@@ -528,7 +536,12 @@ export function judgeHost(
         l.includes("-j MASQUERADE"),
     );
   if (rule === undefined) {
-    add("snat", SNAT_CHAIN, `MASQUERADE from ${pool} to outside it`, snat.rc === 0 ? "no such rule" : firstLine(snat.out));
+    add(
+      "snat",
+      SNAT_CHAIN,
+      `MASQUERADE from ${pool} to outside it`,
+      snat.rc === 0 ? "no such rule" : firstLine(snat.out),
+    );
   } else if (!postPart.split("\n").some((l) => l.trim() === `-A POSTROUTING -j ${SNAT_CHAIN}`)) {
     add("snat", "POSTROUTING", `a jump to ${SNAT_CHAIN}`, "none");
   }
@@ -578,7 +591,8 @@ export function correlate(model: ClusterModel, hosts: HostStatus[]): void {
   const all = hosts.flatMap((h) => h.problems);
   const birdDown = new Map<string, string>();
   for (const h of hosts) {
-    if (!h.reachable) birdDown.set(h.host, problemKey({ host: h.host, check: "reach", subject: h.host }));
+    if (!h.reachable)
+      birdDown.set(h.host, problemKey({ host: h.host, check: "reach", subject: h.host }));
     const p = h.problems.find((x) => x.check === "bgp" && x.subject === "bird");
     if (p) birdDown.set(h.host, problemKey(p));
   }

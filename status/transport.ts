@@ -59,9 +59,7 @@ export function spawnCollect(
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(
-        e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e,
-      );
+      reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
     });
     child.on("close", (code) => {
       clearTimeout(timer);

@@ -45,7 +45,7 @@ describe("lab names", () => {
   it("names every namespace of the dev stack with its prefix, uniquely, as the scripts accept", () => {
     const plan = buildPlan(buildModel(stackWith("dev")), "dev");
     const all = planNamespaces(plan);
-    assert.equal(all.length, 1 + 2 + 3);
+    assert.equal(all.length, 1 + 1 + 2 + 3, "fabric, operator, hosts, endpoints");
     assert.equal(new Set(all).size, all.length);
     for (const ns of all) assert.ok(isLabNamespace(plan, ns), ns);
     assert.ok(!isLabNamespace(plan, `${labPrefix("dev-x")}-fabric`));

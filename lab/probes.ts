@@ -1,0 +1,91 @@
+/**
+ * The lab as a target of the health-check engine (status/engine.ts): where BIRD's control
+ * socket, the endpoints' namespaces and the controller's plugin data are in the lab, and
+ * which probes need production pieces the lab does not have. The lab's `check` runs them
+ * through its namespaces; `npm run status -- --lab` runs them over SSH from the operator's
+ * namespace.
+ */
+import { buildModel, type ClusterModel } from "../components/model.js";
+import type { KernelRoute, StatusTarget } from "../status/engine.js";
+import { namespaceTransport, sshTransport, type Transport } from "../status/transport.js";
+import {
+  FELIX_STAND_IN,
+  hostOf,
+  requireState,
+  resolveContext,
+  type LabOptions,
+} from "./context.js";
+import { run } from "./exec.js";
+import { loadLabModel } from "./lab.js";
+import type { LabPlan } from "./plan.js";
+import { LAB_SSH_USER, labKeyFile, labKnownHosts } from "./sshd.js";
+import type { StateDir } from "./state.js";
+
+export interface LabTarget {
+  target: StatusTarget;
+  plan: LabPlan;
+  state: StateDir;
+}
+
+export async function fabricRoutes(plan: LabPlan): Promise<KernelRoute[]> {
+  const { stdout } = await run("ip", [
+    "-n",
+    plan.fabricNs,
+    "-j",
+    "-4",
+    "route",
+    "show",
+    "table",
+    "main",
+  ]);
+  return stdout.trim() === "" ? [] : (JSON.parse(stdout) as KernelRoute[]);
+}
+
+/** The lab of a stack, as the engine sees it (the lab must be up). */
+export function labTarget(opts: LabOptions): LabTarget {
+  const { state } = resolveContext(opts);
+  const st = requireState(state);
+  const plan = st.plan;
+  // The plan records what was built; the model gives what each host should hold.
+  const model: ClusterModel =
+    st.config !== undefined ? buildModel(st.config) : loadLabModel({ ...opts, stack: plan.stack });
+  const ns = new Map(plan.endpoints.map((e) => [e.name, e.ns]));
+  const target: StatusTarget = {
+    stack: plan.stack,
+    kind: "lab",
+    model,
+    endpointIds: new Map(plan.endpoints.map((e) => [e.name, e.id])),
+    birdc: (h) => [
+      "birdc",
+      "-s",
+      state.birdSocket(hostOf(plan, h.name).index),
+      "show",
+      "protocols",
+    ],
+    endpointNetns: (e) => ns.get(e.name)!,
+    dataDir: state.pluginDataDir(model.controller.index),
+    docker: { none: "the lab's endpoints are bare network namespaces (no Docker)" },
+    systemContainers: "the lab runs no system containers",
+    agent: { none: "the lab runs no host agent" },
+    felix: FELIX_STAND_IN,
+    ...(plan.bgp ? {} : { fabricRoutes: () => fabricRoutes(plan) }),
+    sudo: () => [],
+  };
+  return { target, plan, state };
+}
+
+/** The lab's own transport: a command runs in the host's namespace. */
+export function labNamespaceTransport(plan: LabPlan): Transport {
+  return namespaceTransport((host) => hostOf(plan, host).ns);
+}
+
+/** SSH to the lab's sshd, from the operator's namespace, with the lab's key and host keys. */
+export function labSshTransport(plan: LabPlan, state: StateDir, connectTimeoutS = 5): Transport {
+  return sshTransport({
+    hosts: plan.hosts.map((h) => ({ name: h.name, address: h.address, user: LAB_SSH_USER })),
+    keyFile: labKeyFile(state),
+    knownHostsFile: labKnownHosts(state),
+    connectTimeoutS,
+    wrap: ["ip", "netns", "exec", plan.operator.ns],
+  });
+}
