@@ -67,7 +67,8 @@ export function labTarget(opts: LabOptions): LabTarget {
     docker: { none: "the lab's endpoints are bare network namespaces (no Docker)" },
     systemContainers: "the lab runs no system containers",
     agent: { none: "the lab runs no host agent" },
-    felix: FELIX_STAND_IN,
+    felix:
+      "Felix cannot run in the lab (the lab does its routing part itself: host route, proxy ARP)",
     ...(plan.bgp ? {} : { fabricRoutes: () => fabricRoutes(plan) }),
     sudo: () => [],
   };

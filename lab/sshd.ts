@@ -137,9 +137,11 @@ export function labSshdPids(state: StateDir, h?: HostPlan): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    const argv = cmdline(Number(entry));
-    if (argv.length === 0 || !/(^|\/)(sshd|nsenter)$/.test(argv[0]!)) continue;
-    if (argv.some((a) => a.startsWith(marker))) pids.push(Number(entry));
+    // sshd rewrites its command line ("sshd: /usr/sbin/sshd -D -e -f <conf> [listener] ..."),
+    // so the words are matched in the whole line.
+    const line = cmdline(Number(entry)).join(" ");
+    if (!/^(sshd: )?(\S*\/)?(sshd|nsenter) /.test(line)) continue;
+    if (line.split(" ").some((a) => a.startsWith(marker))) pids.push(Number(entry));
   }
   return pids;
 }
