@@ -8,13 +8,7 @@
 import { buildModel, type ClusterModel } from "../components/model.js";
 import type { KernelRoute, StatusTarget } from "../status/engine.js";
 import { namespaceTransport, sshTransport, type Transport } from "../status/transport.js";
-import {
-  FELIX_STAND_IN,
-  hostOf,
-  requireState,
-  resolveContext,
-  type LabOptions,
-} from "./context.js";
+import { hostOf, requireState, resolveContext, type LabOptions } from "./context.js";
 import { run } from "./exec.js";
 import { loadLabModel } from "./lab.js";
 import type { LabPlan } from "./plan.js";

@@ -178,7 +178,7 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
       "proxyarp",
       taps.length === 0
         ? "true"
-        : `for t in ${taps.map(q).join(" ")}; do printf '%s %s\\n' "$t" "$(cat /proc/sys/net/ipv4/conf/$t/proxy_arp 2>/dev/null || echo -)"; done`,
+        : `set -- ${taps.map(q).join(" ")}; for t; do printf '%s %s\\n' "$t" "$(cat "/proc/sys/net/ipv4/conf/$t/proxy_arp" 2>/dev/null || echo -)"; done`,
     ),
     ...locals.map((e) =>
       section(`eth0 ${e.name}`, `ip -n ${q(t.endpointNetns(e))} -j link show dev eth0`),
@@ -198,7 +198,7 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
     parts.push(
       section(
         "containers",
-        `ids=$(docker ps -aq ${filter}) && { [ -z "$ids" ] || docker inspect --format ${q(INSPECT_FORMAT)} $ids; }`,
+        `ids=$(docker ps -aq ${filter}) && printf '%s\\n' "$ids" | xargs -r docker inspect --format ${q(INSPECT_FORMAT)}`,
       ),
     );
   }

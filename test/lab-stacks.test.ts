@@ -14,6 +14,7 @@ import { labCheck, type CheckReport } from "../lab/check.js";
 import type { LabOptions } from "../lab/context.js";
 import { labDown, labNamespaces, labUp } from "../lab/lab.js";
 import { labPrefix } from "../lab/plan.js";
+import { labSshdPids } from "../lab/sshd.js";
 import { StateDir } from "../lab/state.js";
 import {
   configFromYaml,
@@ -40,7 +41,8 @@ async function cycle(kind: string, config: CalicoConfig, expect: (r: CheckReport
     const up = await labUp(opts);
     assert.ok(existsSync(path.join(up.stateDir, "state.json")));
     const made = await labNamespaces(labPrefix(opts.stack!));
-    assert.equal(made.length, 1 + config.hosts.length + config.endpoints.length);
+    // The fabric, the operator's seat, the hosts and the endpoints.
+    assert.equal(made.length, 2 + config.hosts.length + config.endpoints.length);
     const report = await labCheck({ ...opts, timeoutMs: 30_000 });
     assert.deepEqual(report.problems, [], JSON.stringify(report, null, 2));
     assert.equal(report.ok, true);
@@ -58,6 +60,7 @@ async function cycle(kind: string, config: CalicoConfig, expect: (r: CheckReport
   }
   const left = leftovers(before, await systemSnapshot());
   assert.deepEqual(left, { namespaces: [], rootLinks: [], birds: [] }, "left behind");
+  assert.deepEqual(labSshdPids(new StateDir(stateRoot, opts.stack!)), [], "sshd left running");
   assert.equal(existsSync(new StateDir(stateRoot, opts.stack!).dir), false, "state folder");
 }
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import ipaddr from "ipaddr.js";
 import { buildModel, syntheticEndpointId, tapName } from "../components/model.js";
 import { NETNS_NAME_RE } from "../components/render/index.js";
-import { longestMatch, parseBirdProtocols } from "../lab/check.js";
+import { longestMatch, parseBirdProtocols } from "../status/engine.js";
 import { hostLinkCommands } from "../lab/lab.js";
 import { buildPlan, isLabNamespace, labPrefix, planNamespaces } from "../lab/plan.js";
 import { configFromYaml, stackWith } from "./helpers/lab.js";
