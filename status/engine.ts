@@ -178,7 +178,8 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
       "proxyarp",
       taps.length === 0
         ? "true"
-        : `set -- ${taps.map(q).join(" ")}; for t; do printf '%s %s\\n' "$t" "$(cat "/proc/sys/net/ipv4/conf/$t/proxy_arp" 2>/dev/null || echo -)"; done`,
+        : // Shell builtins only: one read per tap, no process each.
+          `set -- ${taps.map(q).join(" ")}; for t; do v=-; { read -r v <"/proc/sys/net/ipv4/conf/$t/proxy_arp"; } 2>/dev/null; printf '%s %s\\n' "$t" "$v"; done`,
     ),
     ...locals.map((e) =>
       section(`eth0 ${e.name}`, `ip -n ${q(t.endpointNetns(e))} -j link show dev eth0`),
