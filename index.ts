@@ -5,15 +5,45 @@
  * before any resource is created, with one message naming every bad key and value.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CalicoCluster, modelFromStackConfig } from "./components/cluster.js";
+import { CalicoCluster } from "./components/cluster.js";
+import { ConfigError, loadConfig } from "./components/config.js";
+import { buildModel, type ClusterModel } from "./components/model.js";
+import { rawFromStackConfig } from "./components/stack-keys.js";
 
-// Structured values (hosts, endpoints, gce...) arrive as JSON strings; config.ts parses them.
+/**
+ * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
+ * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
+ * which names every bad key and value, without a stack trace, before any resource exists.
+ */
+function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
+  try {
+    return buildModel(loadConfig(rawFromStackConfig(entries, { isSecret: runtimeIsSecret })));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Whether the runtime holds a config key as a secret (set with `--secret`). The SDK keeps
+ * this in `runtime.isConfigSecret`, which its typings mark internal; without it every key
+ * counts as plain, and a stack secret named by an endpoint is refused rather than trusted.
+ */
+function runtimeIsSecret(fullKey: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean };
+  return runtime.isConfigSecret?.(fullKey) ?? false;
+}
+
+// Structured values (hosts, endpoints, gce...) arrive as JSON strings; stack-keys.ts parses them.
 const model = modelFromStackConfig(pulumi.runtime.allConfig());
 
 const config = new pulumi.Config();
 const cluster = new CalicoCluster("calico", {
   model,
   ...(model.config.sshKeySupplied ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
+  // The stack secrets endpoints and registries name (`secretEnv`, `passwordSecret`): each
+  // its own top-level key, set with `pulumi config set --secret <key>`.
+  secrets: Object.fromEntries(model.config.secretKeys.map((k) => [k, config.requireSecret(k)])),
 });
 
 /** Every host: name, role, internal and external address, and how to SSH to it. */

@@ -6,29 +6,16 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { ConfigError, loadConfig, rawFromStackConfig } from "./config.js";
 import { CalicoEndpoint } from "./endpoint.js";
+import { existingHosts } from "./existing.js";
 import { GceFabric } from "./gce.js";
 import { CalicoHost } from "./host.js";
 import type { ClusterModel } from "./model.js";
-import { buildModel, PATHS } from "./model.js";
+import { PATHS } from "./model.js";
+import type { HostReachMap } from "./platform.js";
 import { renderFelixTxt, renderGroupsTxt, SNAT_CHAIN } from "./render/index.js";
 import { keyFileFor, remoteFile, sshStateDir } from "./ssh.js";
 import type * as command from "@pulumi/command";
-
-/**
- * Stack config entries (as `pulumi.runtime.allConfig()` gives them: structured values as JSON
- * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
- * which names every bad key and value, without a stack trace, before any resource exists.
- */
-export function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
-  try {
-    return buildModel(loadConfig(rawFromStackConfig(entries)));
-  } catch (err) {
-    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
-    throw err;
-  }
-}
 
 export interface CalicoClusterArgs {
   model: ClusterModel;
@@ -37,6 +24,11 @@ export interface CalicoClusterArgs {
    * `platform: existing`. When absent an ed25519 key is generated and kept in the state.
    */
   sshPrivateKey?: pulumi.Input<string>;
+  /**
+   * The values of the stack secrets the config names (`config.secretKeys`: endpoints'
+   * `secretEnv`, registries' `passwordSecret`), by key, as secrets.
+   */
+  secrets?: Record<string, pulumi.Input<string>>;
 }
 
 export interface HostOutput {
@@ -55,6 +47,10 @@ export interface EndpointOutput {
   ip: string;
   group: string;
   mac: string;
+  /** The image the endpoint runs (the util image when it names none); "" when attached. */
+  image: string;
+  /** True when the endpoint wires a container something else runs. */
+  attached: boolean;
   containerId: string;
 }
 
@@ -108,15 +104,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
     const keyFile = keyFileFor(this.sshPrivateKey, sshDir);
 
     // The platform.
-    const reach = new Map<
-      string,
-      {
-        address: pulumi.Output<string>;
-        internal: pulumi.Output<string>;
-        identity: pulumi.Output<string>;
-        dependsOn: pulumi.Resource[];
-      }
-    >();
+    let reach: HostReachMap;
     if (config.platform === "gce") {
       const provider =
         config.gce.project !== undefined
@@ -131,24 +119,26 @@ export class CalicoCluster extends pulumi.ComponentResource {
         { model, sshPublicKey: this.sshPublicKey },
         { parent: this, ...(provider ? { providers: [provider] } : {}) },
       );
-      for (const h of this.fabric.hosts) {
-        reach.set(h.name, {
-          address: h.externalAddress,
-          internal: h.internalAddress,
-          identity: h.identity,
-          dependsOn: [h.instance, ...this.fabric.firewalls],
-        });
-      }
+      reach = this.fabric.reach;
     } else {
-      for (const h of model.hosts) {
-        reach.set(h.name, {
-          address: pulumi.output(h.address!),
-          internal: pulumi.output(h.internalAddress),
-          identity: pulumi.output(h.address!),
-          dependsOn: [],
-        });
-      }
+      reach = existingHosts(model);
     }
+
+    // Stack secrets, by key; every one the config names must be given.
+    const secrets: Record<string, pulumi.Output<string>> = {};
+    for (const key of config.secretKeys) {
+      const value = args.secrets?.[key];
+      if (value === undefined) {
+        throw new Error(`the stack secret ${key} is named in the config but was not passed in`);
+      }
+      secrets[key] = pulumi.secret(value);
+    }
+    // Private registries: every host's Docker logs in with these (the password a secret).
+    const registryAuth = config.registries.map((r) => ({
+      address: r.address,
+      username: r.username,
+      password: secrets[r.passwordSecret]!,
+    }));
 
     // The hosts.
     this.hosts = model.hosts.map((h) => {
@@ -163,6 +153,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
           privateKey: this.sshPrivateKey,
           keyFile,
           sshDir,
+          registryAuth,
           dependsOn: r.dependsOn,
         },
         { parent: this },
@@ -198,7 +189,17 @@ export class CalicoCluster extends pulumi.ComponentResource {
       (e) =>
         new CalicoEndpoint(
           `${name}-ep-${e.name}`,
-          { model, endpoint: e, host: hostByName.get(e.host)!, controller },
+          {
+            model,
+            endpoint: e,
+            host: hostByName.get(e.host)!,
+            controller,
+            secrets: Object.fromEntries(
+              e.workload.kind === "run"
+                ? Object.values(e.workload.secretEnv).map((k) => [k, secrets[k]!])
+                : [],
+            ),
+          },
           { parent: this },
         ),
     );
@@ -227,6 +228,8 @@ export class CalicoCluster extends pulumi.ComponentResource {
           ip: e.ip,
           group: e.group,
           mac: e.mac,
+          image: e.workload.kind === "attach" ? "" : (e.workload.image ?? config.images.util),
+          attached: e.workload.kind === "attach",
           containerId: id,
         }));
       }),

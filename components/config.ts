@@ -4,11 +4,23 @@
  * Pure: no Pulumi, no I/O. `loadConfig` either returns a fully defaulted, cross-checked
  * config or throws ONE `ConfigError` listing every problem with its key path and value.
  */
-import ipaddr from "ipaddr.js";
 import { z } from "zod";
-
-/** The Pulumi project name, and so the namespace of every config key (`calico-docker:hosts`). */
-export const PROJECT = "calico-docker";
+import {
+  absolutePathProblem,
+  checkWorkload,
+  registrySchema,
+  workloadFields,
+  type RegistryConfig,
+  type Workload,
+} from "./workload.js";
+import {
+  allocateInternalAddresses,
+  carveSubnets,
+  gceAddressProblem,
+  regionOfZone,
+  type GceSubnet,
+} from "./allocation.js";
+import { cidrContains, cidrProblem, cidrsOverlap, inCidr, isIPv4 } from "./ipv4.js";
 
 // ---------------------------------------------------------------------------------------------
 // Value checks shared by the schema and the cross-field rules.
@@ -27,24 +39,6 @@ const DOCKER_IMAGE = /^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]{1,128})?(@sha256:[a
 const DNS_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const PROTOCOLS = ["tcp", "udp", "icmp", "sctp", "udplite", "esp", "ah", "gre"] as const;
-
-/** Dotted-quad IPv4 in its canonical four-part decimal form (no `010.1.1.1`, no `10.1`). */
-export function isIPv4(value: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(value);
-}
-
-/** A CIDR whose host bits are zero. Returns the reason it is not, or undefined. */
-export function cidrProblem(value: string): string | undefined {
-  const [addr, len] = value.split("/");
-  if (addr === undefined || len === undefined || !/^\d{1,2}$/.test(len) || !isIPv4(addr)) {
-    return "is not an IPv4 CIDR like 192.168.0.0/16";
-  }
-  const bits = Number(len);
-  if (bits > 32) return "has a prefix length over 32";
-  const network = ipaddr.IPv4.networkAddressFromCIDR(value).toString();
-  if (network !== addr) return `has host bits set (did you mean ${network}/${bits}?)`;
-  return undefined;
-}
 
 const ipv4 = z.string().refine(isIPv4, { message: "is not an IPv4 address like 10.240.0.2" });
 const cidr = z.string().superRefine((v, ctx) => {
@@ -82,6 +76,7 @@ const endpointSchema = z
     host: z.string(),
     ip: ipv4,
     group: pattern(SAFE_NAME, "a safe group name (letters, digits, '_', '.', '-'; ≤ 63 chars)"),
+    ...workloadFields,
   })
   .strict();
 
@@ -185,6 +180,19 @@ const schema = z
     sshPrivateKey: z.unknown().optional(),
     groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
     images: imagesSchema.prefault({}),
+    /** Directories that workload volumes may bind from the host (nothing by default). */
+    allowedHostPaths: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = absolutePathProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .default([]),
+    /** Private registries the hosts log in to before pulling workload images. */
+    registries: z.array(registrySchema).default([]),
+    /** Stack secrets named by secretEnv/passwordSecret: presence only, never the value. */
+    stackSecrets: z.record(z.string(), z.object({ secret: z.boolean() }).strict()).default({}),
     felix: z
       .object({
         resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
@@ -203,6 +211,12 @@ const schema = z
   .strict();
 
 type Parsed = z.output<typeof schema>;
+
+/**
+ * Names a stack secret may not have: the schema's own top-level keys (every setting, and
+ * the internal `stackSecrets`).
+ */
+export const RESERVED_SECRET_NAMES: ReadonlySet<string> = new Set(Object.keys(schema.shape));
 export type Rule = z.output<typeof ruleSchema>;
 export type GroupRules = z.output<typeof groupRulesSchema>;
 
@@ -222,17 +236,15 @@ export interface HostConfig {
   endpointBlock?: string;
 }
 
-/** A regional subnet of the dedicated GCE network. */
-export interface GceSubnet {
-  region: string;
-  cidr: string;
-}
-
 export interface EndpointConfig {
   name: string;
   host: string;
   ip: string;
   group: string;
+  /** Where the endpoint is in the stack config, for messages: `endpoints[2]`. */
+  configPath: string;
+  /** What runs in the container: the program's own (an image) or an attached one. */
+  workload: Workload;
 }
 
 export interface CalicoConfig {
@@ -261,6 +273,11 @@ export interface CalicoConfig {
   images: Parsed["images"];
   felix: Parsed["felix"];
   plugin: Parsed["plugin"];
+  /** Directories workload volumes may bind from (absolute, normalised). */
+  allowedHostPaths: string[];
+  registries: RegistryConfig[];
+  /** Every stack secret the program reads (secretEnv values, registry passwords), sorted. */
+  secretKeys: string[];
 }
 
 export interface ConfigIssue {
@@ -305,31 +322,6 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
-function overlaps(a: string, b: string): boolean {
-  const [na, la] = ipaddr.IPv4.parseCIDR(a);
-  const [nb, lb] = ipaddr.IPv4.parseCIDR(b);
-  return la <= lb ? nb.match(na, la) : na.match(nb, lb);
-}
-
-/** True when CIDR `inner` lies wholly inside CIDR `outer`. */
-export function cidrContains(outer: string, inner: string): boolean {
-  const [net, bits] = ipaddr.IPv4.parseCIDR(inner);
-  return bits >= ipaddr.IPv4.parseCIDR(outer)[1] && net.match(ipaddr.IPv4.parseCIDR(outer));
-}
-
-export function inCidr(ip: string, range: string): boolean {
-  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parseCIDR(range));
-}
-
-/** An IPv4 address as an unsigned 32-bit number, and back. */
-export function ipToInt(ip: string): number {
-  return ipaddr.IPv4.parse(ip).octets.reduce((n, o) => n * 256 + o, 0);
-}
-
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
 /** Names whose data file would overwrite the plugin's own `felix.txt` or `groups.txt`. */
 export const RESERVED_ENDPOINT_NAMES: readonly string[] = ["felix", "groups"];
 
@@ -367,20 +359,11 @@ export function loadConfig(raw: unknown): CalicoConfig {
   const controller = c.controller ?? c.hosts[0]!.name;
   if (!hostNames.has(controller)) bad(["controller"], "is not the name of a host");
 
-  // GCE subnets are regional: one subnet per region the hosts use, carved from subnetCidr
-  // in equal power-of-two parts, in order of first appearance.
-  const regionOf = (zone: string) => zone.replace(/-[a-z]$/, "");
-  const hostRegions = c.hosts.map((h) => regionOf(h.zone ?? c.gce.zone));
+  // GCE subnets are regional: one per region the hosts use, carved from subnetCidr.
+  const hostRegions = c.hosts.map((h) => regionOfZone(h.zone ?? c.gce.zone));
   const regions = [...new Set(hostRegions)];
-  const [base, baseBits] = ipaddr.IPv4.parseCIDR(c.gce.subnetCidr);
-  const splitBits = Math.ceil(Math.log2(regions.length));
-  const subnetBits = baseBits + splitBits;
-  const subnetSize = 2 ** (32 - subnetBits);
-  const subnets: GceSubnet[] = regions.map((region, i) => ({
-    region,
-    cidr: `${intToIp(ipToInt(base.toString()) + i * subnetSize)}/${subnetBits}`,
-  }));
-  const subnetOf = new Map(subnets.map((s) => [s.region, s.cidr]));
+  const plan = carveSubnets(c.gce.subnetCidr, regions);
+  const subnetOf = new Map(plan.subnets.map((s) => [s.region, s.cidr]));
 
   if (c.platform === "existing") {
     c.hosts.forEach((h, i) => {
@@ -406,7 +389,7 @@ export function loadConfig(raw: unknown): CalicoConfig {
         `must all be in one region with an existing gce.network (got ${regions.join(", ")})`,
       );
     }
-    if (subnetBits > 29) {
+    if (plan.prefixLength > 29) {
       bad(["gce", "subnetCidr"], `is too small to split into ${regions.length} regional subnets`);
     }
     if (c.gce.sshSourceRanges.length === 0) {
@@ -423,15 +406,15 @@ export function loadConfig(raw: unknown): CalicoConfig {
       }
       if (h.internalAddress !== undefined) {
         const subnet = subnetOf.get(hostRegions[i]!)!;
-        const n = ipToInt(h.internalAddress) - ipToInt(subnet.split("/")[0]!);
-        if (n < 0 || n >= subnetSize) {
+        const problem = gceAddressProblem(h.internalAddress, subnet, plan.size);
+        if (problem === "outside") {
           bad(["hosts", i, "internalAddress"], `is outside its region's subnet ${subnet}`);
-        } else if (n < 2 || n >= subnetSize - 2) {
+        } else if (problem === "reserved") {
           bad(["hosts", i, "internalAddress"], `is reserved by GCE in ${subnet}`);
         }
       }
     });
-    if (overlaps(c.endpointPool, c.gce.subnetCidr)) {
+    if (cidrsOverlap(c.endpointPool, c.gce.subnetCidr)) {
       bad(["endpointPool"], `overlaps the host subnet gce.subnetCidr ${c.gce.subnetCidr}`);
     }
     if (c.bgp.enabled && c.bgp.session === "direct") {
@@ -440,27 +423,21 @@ export function loadConfig(raw: unknown): CalicoConfig {
   }
 
   // Internal addresses: given, else (existing) the SSH address, else (gce) the next free
-  // address of the host's regional subnet (GCE keeps .0, .1 and the last two).
-  const taken = new Set(
-    c.hosts.map((h) => h.internalAddress).filter((a): a is string => a !== undefined),
+  // address of the host's regional subnet.
+  const allocated = allocateInternalAddresses(
+    c.platform,
+    c.hosts.map((h, i) => ({
+      region: hostRegions[i]!,
+      ...(h.address !== undefined ? { address: h.address } : {}),
+      ...(h.internalAddress !== undefined ? { internalAddress: h.internalAddress } : {}),
+    })),
+    plan,
   );
-  const nextFree = new Map(subnets.map((s) => [s.region, ipToInt(s.cidr.split("/")[0]!) + 2]));
-  const internal = c.hosts.map((h, i) => {
-    if (h.internalAddress !== undefined) return h.internalAddress;
-    if (c.platform === "existing") {
-      return h.address !== undefined && isIPv4(h.address) ? h.address : "";
-    }
-    const region = hostRegions[i]!;
-    const first = ipToInt(subnetOf.get(region)!.split("/")[0]!);
-    let next = nextFree.get(region)!;
-    while (taken.has(intToIp(next))) next++;
-    nextFree.set(region, next + 1);
-    if (next - first >= subnetSize - 2) {
+  const internal = allocated.map((ip, i) => {
+    if (ip === undefined && c.platform === "gce") {
       bad(["hosts", i, "internalAddress"], "cannot be allocated: the regional subnet is full");
-      return "";
     }
-    taken.add(intToIp(next));
-    return intToIp(next);
+    return ip ?? "";
   });
   const seenInternal = new Map<string, number>();
   internal.forEach((ip, i) => {
@@ -487,11 +464,16 @@ export function loadConfig(raw: unknown): CalicoConfig {
       bad(["hosts", i, "endpointBlock"], `is not inside endpointPool ${c.endpointPool}`);
     }
     c.hosts.slice(0, i).forEach((o, j) => {
-      if (o.endpointBlock !== undefined && overlaps(o.endpointBlock, h.endpointBlock!)) {
+      if (o.endpointBlock !== undefined && cidrsOverlap(o.endpointBlock, h.endpointBlock!)) {
         bad(["hosts", i, "endpointBlock"], `overlaps hosts[${j}].endpointBlock ${o.endpointBlock}`);
       }
     });
   });
+
+  // Stack secrets named by endpoints and registries: key -> the config paths that name it.
+  const secretUses = new Map<string, (string | number)[][]>();
+  const secretUse = (path: (string | number)[], key: string) =>
+    secretUses.set(key, [...(secretUses.get(key) ?? []), path]);
 
   // Endpoints: known host, inside pool and block, unique IPs and names.
   const hostByName = new Map(c.hosts.map((h) => [h.name, h]));
@@ -519,8 +501,56 @@ export function loadConfig(raw: unknown): CalicoConfig {
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);
     } else names.set(name, i);
-    return { name, host: e.host, ip: e.ip, group: e.group };
+    const { workload, issues: workloadIssues } = checkWorkload(
+      e,
+      RESERVED_SECRET_NAMES,
+      c.allowedHostPaths,
+    );
+    for (const w of workloadIssues) bad(["endpoints", i, ...w.path], w.message, w.value);
+    if (workload.kind === "run") {
+      for (const [variable, key] of Object.entries(workload.secretEnv)) {
+        secretUse(["endpoints", i, "secretEnv", variable], key);
+      }
+    }
+    return {
+      name,
+      host: e.host,
+      ip: e.ip,
+      group: e.group,
+      configPath: `endpoints[${i}]`,
+      workload,
+    };
   });
+  c.registries.forEach((r, i) => {
+    if (RESERVED_SECRET_NAMES.has(r.passwordSecret)) {
+      bad(
+        ["registries", i, "passwordSecret"],
+        "names a calico-docker setting; choose another name",
+      );
+    }
+    secretUse(["registries", i, "passwordSecret"], r.passwordSecret);
+    if (c.registries.findIndex((o) => o.address === r.address) < i) {
+      bad(["registries", i, "address"], "duplicates another registry's address");
+    }
+  });
+  // Every stack secret named is set, and set as a secret; every one set is named.
+  for (const [key, uses] of secretUses) {
+    const stored = c.stackSecrets[key];
+    if (stored === undefined) {
+      for (const path of uses) {
+        bad(
+          path,
+          `names the stack secret ${key}, which is not set (pulumi config set --secret ${key} <value>)`,
+        );
+      }
+    } else if (!stored.secret) {
+      bad(
+        [key],
+        `is stored in plain text; it holds a secret (pulumi config set --secret ${key} <value>)`,
+        "(value not shown)",
+      );
+    }
+  }
 
   // Groups with rules: rules may only name groups that exist (have members or rules).
   const groupNames = new Set([...endpoints.map((e) => e.group), ...Object.keys(c.groups)]);
@@ -571,63 +601,14 @@ export function loadConfig(raw: unknown): CalicoConfig {
       session: c.bgp.session,
       connectDelaySeconds: c.bgp.connectDelaySeconds,
     },
-    gce: { ...c.gce, region, subnets },
+    gce: { ...c.gce, region, subnets: plan.subnets },
     sshKeySupplied: c.sshPrivateKey !== undefined,
     groups: c.groups,
     images: c.images,
     felix: c.felix,
     plugin: c.plugin,
+    allowedHostPaths: c.allowedHostPaths,
+    registries: c.registries,
+    secretKeys: [...secretUses.keys()].sort(),
   };
-}
-
-/** Top-level keys of the stack config whose values are objects/lists (JSON in Pulumi config). */
-const OBJECT_KEYS = new Set([
-  "hosts",
-  "endpoints",
-  "bgp",
-  "gce",
-  "ssh",
-  "groups",
-  "images",
-  "felix",
-  "plugin",
-]);
-export const STACK_KEYS = new Set([
-  ...OBJECT_KEYS,
-  "platform",
-  "controller",
-  "endpointPool",
-  "sshPrivateKey",
-]);
-
-/**
- * Turn stack config entries (`{"calico-docker:hosts": ...}`) into the raw object that
- * `loadConfig` takes. Values may be YAML-parsed objects (from Pulumi.<stack>.yaml) or JSON
- * strings (from the Pulumi runtime). Keys of other namespaces (`gcp:project`) are ignored;
- * an unknown key of ours is an error, so a typo never silently falls back to a default.
- */
-export function rawFromStackConfig(entries: Record<string, unknown>): Record<string, unknown> {
-  const raw: Record<string, unknown> = {};
-  const issues: ConfigIssue[] = [];
-  for (const [fullKey, value] of Object.entries(entries)) {
-    const [ns, key] = fullKey.split(":", 2);
-    if (ns !== PROJECT || key === undefined) continue;
-    if (!STACK_KEYS.has(key)) {
-      issues.push({ path: key, message: "is not a calico-docker setting", value: fullKey });
-      continue;
-    }
-    if (key === "sshPrivateKey") {
-      raw[key] = { secret: true }; // never carry the key material into the config
-    } else if (OBJECT_KEYS.has(key) && typeof value === "string") {
-      try {
-        raw[key] = JSON.parse(value) as unknown;
-      } catch {
-        issues.push({ path: key, message: "is not valid JSON", value });
-      }
-    } else {
-      raw[key] = value;
-    }
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-  return raw;
 }

@@ -1,7 +1,16 @@
 /**
- * One endpoint: a `calico:util` container started with no network on its host, wired by the
- * rendered endpoint script (veth `tap<id>`, /32, default route, fixed MAC), and its plugin
- * data file on the controller, so the plugin tells Felix and the ACL Manager about it.
+ * One endpoint: a container started with no network on its host (the util image, or the
+ * workload the stack names: image, command, environment, limits, volumes), or a running
+ * container something else made (`attach: true`); wired by the rendered endpoint script
+ * (veth `tap<id>`, /32, default route, fixed MAC), and its plugin data file on the
+ * controller, so the plugin tells Felix and the ACL Manager about it.
+ *
+ * Replacing the container (a new image, command or environment) goes in this order, so no
+ * data file ever names a container that is gone: the data file is removed (the plugin
+ * withdraws the endpoint), the wiring is removed, the old container is deleted, the new one
+ * created and wired, and the data file written with the new id. (The container, the wiring
+ * and the data file are all `deleteBeforeReplace`, and the wiring and data file carry the
+ * container id in their triggers, so Pulumi deletes them before the container they follow.)
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -11,6 +20,7 @@ import type { ClusterModel, EndpointModel } from "./model.js";
 import { PATHS } from "./model.js";
 import { renderEndpointData, renderEndpointScript, shQuote } from "./render/index.js";
 import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
+import type { Workload } from "./workload.js";
 
 export interface CalicoEndpointArgs {
   model: ClusterModel;
@@ -19,6 +29,11 @@ export interface CalicoEndpointArgs {
   host: CalicoHost;
   /** The controller, where the plugin reads its data. */
   controller: CalicoHost;
+  /**
+   * The values of the stack secrets this endpoint's `secretEnv` names, by key (secrets).
+   * They reach the container's environment and nothing else.
+   */
+  secrets?: Record<string, pulumi.Input<string>>;
 }
 
 /** Where an endpoint's wiring script lives on its host. */
@@ -26,8 +41,110 @@ export function endpointScriptPath(endpoint: EndpointModel): string {
   return `${PATHS.scriptDir}/endpoint-${endpoint.name}.sh`;
 }
 
+/** The labels every endpoint container the program runs carries (the agent finds them). */
+export function endpointLabels(
+  endpoint: EndpointModel,
+  hostIdentity: pulumi.Input<string>,
+): docker.types.input.ContainerLabel[] {
+  return [
+    { label: "calico-docker.role", value: "endpoint" },
+    { label: "calico-docker.host-identity", value: hostIdentity },
+    { label: "calico-docker.endpoint", value: endpoint.name },
+    { label: "calico-docker.ip", value: endpoint.ip },
+    { label: "calico-docker.group", value: endpoint.group },
+  ];
+}
+
+/**
+ * The container of a workload endpoint: no network (`--net=none`, the script wires it), never
+ * privileged, the stack's command, environment (secret values stay secret: each is its own
+ * secret Output), working directory, user, limits, volumes and labels.
+ */
+export function workloadContainerArgs(
+  endpoint: EndpointModel,
+  workload: Extract<Workload, { kind: "run" }>,
+  image: pulumi.Input<string>,
+  hostIdentity: pulumi.Input<string>,
+  secrets: Record<string, pulumi.Input<string>>,
+): docker.ContainerArgs {
+  const plain = Object.entries(workload.env)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`);
+  const secret = Object.entries(workload.secretEnv)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([variable, key]) => {
+      const value = secrets[key];
+      if (value === undefined) {
+        throw new Error(
+          `${endpoint.configPath}.secretEnv.${variable}: the stack secret ${key} was not passed to the endpoint`,
+        );
+      }
+      return pulumi.secret(value).apply((v) => `${variable}=${v}`);
+    });
+  const userLabels = Object.entries(workload.labels).map(([label, value]) => ({ label, value }));
+  return {
+    name: endpoint.containerName,
+    image,
+    networkMode: "none",
+    privileged: false,
+    restart: "no",
+    mustRun: true,
+    ...(workload.command !== undefined ? { command: workload.command } : {}),
+    ...(plain.length + secret.length > 0 ? { envs: [...plain, ...secret] } : {}),
+    ...(workload.workingDir !== undefined ? { workingDir: workload.workingDir } : {}),
+    ...(workload.user !== undefined ? { user: workload.user } : {}),
+    ...(workload.memoryMb !== undefined ? { memory: workload.memoryMb } : {}),
+    ...(workload.cpus !== undefined ? { cpus: String(workload.cpus) } : {}),
+    ...(workload.volumes.length > 0
+      ? {
+          volumes: workload.volumes.map((v) => ({
+            hostPath: v.hostPath,
+            containerPath: v.containerPath,
+            readOnly: v.readOnly,
+          })),
+        }
+      : {}),
+    labels: [...endpointLabels(endpoint, hostIdentity), ...userLabels],
+  };
+}
+
+/**
+ * The readiness-style check for an attached endpoint: the container called `name` runs on
+ * the host with no network of its own (`--net=none`; never the host's namespace or another
+ * container's), and its id is printed last. It fails `up` naming the endpoint's key.
+ */
+export function attachLookupScript(endpoint: EndpointModel): string {
+  const who = `calico-docker: ${endpoint.configPath} (${endpoint.name}, attach: true) on host ${endpoint.host}`;
+  const q = shQuote;
+  return [
+    "set -u",
+    `if ! out=$(docker inspect -f '{{.Id}} {{.State.Running}} {{.HostConfig.NetworkMode}}' -- ${q(endpoint.containerName)} 2>&1); then`,
+    `  echo ${q(`${who}: there is no container named ${endpoint.containerName} to attach; start it first (docker run --net=none --name ${endpoint.containerName} ...)`)} >&2`,
+    '  echo "docker says: $out" >&2',
+    "  exit 1",
+    "fi",
+    "read -r id running mode <<EOF",
+    "$out",
+    "EOF",
+    'if [ "$running" != true ]; then',
+    `  echo ${q(`${who}: container ${endpoint.containerName} is not running; start it, then run pulumi up again`)} >&2`,
+    "  exit 1",
+    "fi",
+    'if [ "$mode" != none ]; then',
+    `  echo ${q(`${who}: container ${endpoint.containerName} has network mode`)}" $mode; "${q(`an attached container must run with --net=none (Calico gives it its network)`)} >&2`,
+    "  exit 1",
+    "fi",
+    'echo "$id"',
+  ].join("\n");
+}
+
 export class CalicoEndpoint extends pulumi.ComponentResource {
-  public readonly container: docker.Container;
+  /** The container the program runs; undefined for an attached endpoint. */
+  public readonly container?: docker.Container;
+  /** The image pulled for a workload that names one. */
+  public readonly image?: docker.RemoteImage;
+  /** The check that finds an attached container (attach: true). */
+  public readonly lookup?: command.remote.Command;
   /** The docker container id: the endpoint id Felix and the plugin know it by. */
   public readonly containerId: pulumi.Output<string>;
   public readonly wiring: command.remote.Command;
@@ -38,34 +155,57 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     const { model, endpoint, host, controller } = args;
     const child = (extra: pulumi.CustomResourceOptions = {}) =>
       pulumi.mergeOptions({ parent: this }, extra);
+    const workload = endpoint.workload;
 
-    // The container: no network of its own (`--net=none`). It is not restarted by Docker:
-    // a restarted container gets a fresh, unwired namespace. After a host reboot,
-    // `pulumi up --refresh` sees it stopped and recreates it, and the new id re-wires it.
-    this.container = new docker.Container(
-      name,
-      {
-        name: endpoint.containerName,
-        image: host.images.util!,
-        networkMode: "none",
-        restart: "no",
-        mustRun: true,
-        labels: [
-          { label: "calico-docker.role", value: "endpoint" },
-          { label: "calico-docker.host-identity", value: host.identity },
-          { label: "calico-docker.endpoint", value: endpoint.name },
-          { label: "calico-docker.ip", value: endpoint.ip },
-          { label: "calico-docker.group", value: endpoint.group },
-        ],
-      },
-      child({
-        provider: host.provider,
-        deleteBeforeReplace: true,
-        dependsOn: [host.ready],
-      }),
-    );
-    this.containerId = this.container.id;
-
+    let started: pulumi.Resource;
+    let containerId: pulumi.Output<string>;
+    if (workload.kind === "attach") {
+      // Someone else's container: found, never created, stopped or deleted (no delete).
+      this.lookup = new command.remote.Command(
+        `${name}-attach`,
+        {
+          connection: host.connection,
+          create: attachLookupScript(endpoint),
+          triggers: [host.identity],
+          addPreviousOutputInEnv: false,
+        },
+        child({ dependsOn: [host.ready], additionalSecretOutputs: ["connection"] }),
+      );
+      containerId = this.lookup.stdout.apply((out) => lastLine(out));
+      started = this.lookup;
+    } else {
+      // The image: the util image built on the host, or the named one pulled on this
+      // endpoint's host through that host's provider (its registry logins included).
+      let image: pulumi.Input<string>;
+      if (workload.image === undefined) {
+        image = host.images.util!;
+      } else {
+        this.image = new docker.RemoteImage(
+          `${name}-image`,
+          { name: workload.image, keepLocally: true },
+          child({ provider: host.provider, dependsOn: [host.ready] }),
+        );
+        const pulled = this.image;
+        image = pulumi.all([pulled.imageId, pulled.name]).apply(([id, n]) => id || n);
+      }
+      // The container: no network of its own (`--net=none`). It is not restarted by Docker:
+      // a restarted container gets a fresh, unwired namespace. After a host reboot,
+      // `pulumi up --refresh` sees it stopped and recreates it, and the new id re-wires it.
+      const secretEnv = Object.keys(workload.secretEnv).length > 0;
+      this.container = new docker.Container(
+        name,
+        workloadContainerArgs(endpoint, workload, image, host.identity, args.secrets ?? {}),
+        child({
+          provider: host.provider,
+          deleteBeforeReplace: true,
+          dependsOn: [host.ready],
+          ...(secretEnv ? { additionalSecretOutputs: ["envs"] } : {}),
+        }),
+      );
+      started = this.container;
+      containerId = this.container.id;
+    }
+    this.containerId = containerId;
     // The wiring: the script (rendered for this container id) is kept on the host so that
     // `remove` runs the very text that `add` ran; a new container id replaces the wiring
     // (old one removed first).
@@ -86,14 +226,15 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         addPreviousOutputInEnv: false,
       },
       child({
-        dependsOn: [host.prepared, this.container],
+        dependsOn: [host.prepared, started],
         deleteBeforeReplace: true,
         additionalSecretOutputs: ["connection"],
       }),
     );
 
-    // The plugin's data file on the controller, written atomically and updated in place
-    // (the plugin watches the directory), after the wiring so Felix finds the tap.
+    // The plugin's data file on the controller, written atomically (the plugin watches the
+    // directory), after the wiring so Felix finds the tap. A new container id replaces it:
+    // the old file goes before the old container does (see the top of this file).
     this.dataFile = remoteFile(
       `${name}-data`,
       {
@@ -103,11 +244,16 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         user: controller.user,
         path: `${PATHS.dataDir}/${endpoint.dataFile}`,
         content: this.containerId.apply((id) => renderEndpointData(model, endpoint.name, id)),
-        replaceOnChange: false,
+        replaceOnChange: true,
       },
       child({ dependsOn: [controller.prepared, this.wiring] }),
     );
 
     this.registerOutputs({ containerId: this.containerId });
   }
+}
+
+function lastLine(text: string | undefined): string {
+  const lines = (text ?? "").trim().split("\n");
+  return lines[lines.length - 1]!.trim();
 }

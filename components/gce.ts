@@ -8,6 +8,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
 import { PORTS } from "./model.js";
+import type { HostReach, HostReachMap } from "./platform.js";
 import { renderIgnition } from "./render/index.js";
 
 /** The network tag every Calico host carries; every firewall rule targets it. */
@@ -36,6 +37,8 @@ export class GceFabric extends pulumi.ComponentResource {
   public readonly subnets: gcp.compute.Subnetwork[];
   public readonly firewalls: gcp.compute.Firewall[];
   public readonly hosts: GceHost[];
+  /** How the host layer reaches each instance (after the firewall rules let it in). */
+  public readonly reach: HostReachMap;
   public readonly routes: gcp.compute.Route[];
 
   constructor(name: string, args: GceFabricArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -139,6 +142,17 @@ export class GceFabric extends pulumi.ComponentResource {
     // known at preview. Ignition runs on first boot only: a change to it replaces the
     // instance, and the fixed name and address mean the old one must go first.
     this.hosts = model.hosts.map((host) => this.instance(name, model, host, args, subnetOfRegion));
+    this.reach = new Map(
+      this.hosts.map((h): [string, HostReach] => [
+        h.name,
+        {
+          address: h.externalAddress,
+          internal: h.internalAddress,
+          identity: h.identity,
+          dependsOn: [h.instance, ...firewalls],
+        },
+      ]),
+    );
 
     // 4. Static routes, one per endpoint (or per host block), all independent of each other
     // so the engine creates them in parallel. The instance id in the description makes a

@@ -63,6 +63,8 @@ export interface CalicoHostArgs {
   keyFile: pulumi.Output<string>;
   /** Directory for this stack's known-hosts files. */
   sshDir: string;
+  /** Private registries this host's Docker logs in to (passwords as secrets). */
+  registryAuth?: docker.types.input.ProviderRegistryAuth[];
   /** Resources that must exist before SSH can work (the instance, the SSH firewall rule). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -179,6 +181,9 @@ export class CalicoHost extends pulumi.ComponentResource {
       {
         host: pulumi.interpolate`ssh://${host.sshUser}@${args.address}`,
         sshOpts: dockerSshOpts(args.keyFile, knownHosts),
+        ...(args.registryAuth !== undefined && args.registryAuth.length > 0
+          ? { registryAuth: args.registryAuth }
+          : {}),
       },
       child({ dependsOn: [this.ready] }),
     );

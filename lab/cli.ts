@@ -1,20 +1,24 @@
 /**
- * `npm run lab -- up|check|down [--stack <name>] [--json]`: the stack's hosts and endpoints as
- * network namespaces on this machine, with real BIRD, checked with a full ping matrix.
+ * `npm run lab -- up|check|down|env [--stack <name>] [--json]`: the stack's hosts as network
+ * namespaces on this machine, its endpoints as Docker containers (or bare namespaces), with
+ * real BIRD, checked with a full ping matrix.
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
 import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
 import { LabError } from "./context.js";
-import { labDown, labUp } from "./lab.js";
+import { labDockerHost, labDown, labUp } from "./lab.js";
 import { formatReport } from "./report.js";
 
 const program = new Command()
   .name("npm run lab --")
   .description(
-    "Build a stack's hosts and endpoints as network namespaces on this machine (root, Linux),\n" +
-      "with the rendered scripts and BIRD, and prove the routing with a full ping matrix.",
+    "Build a stack's hosts as network namespaces on this machine (root, Linux), its endpoints as\n" +
+      "Docker containers on the lab's own dockerd (or the one DOCKER_HOST names), wired by the\n" +
+      "rendered scripts, with BIRD, and prove the routing with a full ping matrix.\n" +
+      "`up --endpoints netns` makes the endpoints bare network namespaces instead (no Docker:\n" +
+      "for very large labs).",
   )
   .showHelpAfterError();
 
@@ -51,10 +55,20 @@ common(program.command("up").description("build the lab (replaces an existing on
   .addOption(
     new Option("--stack-file <file>", "read this stack file instead of Pulumi.<stack>.yaml"),
   )
-  .action((o: Common & { stackFile?: string }) =>
+  .addOption(
+    new Option(
+      "--endpoints <mode>",
+      "docker: containers (--net=none) wired by the endpoint script; netns: bare namespaces, " +
+        "no Docker (very large labs)",
+    )
+      .choices(["docker", "netns"])
+      .default("docker"),
+  )
+  .action((o: Common & { stackFile?: string; endpoints: "docker" | "netns" }) =>
     main(async () => {
       const r = await labUp({
         stack: o.stack,
+        endpoints: o.endpoints,
         log: progress(o.json),
         ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
         ...(o.stackFile ? { stackFile: o.stackFile } : {}),
@@ -123,5 +137,21 @@ common(program.command("down").description("remove everything up made")).action(
     return 0;
   }),
 );
+
+program
+  .command("env")
+  .description("print DOCKER_HOST=... for the lab's Docker daemon (eval it to use docker)")
+  .option("-s, --stack <name>", "stack: reads Pulumi.<name>.yaml", "dev")
+  .addOption(new Option("--state-dir <dir>", "where state folders live (default <repo>/.lab)"))
+  .action((o: { stack: string; stateDir?: string }) =>
+    main(async () => {
+      const host = labDockerHost({
+        stack: o.stack,
+        ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+      });
+      process.stdout.write(`DOCKER_HOST=${host}\n`);
+      return 0;
+    }),
+  );
 
 await program.parseAsync(process.argv);

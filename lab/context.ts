@@ -5,7 +5,7 @@
  */
 import os from "node:os";
 import type { CalicoConfig } from "../components/config.js";
-import type { HostPlan, LabPlan } from "./plan.js";
+import type { EndpointMode, HostPlan, LabPlan } from "./plan.js";
 import { DEFAULT_STATE_ROOT, StateDir, type LabState } from "./state.js";
 
 /** A problem the operator can act on (printed without a stack trace). */
@@ -27,6 +27,8 @@ export interface LabOptions {
   stateRoot?: string;
   /** Progress lines; default: none. */
   log?: (line: string) => void;
+  /** Endpoints as Docker containers (default) or bare namespaces (very large labs). */
+  endpoints?: EndpointMode;
   /** Parallel jobs for namespaces and scripts (default: 4 per core, at least 8). */
   concurrency?: number;
 }

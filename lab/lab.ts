@@ -2,16 +2,17 @@
  * The lab: a stack's hosts and endpoints as network namespaces on this machine, wired by the
  * very scripts production runs, with real BIRD, and checked with a full ping matrix.
  *
- *   up     fabric + host namespaces, host preparation script, endpoint namespaces wired by the
- *          endpoint script, Felix's routing part (host route + proxy ARP per tap), BIRD per host
- *          (BGP on) or the GCE fabric's static routes (BGP off)
+ *   up     fabric + host namespaces, host preparation script, endpoints (Docker containers on
+ *          the lab's own dockerd, or bare namespaces) wired by the endpoint script, Felix's
+ *          routing part (host route + proxy ARP per tap), BIRD per host (BGP on) or the GCE
+ *          fabric's static routes (BGP off)
  *   check  BGP sessions, routes for remote endpoints, endpoint-to-endpoint ping matrix
  *   down   everything `up` made, found from the state folder and by name prefix
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { buildModel, type ClusterModel } from "../components/model.js";
+import { buildModel, tapName, type ClusterModel } from "../components/model.js";
 import {
   renderBirdConf,
   renderEndpointScript,
@@ -19,6 +20,7 @@ import {
   renderPluginData,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
+import { stopAgents } from "./agent.js";
 import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
   FELIX_STAND_IN,
@@ -30,6 +32,20 @@ import {
   step,
   type LabOptions,
 } from "./context.js";
+import {
+  checkNamesFree,
+  daemonAnswers,
+  dockerHostFromEnv,
+  ensureUtilImage,
+  labDockerPids,
+  removeLabContainers,
+  removeNetnsLinks,
+  runEndpointContainer,
+  startDockerd,
+  stopDockerd,
+  UTIL_IMAGE,
+  waitForDaemon,
+} from "./docker.js";
 import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
 import { startLabSshd, stopLabSshd } from "./sshd.js";
@@ -39,16 +55,27 @@ import {
   LAB_PREFIX,
   labPrefix,
   planNamespaces,
+  type EndpointMode,
   type EndpointPlan,
   type HostPlan,
   type LabPlan,
 } from "./plan.js";
-import { DEFAULT_STATE_ROOT, REPO_ROOT, StateDir, type LabState } from "./state.js";
+import {
+  DEFAULT_STATE_ROOT,
+  REPO_ROOT,
+  StateDir,
+  type DockerRecord,
+  type LabState,
+} from "./state.js";
 
 // ---------------------------------------------------------------------------------------------
 // Preflight: Linux, root, the tools.
 
 const TOOL_PACKAGES: Record<string, string> = {
+  dockerd: "docker.io",
+  docker: "docker.io",
+  busybox: "busybox-static",
+  tar: "tar",
   ip: "iproute2",
   iptables: "iptables",
   nsenter: "util-linux",
@@ -61,7 +88,14 @@ const TOOL_PACKAGES: Record<string, string> = {
   ssh: "openssh-client",
 };
 
-export async function preflight(needBird: boolean, log: (l: string) => void): Promise<void> {
+export interface Needs {
+  bird: boolean;
+  /** `daemon`: the lab starts its own dockerd; `cli`: DOCKER_HOST names one. */
+  docker?: "daemon" | "cli";
+}
+
+export async function preflight(needs: Needs, log: (l: string) => void): Promise<void> {
+  const needBird = needs.bird;
   if (process.platform !== "linux") {
     throw new LabError(`the lab needs Linux network namespaces (this is ${process.platform})`);
   }
@@ -81,6 +115,8 @@ export async function preflight(needBird: boolean, log: (l: string) => void): Pr
     "ssh-keygen",
     "ssh",
     ...(needBird ? ["bird", "birdc"] : []),
+    ...(needs.docker === "daemon" ? ["dockerd"] : []),
+    ...(needs.docker !== undefined ? ["docker", "busybox", "tar"] : []),
   ];
   let missing = await missingTools(tools);
   if (missing.length > 0) {
@@ -145,16 +181,29 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
   const model = loadLabModel(opts);
-  const plan = buildPlan(model, stack);
-  await preflight(plan.bgp, log);
+  const mode: EndpointMode = opts.endpoints ?? "docker";
+  const external = mode === "docker" ? dockerHostFromEnv() : undefined;
+  const plan = buildPlan(model, stack, mode);
+  await preflight(
+    { bird: plan.bgp, ...(mode === "docker" ? { docker: external ? "cli" : "daemon" } : {}) },
+    log,
+  );
   log(
     `lab ${stack}: ${plan.hosts.length} host(s), ${plan.endpoints.length} endpoint(s), ` +
       `${plan.fabric === "router" ? "GCE-like routed fabric" : "one LAN"}, BGP ${
         plan.bgp ? `on (${model.config.bgp.peering}, ${model.config.bgp.session})` : "off"
+      }; endpoints ${
+        mode === "docker"
+          ? `as Docker containers (${external ? `DOCKER_HOST=${external}` : "the lab's own dockerd"})`
+          : "as bare namespaces"
       }; names ${plan.prefix}-*; state ${state.dir}`,
   );
 
-  if (state.exists() || (await labNamespaces(plan.prefix)).length > 0) {
+  if (
+    state.exists() ||
+    (await labNamespaces(plan.prefix)).length > 0 ||
+    labDockerPids(state, plan.prefix).length > 0
+  ) {
     await step(log, "replacing the existing lab", () => labDown({ ...opts, log: () => {} }));
   }
 
@@ -169,6 +218,21 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     birds: [],
   };
   state.write(st);
+
+  // The daemon starts while the namespaces are made (it needs none of them).
+  let dockerReady: Promise<DockerRecord> | undefined;
+  if (mode === "docker") {
+    dockerReady = (async () => {
+      const rec: DockerRecord = external
+        ? (await waitForDaemon(external, 5000), { host: external, own: false })
+        : await startDockerd(state, plan.prefix);
+      await ensureUtilImage(rec.host, state);
+      await checkNamesFree(rec.host, plan);
+      return rec;
+    })();
+    // Handled where it is awaited; not an unhandled rejection meanwhile.
+    dockerReady.catch(() => {});
+  }
 
   await step(log, `create ${planNamespaces(plan).length} network namespaces`, async () => {
     st.namespaces = planNamespaces(plan);
@@ -213,22 +277,52 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
   }
 
-  await step(
-    log,
-    `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
-    async () => {
-      mkdirSync(path.dirname(state.endpointScript("x")), { recursive: true });
-      const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
-        runEndpointScript(model, state, plan, e, "add"),
-      );
-      if (failures.length > 0) {
-        throw new LabError(
-          `endpoint script failed for ${failures.map((f) => f.item.name).join(", ")}:\n` +
-            failures[0]!.error.message,
+  mkdirSync(state.endpointScripts, { recursive: true });
+  if (dockerReady !== undefined) {
+    const rec = await step(
+      log,
+      external
+        ? `Docker at ${external}, util image ${UTIL_IMAGE}`
+        : `the lab's dockerd (unix://${state.dockerSocket(plan.prefix)}), util image ${UTIL_IMAGE}`,
+      () => dockerReady,
+    );
+    st.docker = rec;
+    state.write(st);
+    await step(
+      log,
+      `start ${plan.endpoints.length} endpoint container(s), each wired by its endpoint script`,
+      async () => {
+        const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
+          e.id = await runEndpointContainer(rec.host, e, plan.prefix);
+          e.tap = tapName(e.id);
+          await runEndpointScript(model, state, plan, e, "add", rec.host);
+        });
+        state.write(st); // the containers' ids and taps
+        if (failures.length > 0) {
+          throw new LabError(
+            `endpoint failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
+              failures[0]!.error.message,
+          );
+        }
+      },
+    );
+  } else {
+    await step(
+      log,
+      `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
+      async () => {
+        const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
+          runEndpointScript(model, state, plan, e, "add"),
         );
-      }
-    },
-  );
+        if (failures.length > 0) {
+          throw new LabError(
+            `endpoint script failed for ${failures.map((f) => f.item.name).join(", ")}:\n` +
+              failures[0]!.error.message,
+          );
+        }
+      },
+    );
+  }
 
   await step(log, "Felix's routing part: host route and proxy ARP per tap", () =>
     felixStandIn(plan, concurrency),
@@ -371,13 +465,31 @@ async function runEndpointScript(
   plan: LabPlan,
   e: EndpointPlan,
   action: "add" | "remove",
+  dockerHost?: string,
 ): Promise<string> {
   const host = plan.hosts.find((h) => h.name === e.host)!;
   const file = state.endpointScript(e.name);
-  if (!existsSync(file)) {
+  // Docker mode: rendered for the container's id (a new container gets a new script).
+  if (dockerHost !== undefined || !existsSync(file)) {
     await writeFile(file, renderEndpointScript(model, e.name, e.id), { mode: 0o755 });
   }
-  const { stdout, stderr } = await runIn(host.ns, "bash", [file, action, "--netns", e.ns]);
+  return scriptIn(host.ns, file, action, e, dockerHost);
+}
+
+/** The endpoint script in its host: Docker mode finds the container, netns mode names it. */
+async function scriptIn(
+  ns: string,
+  file: string,
+  action: "add" | "remove",
+  e: EndpointPlan,
+  dockerHost: string | undefined,
+): Promise<string> {
+  const { stdout, stderr } =
+    dockerHost !== undefined
+      ? await runIn(ns, "bash", [file, action], {
+          env: { ...process.env, DOCKER_HOST: dockerHost },
+        })
+      : await runIn(ns, "bash", [file, action, "--netns", e.ns]);
   return stdout + stderr;
 }
 
@@ -393,13 +505,19 @@ export async function endpointScriptAction(
   const e = plan.endpoints.find((x) => x.name === endpoint);
   if (e === undefined) throw new LabError(`no endpoint ${endpoint} in lab ${plan.stack}`);
   const host = plan.hosts.find((h) => h.name === e.host)!;
-  const { stdout, stderr } = await runIn(host.ns, "bash", [
-    state.endpointScript(e.name),
-    action,
-    "--netns",
-    e.ns,
-  ]);
-  return stdout + stderr;
+  return scriptIn(host.ns, state.endpointScript(e.name), action, e, st.docker?.host);
+}
+
+/** DOCKER_HOST of a lab that is up with Docker endpoints. */
+export function labDockerHost(opts: LabOptions): string {
+  const { state } = resolveContext(opts);
+  const st = requireState(state);
+  if (st.docker === undefined) {
+    throw new LabError(
+      `lab ${state.stack} has bare-namespace endpoints (up --endpoints netns): no Docker daemon`,
+    );
+  }
+  return st.docker.host;
 }
 
 /** Run a host's rendered preparation script of a lab that is up. */
@@ -470,7 +588,7 @@ async function allLabNamespaces(): Promise<string[]> {
 export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   const { stack, state, log, concurrency } = resolveContext(opts);
   const t0 = performance.now();
-  await preflight(false, log);
+  await preflight({ bird: false }, log);
   const prefix = labPrefix(stack);
   let st: LabState | undefined;
   try {
@@ -478,6 +596,8 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   } catch (e) {
     log(`  (ignoring unreadable state: ${(e as Error).message})`);
   }
+
+  const agentPids = await step(log, "stop the host agents", () => stopAgents(state, st));
 
   const pids = await step(log, "stop BIRD", async () => {
     const found = new Set([
@@ -492,6 +612,28 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
 
   const sshd = await step(log, "stop sshd", () => stopLabSshd(state));
   pids.push(...sshd);
+
+  // Docker: this lab's containers, then its own daemon and what it mounted, then the
+  // namespace links the endpoint script made.
+  const ownDaemon = st?.docker?.own === true || labDockerPids(state, prefix).length > 0;
+  const host = st?.docker?.host ?? (ownDaemon ? undefined : dockerHostFromEnv());
+  if (host !== undefined || ownDaemon) {
+    await step(log, "remove the endpoint containers", async () => {
+      const at = host ?? `unix://${state.dockerSocket(prefix)}`;
+      if (await daemonAnswers(at)) await removeLabContainers(at, prefix);
+    });
+  }
+  if (ownDaemon) {
+    const stopped = await step(log, "stop the lab's dockerd", () => stopDockerd(state, prefix));
+    pids.push(...stopped);
+  }
+  if (st?.plan?.endpointMode === "docker" || ownDaemon) {
+    await step(log, "remove the endpoints' namespace links", () =>
+      removeNetnsLinks(
+        (st?.plan?.endpointMode === "docker" ? st.plan.endpoints : []).map((e) => e.ns),
+      ),
+    );
+  }
 
   const present = await labNamespaces(prefix);
   if (st?.plan !== undefined && existsSync(state.dir)) {
@@ -539,7 +681,7 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
   });
   const durationMs = performance.now() - t0;
   log(`lab ${stack} is down (${fmtSeconds(durationMs)})`);
-  return { namespaces, processes: pids, durationMs };
+  return { namespaces, processes: [...agentPids, ...pids], durationMs };
 }
 
 function rank(ns: string, prefix: string): number {

@@ -5,8 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
-import { intToIp, ipToInt } from "../components/config.js";
+import { intToIp, ipToInt } from "../components/ipv4.js";
 import { syntheticEndpointId, tapName, type ClusterModel } from "../components/model.js";
+import { netnsLinkName } from "../components/render/index.js";
 
 /** Every lab name starts with this, then a short hash of the stack: `cl3fa91c-...`. */
 export const LAB_PREFIX = "cl";
@@ -27,12 +28,25 @@ export interface HostPlan {
   fabricPort: string;
 }
 
+/**
+ * `docker`: each endpoint is a Docker container (`--net=none`) wired by the endpoint script in
+ * its Docker mode; `netns`: a bare named namespace wired with `--netns` (for very large labs).
+ */
+export type EndpointMode = "docker" | "netns";
+
 export interface EndpointPlan {
   name: string;
   host: string;
   ip: string;
+  group: string;
+  /** The container's name (docker mode). */
+  container: string;
+  /**
+   * The endpoint's network namespace name: its own named namespace (netns mode), or the
+   * `/var/run/netns` link the endpoint script makes to the container's (docker mode).
+   */
   ns: string;
-  /** The synthetic container id the lab uses (no docker here). */
+  /** The container id: synthetic in netns mode; in docker mode Docker's, once created. */
   id: string;
   tap: string;
 }
@@ -65,6 +79,7 @@ export interface LabPlan {
   /** `router`: a GCE-like VPC (gateways on the bridge, static routes); `lan`: one L2 segment. */
   fabric: "router" | "lan";
   bgp: boolean;
+  endpointMode: EndpointMode;
   /** Addresses on the fabric bridge (the regional gateways), as CIDRs. */
   bridgeAddresses: string[];
   hosts: HostPlan[];
@@ -94,7 +109,11 @@ function networkOf(ip: string, bits: number): string {
   return ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${bits}`).toString();
 }
 
-export function buildPlan(model: ClusterModel, stack: string): LabPlan {
+export function buildPlan(
+  model: ClusterModel,
+  stack: string,
+  endpointMode: EndpointMode = "netns",
+): LabPlan {
   const prefix = labPrefix(stack);
   const config = model.config;
   const router = config.platform === "gce";
@@ -131,11 +150,18 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
     fabricPort: `h${h.index}`,
   }));
   const endpoints: EndpointPlan[] = model.endpoints.map((e, i) => {
+    // Docker mode: Docker's id, known once the container exists (the tap name follows it).
     const id = syntheticEndpointId(e.name);
     // The wiring script takes namespace names of at most 63 characters.
     const named = `${prefix}-e-${e.name}`;
-    const ns = named.length <= 63 ? named : `${prefix}-x${i}`;
-    return { name: e.name, host: e.host, ip: e.ip, ns, id, tap: tapName(id) };
+    const ns =
+      endpointMode === "docker"
+        ? netnsLinkName(e.name)
+        : named.length <= 63
+          ? named
+          : `${prefix}-x${i}`;
+    const base = { name: e.name, host: e.host, ip: e.ip, group: e.group };
+    return { ...base, container: e.containerName, ns, id, tap: tapName(id) };
   });
   const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
   // The operator: a free address of the first host's subnet (GCE) or of the LAN, from the top.
@@ -161,6 +187,7 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
     bridge: "br0",
     fabric: router ? "router" : "lan",
     bgp: config.bgp.enabled,
+    endpointMode,
     bridgeAddresses: router
       ? config.gce.subnets
           .filter((s) => model.hosts.some((h) => h.region === s.region))
@@ -177,13 +204,13 @@ export function buildPlan(model: ClusterModel, stack: string): LabPlan {
   };
 }
 
-/** Every namespace of the plan, fabric first. */
+/** Every namespace the lab creates, fabric first (docker mode: endpoints are containers). */
 export function planNamespaces(plan: LabPlan): string[] {
   return [
     plan.fabricNs,
     plan.operator.ns,
     ...plan.hosts.map((h) => h.ns),
-    ...plan.endpoints.map((e) => e.ns),
+    ...(plan.endpointMode === "netns" ? plan.endpoints.map((e) => e.ns) : []),
   ];
 }
 

@@ -9,6 +9,7 @@ import { buildModel, type ClusterModel } from "../components/model.js";
 import type { KernelRoute, StatusTarget } from "../status/engine.js";
 import { namespaceTransport, sshTransport, type Transport } from "../status/transport.js";
 import { hostOf, requireState, resolveContext, type LabOptions } from "./context.js";
+import { LAB_LABEL } from "./docker.js";
 import { run } from "./exec.js";
 import { loadLabModel } from "./lab.js";
 import type { LabPlan } from "./plan.js";
@@ -58,9 +59,31 @@ export function labTarget(opts: LabOptions): LabTarget {
     ],
     endpointNetns: (e) => ns.get(e.name)!,
     dataDir: state.pluginDataDir(model.controller.index),
-    docker: { none: "the lab's endpoints are bare network namespaces (no Docker)" },
-    systemContainers: "the lab runs no system containers",
-    agent: { none: "the lab runs no host agent" },
+    docker:
+      st.docker !== undefined
+        ? {
+            host: st.docker.host,
+            // One daemon serves every lab host: a host's containers carry its name.
+            filters: (h) => [
+              `label=calico-docker.host=${h.name}`,
+              `label=${LAB_LABEL}=${plan.prefix}`,
+            ],
+          }
+        : { none: "the lab's endpoints are bare network namespaces (no Docker)" },
+    systemContainers: "the lab runs no system containers (felix, aclmgr, bird, plugin)",
+    agent:
+      st.agents !== undefined && st.agents.length > 0
+        ? {
+            name: "calico-agent",
+            // The lab runs the rendered agent per host: `bash <state>/calico-agent-h<N>.sh run`.
+            argv: (h) => [
+              "pgrep",
+              "-f",
+              "--",
+              `${state.agentScript(hostOf(plan, h.name).index)} run`,
+            ],
+          }
+        : { none: "the lab runs no host agent" },
     felix:
       "Felix cannot run in the lab (the lab does its routing part itself: host route, proxy ARP)",
     ...(plan.bgp ? {} : { fabricRoutes: () => fabricRoutes(plan) }),

@@ -14,11 +14,29 @@ import type { LabPlan } from "./plan.js";
 /** The repository root (the lab's default state root is `<repo>/.lab`). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_STATE_ROOT = path.join(REPO_ROOT, ".lab");
+/** Short paths for sockets when the state folder is too deep for them. */
+export const RUN_ROOT = "/run/calico-lab";
 
 export interface BirdRecord {
   host: string;
   pid: number;
   /** Epoch ms when it was started. */
+  startedAt: number;
+}
+
+/** The Docker daemon the lab's endpoint containers run on. */
+export interface DockerRecord {
+  /** DOCKER_HOST for it: `unix://<socket>`. */
+  host: string;
+  /** True when the lab started it (and stops it on `down`); false for a DOCKER_HOST given. */
+  own: boolean;
+  pid?: number;
+}
+
+/** A host agent the lab runs in a host's namespace. */
+export interface AgentRecord {
+  host: string;
+  pid: number;
   startedAt: number;
 }
 
@@ -34,6 +52,9 @@ export interface LabState {
   /** Namespaces recorded before they are created. */
   namespaces: string[];
   birds: BirdRecord[];
+  /** Set when the endpoints are Docker containers (the default). */
+  docker?: DockerRecord;
+  agents?: AgentRecord[];
   /** The kernel-wide neighbour table limits `up` raised (see neigh.ts), to put back. */
   neighbour?: NeighbourRecord;
   /** Epoch ms when `up` finished. */
@@ -87,6 +108,47 @@ export class StateDir {
   /** The controller's plugin data directory, as `render/` makes it for production. */
   pluginDataDir(controllerIndex: number): string {
     return path.join(this.hostRoot(controllerIndex), PATHS.dataDir);
+  }
+  /** The lab's own dockerd: data root, exec root, socket, pid file and log. */
+  get dockerDataRoot(): string {
+    return path.join(this.dir, "docker");
+  }
+  /**
+   * Docker's exec root holds containerd's sockets (`<exec-root>/containerd/containerd.sock.ttrpc`)
+   * and a unix socket path has at most 107 bytes: under the state folder when that fits,
+   * else under /run/calico-lab/<prefix>.
+   */
+  dockerExecRoot(prefix: string): string {
+    const local = path.join(this.dir, "dx");
+    return local.length + 40 < 108 ? local : path.join(RUN_ROOT, prefix, "dx");
+  }
+  dockerSocket(prefix: string): string {
+    const local = path.join(this.dir, "docker.sock");
+    return local.length < 100 ? local : path.join(RUN_ROOT, prefix, "docker.sock");
+  }
+  /** Where the paths of dockerSocket/dockerExecRoot go when the state folder is too deep. */
+  runDir(prefix: string): string {
+    return path.join(RUN_ROOT, prefix);
+  }
+  get dockerPid(): string {
+    return path.join(this.dir, "docker.pid");
+  }
+  get dockerLog(): string {
+    return path.join(this.dir, "dockerd.log");
+  }
+  /** The util image's root filesystem while it is made. */
+  get imageRoot(): string {
+    return path.join(this.dir, "util-rootfs");
+  }
+  /** The folder of all endpoint scripts (the host agents' CALICO_SCRIPT_DIR). */
+  get endpointScripts(): string {
+    return path.join(this.dir, "endpoints");
+  }
+  agentScript(index: number): string {
+    return path.join(this.dir, `calico-agent-h${index}.sh`);
+  }
+  agentLog(index: number): string {
+    return path.join(this.dir, `calico-agent-h${index}.log`);
   }
   /** CALICO_ROOT for one host's preparation script: its files go here, not to `/`. */
   hostRoot(index: number): string {

@@ -10,6 +10,8 @@ import {
   ipForwardViolations,
   openToWorldViolations,
   sshViolations,
+  workloadEndpointViolations,
+  type ContainerProps,
   type FirewallProps,
 } from "./rules.js";
 
@@ -58,6 +60,24 @@ new PolicyPack("calico-docker", {
       validateResource: (args, reportViolation) => {
         if (args.type !== "pulumi:providers:docker") return;
         report(dockerProviderViolations(args.props as { host?: string }), reportViolation);
+      },
+    },
+    {
+      name: "workload-endpoints-confined",
+      description:
+        "Endpoint containers are never privileged, stay off the host's network (networkMode none) and bind host paths only from allowedHostPaths.",
+      configSchema: {
+        properties: { allowedHostPaths: { type: "array", items: { type: "string" } } },
+      },
+      validateResource: (args, reportViolation) => {
+        if (args.type !== "docker:index/container:Container") return;
+        report(
+          workloadEndpointViolations(
+            args.props as ContainerProps,
+            args.getConfig<{ allowedHostPaths?: string[] }>().allowedHostPaths,
+          ),
+          reportViolation,
+        );
       },
     },
   ],

@@ -108,3 +108,70 @@ export function dockerProviderViolations(provider: { host?: string }): string[] 
         `the docker provider host ${JSON.stringify(host)} is not ssh://; never expose the Docker API over TCP`,
       ];
 }
+
+/** The docker container properties the workload rule looks at. */
+export interface ContainerProps {
+  labels?: { label?: string; value?: string }[];
+  privileged?: boolean;
+  networkMode?: string;
+  pidMode?: string;
+  ipcMode?: string;
+  usernsMode?: string;
+  capabilities?: { adds?: string[] };
+  volumes?: { hostPath?: string; containerPath?: string }[];
+  mounts?: { type?: string; source?: string; target?: string }[];
+}
+
+/** True when `path` is `dir` or below it, compared as normalised absolute paths. */
+function under(dir: string, path: string): boolean {
+  const norm = (p: string) => p.replace(/\/+$/, "") || "/";
+  const d = norm(dir);
+  const p = norm(path);
+  if (p.split("/").includes("..")) return false;
+  return d === "/" || p === d || p.startsWith(`${d}/`);
+}
+
+/**
+ * Rule 5: a workload endpoint container (label `calico-docker.role=endpoint`) is never
+ * privileged, never given extra capabilities, never joins the host's network, PID, IPC or
+ * user namespace (its network mode is `none`: Calico wires it), and binds host paths only
+ * from `allowedHostPaths` (none when unset). The Calico system containers (felix, bird, the
+ * plugin), which need the host's network, carry other roles.
+ */
+export function workloadEndpointViolations(
+  container: ContainerProps,
+  allowedHostPaths: readonly string[] = [],
+): string[] {
+  const role = (container.labels ?? []).find((l) => l.label === "calico-docker.role")?.value;
+  if (role !== "endpoint") return [];
+  const problems: string[] = [];
+  if (container.privileged === true) problems.push("a workload endpoint must not be privileged");
+  if ((container.networkMode ?? "") !== "none") {
+    problems.push(
+      `a workload endpoint must have network mode none (Calico wires it), not ${JSON.stringify(container.networkMode ?? "default")}`,
+    );
+  }
+  for (const key of ["pidMode", "ipcMode", "usernsMode"] as const) {
+    if (container[key] === "host") {
+      problems.push(`a workload endpoint must not join the host's namespace (${key}: host)`);
+    }
+  }
+  const adds = container.capabilities?.adds ?? [];
+  if (adds.length > 0) {
+    problems.push(`a workload endpoint must not add capabilities (${adds.join(", ")})`);
+  }
+  const hostPaths = [
+    ...(container.volumes ?? []).map((v) => v.hostPath),
+    ...(container.mounts ?? []).filter((m) => m.type === "bind").map((m) => m.source),
+  ].filter((p): p is string => p !== undefined && p !== "");
+  for (const p of hostPaths) {
+    if (!allowedHostPaths.some((dir) => under(dir, p))) {
+      problems.push(
+        allowedHostPaths.length === 0
+          ? `a workload endpoint binds host path ${p}; no host path is allowed (set allowedHostPaths)`
+          : `a workload endpoint binds host path ${p}, outside ${allowedHostPaths.join(", ")}`,
+      );
+    }
+  }
+  return problems;
+}

@@ -110,14 +110,15 @@ export interface StatusTarget {
   /** The plugin's data directory on the controller. */
   dataDir: string;
   /**
-   * Docker on the hosts: `shared` when one daemon serves every host (the lab), so a host's
-   * containers are those labelled with its name. Undefined: no Docker (said why).
+   * Docker on the hosts: the daemon (DOCKER_HOST, when not the default) and the `docker ps`
+   * filters that select a host's containers (one daemon may serve several lab hosts).
+   * `none`: no Docker here (said why).
    */
-  docker: { shared: boolean } | { none: string };
+  docker: { host?: string; filters: (host: HostModel) => string[] } | { none: string };
   /** The system containers (felix, aclmgr, bird, plugins): production only. */
   systemContainers: boolean | string;
-  /** How to tell the host agent runs: a systemd unit, or why not applicable. */
-  agent: { unit: string } | { none: string };
+  /** How to tell the host agent runs (argv exits 0 when it does), or why not applicable. */
+  agent: { name: string; argv: (host: HostModel) => string[] } | { none: string };
   /** Felix's chains: read inside the felix container, or why not applicable. */
   felix: true | string;
   /** The fabric's routes (the lab's stand-in for GCE's), when they can be read. */
@@ -192,10 +193,12 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
   if (t.model.config.bgp.enabled) {
     parts.push(section("bird", t.birdc(h).map(q).join(" ")));
   }
-  if ("shared" in t.docker) {
-    const filter = t.docker.shared
-      ? `--filter ${q(`label=calico-docker.host=${h.name}`)}`
-      : "--filter label=calico-docker.role";
+  if (!("none" in t.docker)) {
+    const filter = t.docker
+      .filters(h)
+      .map((f) => `--filter ${q(f)}`)
+      .join(" ");
+    if (t.docker.host !== undefined) parts.unshift(`export DOCKER_HOST=${q(t.docker.host)}`);
     parts.push(
       section(
         "containers",
@@ -203,7 +206,7 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
       ),
     );
   }
-  if ("unit" in t.agent) parts.push(section("agent", `systemctl is-active ${q(t.agent.unit)}`));
+  if (!("none" in t.agent)) parts.push(section("agent", t.agent.argv(h).map(q).join(" ")));
   if (t.felix === true && locals.length > 0) {
     parts.push(section("felix", "docker exec felix iptables-save -t filter"));
   }
@@ -380,8 +383,8 @@ export function judgeHost(
     checks.push({ check: "agent", status: "n/a", detail: t.agent.none });
   } else {
     const a = get("agent");
-    if (a.rc !== 0) add("agent", t.agent.unit, "active", firstLine(a.out));
-    result("agent", a.rc === 0 ? `${t.agent.unit} active` : `${t.agent.unit} not active`);
+    if (a.rc !== 0) add("agent", t.agent.name, "running", firstLine(a.out) || "not running");
+    result("agent", a.rc === 0 ? `${t.agent.name} running` : `${t.agent.name} not running`);
   }
 
   // BGP.

@@ -129,9 +129,9 @@ export function stackTarget(
     birdc: () => ["docker", "exec", "bird", "birdc", "-s", BIRD_SOCKET, "show", "protocols"],
     endpointNetns: (e) => netnsLinkName(e.name),
     dataDir: PATHS.dataDir,
-    docker: { shared: false },
+    docker: { filters: () => ["label=calico-docker.role"] },
     systemContainers: true,
-    agent: { unit: AGENT_UNIT },
+    agent: { name: AGENT_UNIT, argv: () => ["systemctl", "is-active", AGENT_UNIT] },
     felix: true,
     sudo: (h) => (user.get(h.name) === "root" ? [] : ["sudo", "-n"]),
   };

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  ConfigError,
-  loadConfig,
-  rawFromStackConfig,
-  type ConfigIssue,
-} from "../components/config.js";
+import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
+import { rawFromStackConfig } from "../components/stack-keys.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
 
 /** A small valid GCE stack; each test breaks one thing. */

@@ -4,6 +4,7 @@
 // route; the wiring and preparation scripts run twice give the same state.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,13 +16,21 @@ import {
   endpointScriptAction,
   felixStandIn,
   hostScriptActionFor,
+  labDockerHost,
   labDown,
   labUp,
 } from "../lab/lab.js";
+import { docker } from "../lab/docker.js";
 import type { LabPlan } from "../lab/plan.js";
 import { labNamespaceTransport, labTarget } from "../lab/probes.js";
 import { runStatus } from "../status/engine.js";
-import { leftovers, stackWith, systemSnapshot, type SystemSnapshot } from "./helpers/lab.js";
+import {
+  leftovers,
+  NOTHING,
+  stackWith,
+  systemSnapshot,
+  type SystemSnapshot,
+} from "./helpers/lab.js";
 
 const skip =
   process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
@@ -30,6 +39,7 @@ let opts: LabOptions;
 let plan: LabPlan;
 let stateRoot = "";
 let baseline: SystemSnapshot;
+let dockerHost = "";
 
 const hostNs = (name: string) => plan.hosts.find((h) => h.name === name)!.ns;
 const endpoint = (name: string) => plan.endpoints.find((e) => e.name === name)!;
@@ -80,6 +90,7 @@ describe("lab fault checks (dev stack, BGP on)", { skip }, () => {
       }),
     };
     plan = (await labUp(opts)).plan;
+    dockerHost = labDockerHost(opts);
     const report = await labCheck({ ...opts, timeoutMs: 30_000 });
     assert.equal(report.ok, true, JSON.stringify(report.problems));
   });
@@ -87,11 +98,7 @@ describe("lab fault checks (dev stack, BGP on)", { skip }, () => {
   after(async () => {
     await labDown(opts);
     await rm(stateRoot, { recursive: true, force: true });
-    assert.deepEqual(leftovers(baseline, await systemSnapshot()), {
-      namespaces: [],
-      rootLinks: [],
-      birds: [],
-    });
+    assert.deepEqual(leftovers(baseline, await systemSnapshot()), NOTHING);
   });
 
   it("a stopped BIRD: its routes are withdrawn and exactly the pairs across it fail; a restart recovers", async () => {
@@ -132,7 +139,19 @@ describe("lab fault checks (dev stack, BGP on)", { skip }, () => {
     assert.ok(!links.stdout.includes(e.tap), links.stdout);
     const routes = await run("ip", ["-n", hostNs("host-2"), "route", "show", "table", "all"]);
     assert.ok(!routes.stdout.includes(e.ip), routes.stdout);
-    const inside = await run("ip", ["-n", e.ns, "-o", "link", "show"]);
+    // The script's remove also drops its namespace link: look in through the container's pid.
+    const pid = (
+      await docker(dockerHost, ["inspect", "-f", "{{.State.Pid}}", e.container])
+    ).stdout.trim();
+    assert.ok(!existsSync(`/var/run/netns/${e.ns}`), "the namespace link is gone");
+    const inside = await run("nsenter", [
+      `--net=/proc/${pid}/ns/net`,
+      "--",
+      "ip",
+      "-o",
+      "link",
+      "show",
+    ]);
     assert.deepEqual(
       inside.stdout
         .trim()

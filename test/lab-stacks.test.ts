@@ -12,13 +12,16 @@ import { fileURLToPath } from "node:url";
 import type { CalicoConfig } from "../components/config.js";
 import { labCheck, type CheckReport } from "../lab/check.js";
 import type { LabOptions } from "../lab/context.js";
-import { labDown, labNamespaces, labUp } from "../lab/lab.js";
+import { docker } from "../lab/docker.js";
+import { labDockerHost, labDown, labNamespaces, labUp } from "../lab/lab.js";
+import type { EndpointMode } from "../lab/plan.js";
 import { labPrefix } from "../lab/plan.js";
 import { labSshdPids } from "../lab/sshd.js";
 import { StateDir } from "../lab/state.js";
 import {
   configFromYaml,
   leftovers,
+  NOTHING,
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
@@ -34,15 +37,33 @@ let baseline: SystemSnapshot;
 /** Unique per run, so a lab someone has up (or a parallel run) is never touched. */
 const stackName = (kind: string) => `t-${kind}-${process.pid}`;
 
-async function cycle(kind: string, config: CalicoConfig, expect: (r: CheckReport) => void) {
-  const opts: LabOptions = { stack: stackName(kind), config, stateRoot };
+async function cycle(
+  kind: string,
+  config: CalicoConfig,
+  expect: (r: CheckReport) => void,
+  endpoints: EndpointMode = "docker",
+) {
+  const opts: LabOptions = { stack: stackName(kind), config, stateRoot, endpoints };
   const before = await systemSnapshot();
   try {
     const up = await labUp(opts);
     assert.ok(existsSync(path.join(up.stateDir, "state.json")));
     const made = await labNamespaces(labPrefix(opts.stack!));
-    // The fabric, the operator's seat, the hosts and the endpoints.
-    assert.equal(made.length, 2 + config.hosts.length + config.endpoints.length);
+    if (endpoints === "docker") {
+      // Hosts and fabric are namespaces; each endpoint a running container, labelled.
+      assert.equal(made.length, 2 + config.hosts.length, "fabric, operator, hosts");
+      const { stdout } = await docker(labDockerHost(opts), [
+        "ps",
+        "--format",
+        '{{.Label "calico-docker.role"}} {{.Label "calico-docker.host"}} {{.Label "calico-docker.ip"}}',
+      ]);
+      assert.deepEqual(
+        stdout.trim().split("\n").sort(),
+        config.endpoints.map((e) => `endpoint ${e.host} ${e.ip}`).sort(),
+      );
+    } else {
+      assert.equal(made.length, 2 + config.hosts.length + config.endpoints.length);
+    }
     const report = await labCheck({ ...opts, timeoutMs: 30_000 });
     assert.deepEqual(report.problems, [], JSON.stringify(report, null, 2));
     assert.equal(report.ok, true);
@@ -59,7 +80,7 @@ async function cycle(kind: string, config: CalicoConfig, expect: (r: CheckReport
     await labDown(opts);
   }
   const left = leftovers(before, await systemSnapshot());
-  assert.deepEqual(left, { namespaces: [], rootLinks: [], birds: [] }, "left behind");
+  assert.deepEqual(left, NOTHING, "left behind");
   assert.deepEqual(labSshdPids(new StateDir(stateRoot, opts.stack!)), [], "sshd left running");
   assert.equal(existsSync(new StateDir(stateRoot, opts.stack!).dir), false, "state folder");
 }
@@ -72,7 +93,7 @@ describe("lab stacks, up to a full matrix and down", { skip }, () => {
   after(async () => {
     await rm(stateRoot, { recursive: true, force: true });
     const left = leftovers(baseline, await systemSnapshot());
-    assert.deepEqual(left, { namespaces: [], rootLinks: [], birds: [] });
+    assert.deepEqual(left, NOTHING);
   });
 
   it("dev stack, BGP off, one GCE route per endpoint", () =>
@@ -125,7 +146,7 @@ describe("lab stacks, up to a full matrix and down", { skip }, () => {
       assert.deepEqual(sessions, { "host-1": 2, "host-2": 1, "host-3": 1 });
     }));
 
-  it("existing hosts on one LAN, full mesh with direct sessions", () =>
+  it("existing hosts on one LAN, full mesh with direct sessions (bare-namespace endpoints)", () =>
     cycle(
       "lan",
       configFromYaml(`
@@ -146,6 +167,7 @@ endpoints:
       (r) => {
         assert.ok(r.bgp.hosts.every((h) => h.sessions.length === 2 && h.established));
       },
+      "netns",
     ));
 
   it("down cleans up after an up killed half-way, and after its state file is lost", async () => {
@@ -188,11 +210,7 @@ endpoints:
     await new Promise((r) => child.on("exit", r));
     assert.ok((await labNamespaces(prefix)).length > 0, "the killed up left namespaces");
     await labDown({ stack, stateRoot });
-    assert.deepEqual(leftovers(before, await systemSnapshot()), {
-      namespaces: [],
-      rootLinks: [],
-      birds: [],
-    });
+    assert.deepEqual(leftovers(before, await systemSnapshot()), NOTHING);
 
     // 2. a complete lab whose state file is gone: found by name prefix and process scan.
     const opts = { stack, stateRoot, stackFile: file };
@@ -204,10 +222,6 @@ endpoints:
     );
     await rm(new StateDir(stateRoot, stack).file);
     await labDown(opts);
-    assert.deepEqual(leftovers(before, await systemSnapshot()), {
-      namespaces: [],
-      rootLinks: [],
-      birds: [],
-    });
+    assert.deepEqual(leftovers(before, await systemSnapshot()), NOTHING);
   });
 });

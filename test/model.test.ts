@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { inCidr } from "../components/config.js";
+import { inCidr } from "../components/ipv4.js";
 import { modelArb } from "./helpers/arbitraries.js";
 import {
   buildModel,

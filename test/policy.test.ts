@@ -7,6 +7,7 @@ import {
   ipForwardViolations,
   openToWorldViolations,
   sshViolations,
+  workloadEndpointViolations,
 } from "../policy/rules.js";
 
 describe("policy: no ingress from 0.0.0.0/0 except ICMP", () => {
@@ -155,5 +156,83 @@ describe("policy: docker providers only over ssh://", () => {
     assert.match(dockerProviderViolations({ host: "tcp://10.0.0.1:2375" })[0]!, /not ssh:\/\//);
     assert.equal(dockerProviderViolations({ host: "unix:///var/run/docker.sock" }).length, 1);
     assert.match(dockerProviderViolations({})[0]!, /must set host/);
+  });
+});
+
+describe("policy: workload endpoints stay confined", () => {
+  const endpoint = (extra: Record<string, unknown> = {}) => ({
+    labels: [
+      { label: "calico-docker.role", value: "endpoint" },
+      { label: "calico-docker.endpoint", value: "web-1" },
+    ],
+    networkMode: "none",
+    privileged: false,
+    ...extra,
+  });
+  it("accepts a plain --net=none endpoint and one with an allowed volume", () => {
+    assert.deepEqual(workloadEndpointViolations(endpoint()), []);
+    assert.deepEqual(
+      workloadEndpointViolations(
+        endpoint({ volumes: [{ hostPath: "/srv/calico-data/web", containerPath: "/data" }] }),
+        ["/srv/calico-data"],
+      ),
+      [],
+    );
+  });
+  it("leaves the system containers alone (felix needs the host's network and privileges)", () => {
+    assert.deepEqual(
+      workloadEndpointViolations({
+        labels: [{ label: "calico-docker.role", value: "felix" }],
+        privileged: true,
+        networkMode: "host",
+      }),
+      [],
+    );
+  });
+  it("refuses privileged, host network, host PID, added capabilities", () => {
+    assert.match(
+      workloadEndpointViolations(endpoint({ privileged: true })).join("\n"),
+      /must not be privileged/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ networkMode: "host" })).join("\n"),
+      /network mode none .*not "host"/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ networkMode: undefined })).join("\n"),
+      /not "default"/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ pidMode: "host" })).join("\n"),
+      /pidMode: host/,
+    );
+    assert.match(
+      workloadEndpointViolations(endpoint({ capabilities: { adds: ["NET_ADMIN"] } })).join("\n"),
+      /NET_ADMIN/,
+    );
+  });
+  it("refuses host paths outside the allow-list, or any without one", () => {
+    const vol = (hostPath: string) => endpoint({ volumes: [{ hostPath, containerPath: "/x" }] });
+    assert.match(workloadEndpointViolations(vol("/srv/a")).join(), /no host path is allowed/);
+    assert.match(
+      workloadEndpointViolations(vol("/etc"), ["/srv/calico-data"]).join(),
+      /binds host path \/etc, outside \/srv\/calico-data/,
+    );
+    assert.equal(
+      workloadEndpointViolations(vol("/srv/calico-data2"), ["/srv/calico-data"]).length,
+      1,
+    );
+    assert.equal(
+      workloadEndpointViolations(vol("/srv/calico-data/../../etc"), ["/srv/calico-data"]).length,
+      1,
+    );
+    assert.equal(
+      workloadEndpointViolations(
+        endpoint({ mounts: [{ type: "bind", source: "/", target: "/host" }] }),
+        ["/srv/calico-data"],
+      ).length,
+      1,
+      "bind mounts count too",
+    );
   });
 });

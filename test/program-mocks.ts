@@ -140,10 +140,13 @@ export async function installMocks(
             state.publicKeyOpenssh = `${MOCK_KEY.publicOpenssh}\n`;
             break;
           case "command:remote:Command":
-            // An image build prints the image id last.
+            // An image build prints the image id last; an attached endpoint's lookup, the
+            // id of the running container it found.
             state.stdout = /-image-[a-z]+$/.test(args.name)
               ? `sha256:${createHash("sha256").update(args.name).digest("hex")}\n`
-              : "";
+              : /-attach$/.test(args.name)
+                ? `${mockContainerId(args.name)}\n`
+                : "";
             state.stderr = "";
             break;
         }

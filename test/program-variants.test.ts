@@ -18,7 +18,8 @@ import {
 const world = await installMocks({}, { stack: "variants" });
 after(() => world.cleanup());
 const { CalicoCluster } = await import("../components/cluster.js");
-const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
+const { loadConfig } = await import("../components/config.js");
+const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const { devRaw } = await import("./helpers/stacks.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");

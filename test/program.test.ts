@@ -23,7 +23,8 @@ const entries = stackFileConfig("dev");
 const world = await installMocks(entries, { stack: "dev" });
 // Mocks first, then the program.
 const program = await import("../index.js");
-const { loadConfig, rawFromStackConfig } = await import("../components/config.js");
+const { loadConfig } = await import("../components/config.js");
+const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
 const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
@@ -292,10 +293,12 @@ describe("seed: Create some configuration for Felix", () => {
       assert.ok(str(data.inputs.stdin).includes(`id=${id}`));
       assert.equal(data.inputs.delete, `sudo -n rm -f '${PATHS.dataDir}/${e.dataFile}'`);
       assert.match(str(data.inputs.create), /tee '\/opt\/plugin\/data\/\.[^']+\.tmp'/, "atomic");
-      // Rewritten in place when its text changes; moved (removed first) if the controller changes.
+      // Replaced (the old file removed first) when its text changes, as with a new container
+      // id, so it never names a container that is gone; moved if the controller changes.
       assert.deepEqual(data.inputs.triggers, [
         model.controller.name,
         identity(model.controller.name),
+        sha256(render.renderEndpointData(model, e.name, id)),
       ]);
     });
   }

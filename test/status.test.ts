@@ -89,7 +89,8 @@ describe("status: the stack's outputs", () => {
       ["core@198.51.100.7", "core@198.51.100.8"],
     );
     assert.deepEqual(target.sudo(model.hosts[0]!), ["sudo", "-n"]);
-    assert.deepEqual(target.agent, { unit: AGENT_UNIT });
+    assert.ok("argv" in target.agent);
+    assert.deepEqual(target.agent.argv(model.hosts[0]!), ["systemctl", "is-active", AGENT_UNIT]);
     const asRoot = stackTarget("dev", model, o, { user: "root" });
     assert.deepEqual(asRoot.target.sudo(model.hosts[0]!), []);
   });
@@ -116,8 +117,11 @@ describe("status: the per-host command", () => {
   const { target } = stackTarget("dev", model, parseOutputs(JSON.stringify(outputs), "t"));
   const lab: StatusTarget = {
     ...target,
-    docker: { shared: true },
-    agent: { none: "x" },
+    docker: {
+      host: "unix:///tmp/it's/docker.sock",
+      filters: (h) => [`label=calico-docker.host=${h.name}`, "label=calico-lab.prefix=cl0"],
+    },
+    agent: { name: "agent", argv: () => ["pgrep", "-f", "--", "/tmp/calico-agent-h0.sh run"] },
     felix: "x",
     birdc: () => ["birdc", "-s", "/tmp/it's here/bird.ctl", "show", "protocols"],
   };

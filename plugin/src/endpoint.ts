@@ -4,11 +4,24 @@
  */
 import type { Logger } from "pino";
 import { Router } from "zeromq";
-import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./data.js";
+import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./state.js";
 import { FelixConnection } from "./felix.js";
-import { invalidReply, jsonType } from "./protocol.js";
+import { invalidReply, jsonType, preview } from "./protocol.js";
 import { DataStore } from "./store.js";
-import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
+import {
+  bindWithRetry,
+  MAX_REQUEST_BYTES,
+  SendQueue,
+  serveRouter,
+  tcp,
+  type Handled,
+} from "./zmq.js";
+
+/** Longest `hostname` accepted in RESYNCSTATE (a DNS name). */
+export const MAX_HOSTNAME = 253;
+/** Longest `resync_id` accepted (Felix sends a 36-character UUID); it is sent back to Felix. */
+export const MAX_RESYNC_ID = 128;
+const RESYNC_ID_RE = /^[\x21-\x7e]+$/;
 
 export interface EndpointPluginOptions {
   readonly dataDir: string;
@@ -25,6 +38,12 @@ export interface EndpointPluginOptions {
   readonly felixTimeoutMs?: number;
   /** HEARTBEAT to each idle Felix this often (default 10000 ms). */
   readonly heartbeatIntervalMs?: number;
+  /** First retry delay of a request Felix did not acknowledge (default 250 ms, doubling). */
+  readonly retryBaseMs?: number;
+  /** Longest retry delay (default 10000 ms). */
+  readonly retryMaxMs?: number;
+  /** Promised resyncs per host that may be unfinished at once (default 2); more are declined. */
+  readonly maxPendingResyncs?: number;
   /**
    * "push" (default): watch the data and push changes at once. "resync-only": read the
    * data only when a Felix resyncs (how the seed's plugin behaved; used by the bench).
@@ -73,7 +92,7 @@ export class EndpointPlugin {
   }
 
   async start(): Promise<void> {
-    const router = new Router({ linger: 0 });
+    const router = new Router({ linger: 0, maxMessageSize: MAX_REQUEST_BYTES });
     try {
       await bindWithRetry(router, this.endpoint, this.log);
     } catch (err) {
@@ -116,6 +135,11 @@ export class EndpointPlugin {
           timeoutMs: this.opts.felixTimeoutMs ?? 10_000,
           heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 10_000,
           logger: this.log,
+          ...(this.opts.retryBaseMs === undefined ? {} : { retryBaseMs: this.opts.retryBaseMs }),
+          ...(this.opts.retryMaxMs === undefined ? {} : { retryMaxMs: this.opts.retryMaxMs }),
+          ...(this.opts.maxPendingResyncs === undefined
+            ? {}
+            : { maxPendingResyncs: this.opts.maxPendingResyncs }),
         });
         this.connections.set(key, conn);
         this.log.info({ felix: f.host, ip: f.ip }, "felix host added");
@@ -151,8 +175,18 @@ export class EndpointPlugin {
     if (typeof resyncId !== "string" || resyncId === "") {
       return invalid(`field resync_id must be a non-empty string, got ${jsonType(resyncId)}`);
     }
+    if (resyncId.length > MAX_RESYNC_ID || !RESYNC_ID_RE.test(resyncId)) {
+      return invalid(
+        `field resync_id must be 1-${MAX_RESYNC_ID} printable characters without spaces, got ${resyncId.length} characters: ${JSON.stringify(preview(resyncId))}`,
+      );
+    }
     if (typeof hostname !== "string" || hostname === "") {
       return invalid(`field hostname must be a non-empty string, got ${jsonType(hostname)}`);
+    }
+    if (hostname.length > MAX_HOSTNAME) {
+      return invalid(
+        `field hostname is ${hostname.length} characters long, at most ${MAX_HOSTNAME} are accepted: ${JSON.stringify(preview(hostname))}`,
+      );
     }
     if ((this.opts.mode ?? "push") === "resync-only") {
       await this.store.rescan();
@@ -176,6 +210,22 @@ export class EndpointPlugin {
       (this.opts.mode ?? "push") === "push"
         ? conn.snapshot()
         : [...endpointsForHost(state, felix.host).entries()];
+    if (!conn.acceptsResync) {
+      this.log.warn(
+        { hostname, resyncId },
+        "resync declined: the resyncs already promised to this host are still being sent",
+      );
+      // Felix abandons a resync answered without SUCCESS, keeps its endpoints and tries
+      // again later; a promise it would wait for in vain is never made.
+      return {
+        reply: {
+          type,
+          rc: "INVALID",
+          message: `busy: earlier resyncs of host ${hostname} are still being sent; resync again later`,
+          endpoint_count: 0,
+        },
+      };
+    }
     this.log.info({ hostname, resyncId, endpoints: snapshot.length }, "resync requested");
     return {
       reply: { type, rc: "SUCCESS", message: "", endpoint_count: snapshot.length },

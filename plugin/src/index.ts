@@ -1,5 +1,6 @@
 /** The plugin as a library: both roles can run in-process (tests, bench) or via the CLI. */
-export * from "./data.js";
+export * from "./parse.js";
+export * from "./state.js";
 export * from "./protocol.js";
 export { DataStore, type DataStoreOptions } from "./store.js";
 export { FelixConnection, type FelixConnectionOptions, type Outcome } from "./felix.js";

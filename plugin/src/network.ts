@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import { Publisher, Router } from "zeromq";
-import { groupsOf, type Group, type State } from "./data.js";
+import { groupsOf, type Group, type State } from "./state.js";
 import {
   groupUpdate,
   heartbeat,

@@ -1,6 +1,6 @@
 /** Command-line options of `plugin <endpoint|network>`, validated with clear errors. */
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
-import { isIPv4 } from "./data.js";
+import { isIPv4 } from "./parse.js";
 
 export type Role = "endpoint" | "network";
 

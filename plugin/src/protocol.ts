@@ -2,7 +2,8 @@
  * Messages of the Felix / ACL Manager ZeroMQ protocol (PROTOCOL.md, Felix 0.8-0.11).
  * Every request/reply is one frame of UTF-8 JSON; publications are [topic, json].
  */
-import type { EndpointView, GroupPolicy, Port } from "./data.js";
+import type { Port } from "./parse.js";
+import type { EndpointView, GroupPolicy } from "./state.js";
 
 export type Rc = "SUCCESS" | "INVALID" | "NOTEXIST";
 
@@ -136,10 +137,18 @@ export type Incoming =
   | { readonly ok: true; readonly type: string; readonly body: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly type: unknown; readonly message: string };
 
-const MAX_ECHO = 200;
+/** Longest request `type` accepted (and echoed); the longest real one has 17 characters. */
+export const MAX_TYPE = 32;
 
-function preview(text: string): string {
-  return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}...` : text;
+/** Longest text from a peer that goes into a log line or a reply. */
+export const MAX_PREVIEW = 80;
+
+/** A short preview of untrusted text (or of a value's JSON) for logs and messages. */
+export function preview(value: unknown): string {
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
+  return text.length > MAX_PREVIEW
+    ? `${text.slice(0, MAX_PREVIEW)}... (${text.length} characters)`
+    : text;
 }
 
 /** Parses one request frame without ever throwing. */
@@ -161,14 +170,24 @@ export function parseIncoming(frame: Buffer | undefined): Incoming {
   }
   const body = value as Record<string, unknown>;
   if (!("type" in body)) return { ok: false, type: null, message: "request has no `type`" };
-  if (typeof body["type"] !== "string") {
+  const type = body["type"];
+  if (typeof type !== "string") {
+    // Echoed in the reply only when it is a small scalar.
+    const small = type === null || typeof type === "number" || typeof type === "boolean";
     return {
       ok: false,
-      type: body["type"],
-      message: `field type must be a string, got ${preview(JSON.stringify(body["type"]) ?? "?")}`,
+      type: small ? type : null,
+      message: `field type must be a string, got ${preview(type)}`,
     };
   }
-  return { ok: true, type: body["type"], body };
+  if (type.length > MAX_TYPE) {
+    return {
+      ok: false,
+      type: null,
+      message: `field type is ${type.length} characters long, at most ${MAX_TYPE} are accepted`,
+    };
+  }
+  return { ok: true, type, body };
 }
 
 /** The reply to a request that cannot be served; it carries the request's `type`. */

@@ -8,14 +8,8 @@ import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import {
-  EMPTY_STATE,
-  mergeFiles,
-  parseDataFile,
-  type FileContent,
-  type Problem,
-  type State,
-} from "./data.js";
+import { parseDataFile, type FileContent, type Problem } from "./parse.js";
+import { EMPTY_STATE, mergeFiles, type State } from "./state.js";
 
 export interface DataStoreOptions {
   readonly dir: string;

@@ -29,6 +29,9 @@ export class SendQueue {
   }
 }
 
+/** Largest request accepted on the plugin's sockets (64 KiB); ZeroMQ drops a larger one. */
+export const MAX_REQUEST_BYTES = 65_536;
+
 export function tcp(address: string, port: number): string {
   return `tcp://${address}:${port}`;
 }

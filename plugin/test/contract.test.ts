@@ -8,7 +8,8 @@ import { copyFile, readdir, readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { mergeFiles, parseDataFile, type FileContent } from "../src/data.js";
+import { parseDataFile, type FileContent } from "../src/parse.js";
+import { mergeFiles } from "../src/state.js";
 import { networkRig } from "./fixture.js";
 import type { Json } from "./peers.js";
 

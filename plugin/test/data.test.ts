@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { parseDataFile, type FileContent } from "../src/parse.js";
 import {
   defaultPolicy,
   endpointsForHost,
   groupsOf,
   mergeFiles,
-  parseDataFile,
   resolveHost,
-  type FileContent,
-} from "../src/data.js";
+} from "../src/state.js";
 import { endpointId, endpointText, felixText } from "./helpers.js";
 
 const ID1 = endpointId("one");

@@ -85,6 +85,8 @@ export async function endpointRig(
     resyncDelayMs: 100,
     felixTimeoutMs: 400,
     heartbeatIntervalMs: 5000,
+    retryBaseMs: 50,
+    retryMaxMs: 400,
     rescanIntervalMs: 0,
     ...opts.plugin,
   };

@@ -194,9 +194,17 @@ export class FakeFelix {
   private muted = false;
   private serving: Promise<void> | null = null;
   private resync: { id: string; expected: number | null; got: Set<string> } | null = null;
+  /** Every resync id this Felix has sent (a create for an older one is applied, as Felix does). */
+  private readonly resyncIds = new Set<string>();
   private closed = false;
-  /** When set and returning a string, that raw text is the reply (to feed the plugin junk). */
-  replyWith: ((msg: Json) => string | undefined) | null = null;
+  /**
+   * When set and returning a string, that raw text is the reply (to feed the plugin junk).
+   * Returning null sends no reply at all and recreates the REP socket, as Felix <= 0.12 does
+   * for a destroy of an endpoint it does not know (its REP socket then times out).
+   */
+  replyWith: ((msg: Json) => string | null | undefined) | null = null;
+  /** Answer like Felix <= 0.12: never reply to a destroy of an unknown endpoint. */
+  silentOnUnknownDestroy = false;
 
   constructor(readonly opts: FakeFelixOptions) {}
 
@@ -254,7 +262,13 @@ export class FakeFelix {
       this.received.push(msg);
       if (this.muted) continue; // never answers: the plugin must time out
       const raw = this.replyWith?.(msg);
-      const reply = raw ?? JSON.stringify(this.handle(msg));
+      const reply = raw === undefined ? this.handle(msg) : raw;
+      if (reply === null) {
+        // No reply: this REP socket is stuck; start a fresh one as Felix does after its timeout.
+        rep.close();
+        void this.bindRep();
+        return;
+      }
       try {
         await rep.send(reply);
       } catch {
@@ -263,7 +277,22 @@ export class FakeFelix {
     }
   }
 
-  private handle(msg: Json): Json {
+  private handle(msg: Json): string | null {
+    if (
+      this.silentOnUnknownDestroy &&
+      msg["type"] === "ENDPOINTDESTROYED" &&
+      !this.endpoints.has(String(msg["endpoint_id"]))
+    ) {
+      this.unanswered.push(msg);
+      return null;
+    }
+    return JSON.stringify(this.answer(msg));
+  }
+
+  /** Requests this Felix left unanswered (destroys of endpoints it did not know). */
+  readonly unanswered: Json[] = [];
+
+  private answer(msg: Json): Json {
     const type = msg["type"];
     for (const p of felixRequestProblems(msg)) this.violations.push(`${String(type)}: ${p}`);
     const id = String(msg["endpoint_id"]);
@@ -279,8 +308,10 @@ export class FakeFelix {
       case "ENDPOINTCREATED": {
         const resyncId = msg["resync_id"];
         if (resyncId !== null) {
-          if (!this.resync || this.resync.id !== resyncId) {
+          if (typeof resyncId !== "string" || !this.resyncIds.has(resyncId)) {
             this.violations.push(`create for unknown resync ${String(resyncId)}`);
+          } else if (!this.resync || this.resync.id !== resyncId) {
+            this.staleResyncCreates.push(msg);
           } else if (this.resync.expected === null) {
             this.violations.push("resync create before the RESYNCSTATE reply");
           } else {
@@ -297,7 +328,9 @@ export class FakeFelix {
         return ok;
       case "ENDPOINTDESTROYED":
         if (!this.endpoints.has(id)) {
-          this.violations.push(`destroy of endpoint ${id} that Felix was never told about`);
+          if (!this.forgotten.has(id)) {
+            this.violations.push(`destroy of endpoint ${id} that Felix was never told about`);
+          }
           return { type, rc: "NOTEXIST", message: "unknown" };
         }
         this.endpoints.delete(id);
@@ -307,6 +340,17 @@ export class FakeFelix {
       default:
         return { type, rc: "INVALID", message: "unknown type" };
     }
+  }
+
+  /** Creates that carried the id of an older resync of this Felix. */
+  readonly staleResyncCreates: Json[] = [];
+  /** Endpoints this Felix lost with forget(): a destroy of one of them is no violation. */
+  private readonly forgotten = new Set<string>();
+
+  /** Loses every endpoint, as a restarted Felix does. */
+  forget(): void {
+    for (const id of this.endpoints.keys()) this.forgotten.add(id);
+    this.endpoints.clear();
   }
 
   private finishResyncIfDone(): void {
@@ -342,9 +386,29 @@ export class FakeFelix {
    * Returns the reply and the creates.
    */
   async resyncState(timeoutMs = 3000): Promise<{ reply: Json; creates: Json[]; id: string }> {
-    const id = randomUUID();
-    this.resync = { id, expected: null, got: new Set() };
     const since = this.received.length;
+    const { reply, id } = await this.sendResync();
+    const count = reply["endpoint_count"];
+    if (typeof count !== "number" || !Number.isInteger(count)) {
+      return { reply, creates: [], id };
+    }
+    const creates = await this.received.waitForCount(
+      (m) => m["type"] === "ENDPOINTCREATED" && m["resync_id"] === id,
+      count,
+      { since, timeoutMs, what: `ENDPOINTCREATED for resync ${id}` },
+    );
+    return { reply, creates, id };
+  }
+
+  /**
+   * Starts a resync as Felix does (a newer one replaces the one in progress) and returns the
+   * reply, without waiting for the creates.
+   */
+  async sendResync(): Promise<{ reply: Json; id: string }> {
+    const id = randomUUID();
+    this.resyncIds.add(id);
+    const resync = { id, expected: null as number | null, got: new Set<string>() };
+    this.resync = resync;
     const reply = await this.request({
       type: "RESYNCSTATE",
       resync_id: id,
@@ -354,16 +418,16 @@ export class FakeFelix {
     const count = reply["endpoint_count"];
     if (typeof count !== "number" || !Number.isInteger(count)) {
       this.violations.push(`endpoint_count ${JSON.stringify(count)} is not an integer`);
-      return { reply, creates: [], id };
+      return { reply, id };
     }
-    this.resync.expected = count;
-    this.finishResyncIfDone();
-    const creates = await this.received.waitForCount(
-      (m) => m["type"] === "ENDPOINTCREATED" && m["resync_id"] === id,
-      count,
-      { since, timeoutMs, what: `ENDPOINTCREATED for resync ${id}` },
-    );
-    return { reply, creates, id };
+    if (reply["rc"] !== "SUCCESS") {
+      // Felix abandons the resync and keeps its endpoints.
+      if (this.resync === resync) this.resync = null;
+      return { reply, id };
+    }
+    resync.expected = count;
+    if (this.resync === resync) this.finishResyncIfDone();
+    return { reply, id };
   }
 
   /** Stops answering requests (they are still recorded). */

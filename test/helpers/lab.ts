@@ -1,6 +1,7 @@
 /**
  * What the lab tests compare before and after a lab: named namespaces, the root namespace's
- * links and BIRD processes. A lab must leave none of its own behind.
+ * links, BIRD and Docker processes (dockerd, containerd, shims), agents, sshd and mounts. A lab must
+ * leave none of its own behind.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
@@ -12,21 +13,53 @@ export interface SystemSnapshot {
   namespaces: string[];
   rootLinks: string[];
   birds: string[];
+  /** dockerd, containerd and containerd-shim processes. */
+  dockers: string[];
+  /** Host agents (`calico-agent` scripts). */
+  agents: string[];
+  /** Mount points. */
+  mounts: string[];
+  /** sshd processes (the lab runs one per host). */
+  sshds: string[];
 }
+
+/** An empty snapshot: what `leftovers` says when nothing was left behind. */
+export const NOTHING: SystemSnapshot = {
+  namespaces: [],
+  rootLinks: [],
+  birds: [],
+  dockers: [],
+  agents: [],
+  mounts: [],
+  sshds: [],
+};
 
 export async function systemSnapshot(): Promise<SystemSnapshot> {
   const ns = await run("ip", ["netns", "list"]);
   const links = await run("ip", ["-o", "link", "show"]);
   const birds: string[] = [];
+  const dockers: string[] = [];
+  const agents: string[] = [];
+  const sshds: string[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (/(^|\/)bird$/.test(argv[0] ?? "")) birds.push(`${entry} ${argv.join(" ").trim()}`);
+      const line = `${entry} ${argv.join(" ").trim()}`;
+      // `bird -p` only parses a file and exits (other suites run it): not a lab's BIRD.
+      if (/(^|\/)bird$/.test(argv[0] ?? "") && !argv.includes("-p")) birds.push(line);
+      if (/(^|\/)(dockerd|containerd[a-z0-9-]*)$/.test(argv[0] ?? "")) dockers.push(line);
+      if (argv.some((a) => /calico-agent[^/]*\.sh$/.test(a))) agents.push(line);
+      // sshd rewrites its command line: "sshd: /usr/sbin/sshd -D -f <conf> [listener] ...".
+      if (/^(sshd: )?(\S*\/)?sshd( |$)/.test(argv.join(" "))) sshds.push(line);
     } catch {
       // gone meanwhile
     }
   }
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((m): m is string => m !== undefined && m !== "");
   return {
     namespaces: ns.stdout
       .split("\n")
@@ -39,6 +72,10 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
       .filter((n): n is string => n !== undefined)
       .sort(),
     birds: birds.sort(),
+    dockers: dockers.sort(),
+    agents: agents.sort(),
+    mounts: [...new Set(mounts)].sort(),
+    sshds: sshds.sort(),
   };
 }
 
@@ -49,6 +86,10 @@ export function leftovers(before: SystemSnapshot, after: SystemSnapshot): System
     namespaces: extra(before.namespaces, after.namespaces),
     rootLinks: extra(before.rootLinks, after.rootLinks),
     birds: extra(before.birds, after.birds),
+    dockers: extra(before.dockers, after.dockers),
+    agents: extra(before.agents, after.agents),
+    mounts: extra(before.mounts, after.mounts),
+    sshds: extra(before.sshds, after.sshds),
   };
 }
 

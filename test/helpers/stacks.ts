@@ -9,7 +9,8 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadConfig, rawFromStackConfig } from "../../components/config.js";
+import { loadConfig } from "../../components/config.js";
+import { rawFromStackConfig } from "../../components/stack-keys.js";
 import { buildModel, type ClusterModel } from "../../components/model.js";
 import { readStackEntries, stackFilePath } from "../../components/stackfile.js";
 
