@@ -21,6 +21,7 @@ import {
   type GceSubnet,
 } from "./allocation.js";
 import { cidrContains, cidrProblem, cidrsOverlap, inCidr, isIPv4 } from "./ipv4.js";
+import { sshRangeProblems } from "./ssh-ranges.js";
 
 // ---------------------------------------------------------------------------------------------
 // Value checks shared by the schema and the cross-field rules.
@@ -46,6 +47,23 @@ const cidr = z.string().superRefine((v, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 const pattern = (re: RegExp, what: string) => z.string().regex(re, { message: `is not ${what}` });
+
+/**
+ * A record that refuses a `__proto__` key. zod's records skip such a key without a word
+ * (assigning it would replace the result's prototype), before the key schema sees it, so
+ * `groups: {__proto__: ...}` would vanish from the config. JSON.parse and the YAML parser
+ * both keep it as an ordinary own key, so it is there to find.
+ */
+function refuseProtoKey<T extends z.ZodType>(record: T, message: string) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (value !== null && typeof value === "object" && Object.hasOwn(value, "__proto__")) {
+        ctx.addIssue({ code: "custom", path: ["__proto__"], message });
+      }
+    })
+    .pipe(record);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The schema, as written in Pulumi.<stack>.yaml (without the `calico-docker:` prefix).
@@ -178,7 +196,10 @@ const schema = z
       .default({}),
     /** Present (never its value) when `calico-docker:sshPrivateKey` is set as a secret. */
     sshPrivateKey: z.unknown().optional(),
-    groups: z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema).default({}),
+    groups: refuseProtoKey(
+      z.record(pattern(SAFE_NAME, "a safe group name"), groupRulesSchema),
+      "is not a valid group name",
+    ).default({}),
     images: imagesSchema.prefault({}),
     /** Directories that workload volumes may bind from the host (nothing by default). */
     allowedHostPaths: z
@@ -395,11 +416,10 @@ export function loadConfig(raw: unknown): CalicoConfig {
     if (c.gce.sshSourceRanges.length === 0) {
       bad(["gce", "sshSourceRanges"], "must list the ranges allowed to SSH to the hosts");
     }
-    c.gce.sshSourceRanges.forEach((r, i) => {
-      if (r.endsWith("/0")) {
-        bad(["gce", "sshSourceRanges", i], "must not open SSH to the whole internet");
-      }
-    });
+    for (const p of sshRangeProblems(c.gce.sshSourceRanges)) {
+      const key = ["gce", "sshSourceRanges", ...(p.index === undefined ? [] : [p.index])];
+      bad(key, p.message);
+    }
     c.hosts.forEach((h, i) => {
       if (h.address !== undefined && !isIPv4(h.address)) {
         bad(["hosts", i, "address"], "must be a reserved static IPv4 address on gce");

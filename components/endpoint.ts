@@ -18,7 +18,13 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CalicoHost } from "./host.js";
 import type { ClusterModel, EndpointModel } from "./model.js";
 import { PATHS } from "./model.js";
-import { renderEndpointData, renderEndpointScript, shQuote } from "./render/index.js";
+import {
+  ENDPOINT_RESTART_POLICY,
+  LABELS,
+  renderEndpointData,
+  renderEndpointScript,
+  shQuote,
+} from "./render/index.js";
 import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
 import type { Workload } from "./workload.js";
 
@@ -41,17 +47,22 @@ export function endpointScriptPath(endpoint: EndpointModel): string {
   return `${PATHS.scriptDir}/endpoint-${endpoint.name}.sh`;
 }
 
-/** The labels every endpoint container the program runs carries (the agent finds them). */
+/**
+ * The labels every endpoint container the program runs carries: the host agent of
+ * `calico-docker.host` wires a container labelled `calico-docker.role=endpoint` at every
+ * start, running the script of `calico-docker.endpoint`.
+ */
 export function endpointLabels(
   endpoint: EndpointModel,
   hostIdentity: pulumi.Input<string>,
 ): docker.types.input.ContainerLabel[] {
   return [
-    { label: "calico-docker.role", value: "endpoint" },
-    { label: "calico-docker.host-identity", value: hostIdentity },
-    { label: "calico-docker.endpoint", value: endpoint.name },
-    { label: "calico-docker.ip", value: endpoint.ip },
-    { label: "calico-docker.group", value: endpoint.group },
+    { label: LABELS.role, value: "endpoint" },
+    { label: LABELS.host, value: endpoint.host },
+    { label: LABELS.hostIdentity, value: hostIdentity },
+    { label: LABELS.endpoint, value: endpoint.name },
+    { label: LABELS.ip, value: endpoint.ip },
+    { label: LABELS.group, value: endpoint.group },
   ];
 }
 
@@ -87,7 +98,7 @@ export function workloadContainerArgs(
     image,
     networkMode: "none",
     privileged: false,
-    restart: "no",
+    restart: ENDPOINT_RESTART_POLICY,
     mustRun: true,
     ...(workload.command !== undefined ? { command: workload.command } : {}),
     ...(plain.length + secret.length > 0 ? { envs: [...plain, ...secret] } : {}),
@@ -188,9 +199,12 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         const pulled = this.image;
         image = pulumi.all([pulled.imageId, pulled.name]).apply(([id, n]) => id || n);
       }
-      // The container: no network of its own (`--net=none`). It is not restarted by Docker:
-      // a restarted container gets a fresh, unwired namespace. After a host reboot,
-      // `pulumi up --refresh` sees it stopped and recreates it, and the new id re-wires it.
+      // The container: no network of its own (`--net=none`). Docker brings it back after a
+      // crash, a daemon restart or a reboot (restart policy `unless-stopped`: an operator's
+      // `docker stop` or `docker kill` holds until the next `pulumi up`); each start gets a
+      // fresh, unwired namespace, and the host agent (calico-agent.service) finds it by its
+      // labels and runs the wiring script's `add` again within a second or two. The id stays
+      // the same, so neither Pulumi nor `--refresh` is involved.
       const secretEnv = Object.keys(workload.secretEnv).length > 0;
       this.container = new docker.Container(
         name,
@@ -207,7 +221,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     }
     this.containerId = containerId;
     // The wiring: the script (rendered for this container id) is kept on the host so that
-    // `remove` runs the very text that `add` ran; a new container id replaces the wiring
+    // `remove` runs the very text that `add` ran, and the agent finds it at every start; a new container id replaces the wiring
     // (old one removed first).
     const script = this.containerId.apply((id) => renderEndpointScript(model, endpoint.name, id));
     const path = endpointScriptPath(endpoint);

@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
 import { PATHS } from "./model.js";
 import {
+  LABELS,
   renderAclManagerCfg,
   renderBirdConf,
   renderFelixCfg,
@@ -237,9 +238,11 @@ export class CalicoHost extends pulumi.ComponentResource {
           mustRun: true,
           volumes: [{ hostPath: PATHS.logDir, containerPath: PATHS.logDir }, ...mounts],
           labels: [
-            { label: "calico-docker.role", value: containerName },
+            { label: LABELS.role, value: containerName },
+            // The host agent restarts this host's system containers that turn unhealthy.
+            { label: LABELS.host, value: host.name },
             // A new machine behind the same address (a static IP) gets new containers.
-            { label: "calico-docker.host-identity", value: this.identity },
+            { label: LABELS.hostIdentity, value: this.identity },
             ...(config ? [{ label: CONFIG_LABEL, value: config.hash }] : []),
           ],
           logDriver: "json-file",

@@ -53,3 +53,57 @@ export function cidrRange(cidr: string): { first: number; size: number; prefixLe
   const [base, prefixLength] = ipaddr.IPv4.parseCIDR(cidr);
   return { first: ipToInt(base.toString()), size: 2 ** (32 - prefixLength), prefixLength };
 }
+
+/** Merge CIDRs into sorted, disjoint [first, last] intervals of address numbers. */
+export function cidrIntervals(cidrs: readonly string[]): [number, number][] {
+  const spans = cidrs
+    .map((c) => cidrRange(c))
+    .map(({ first, size }): [number, number] => [first, first + size - 1])
+    .sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const [lo, hi] of spans) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else merged.push([lo, hi]);
+  }
+  return merged;
+}
+
+type SpecialRange = [ipaddr.IPv4, number];
+
+/**
+ * Every range ipaddr.js names as special-purpose (private, loopback, link-local, shared
+ * CGNAT, multicast, documentation, benchmarking, reserved...): the IPv4 space that is not
+ * public unicast. They are the table behind its `range()`, which its typings do not declare.
+ */
+function nonPublicIntervals(): [number, number][] {
+  const table = (ipaddr.IPv4.prototype as unknown as { SpecialRanges?: unknown }).SpecialRanges;
+  if (table === null || typeof table !== "object") {
+    throw new Error("ipaddr.js no longer exposes IPv4 SpecialRanges");
+  }
+  const cidrs = Object.values(table as Record<string, SpecialRange | SpecialRange[]>).flatMap(
+    (r) => (Array.isArray(r[0]) ? (r as SpecialRange[]) : [r as SpecialRange]),
+  );
+  return cidrIntervals(cidrs.map(([ip, bits]) => `${ip.toString()}/${bits}`));
+}
+const NON_PUBLIC = nonPublicIntervals();
+
+const count = (intervals: readonly [number, number][]) =>
+  intervals.reduce((n, [lo, hi]) => n + hi - lo + 1, 0);
+
+/** How many public unicast IPv4 addresses there are (2^32 less every special range). */
+export const PUBLIC_IPV4_ADDRESSES = 2 ** 32 - count(NON_PUBLIC);
+
+/** How many public unicast addresses the CIDRs cover together (overlaps counted once). */
+export function publicAddressesCovered(cidrs: readonly string[]): number {
+  const covered = cidrIntervals(cidrs);
+  let overlap = 0;
+  for (const [lo, hi] of covered) {
+    for (const [plo, phi] of NON_PUBLIC) {
+      const a = Math.max(lo, plo);
+      const b = Math.min(hi, phi);
+      if (a <= b) overlap += b - a + 1;
+    }
+  }
+  return count(covered) - overlap;
+}

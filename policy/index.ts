@@ -31,7 +31,9 @@ new PolicyPack("calico-docker", {
     },
     {
       name: "ssh-from-listed-ranges",
-      description: "SSH (tcp/22) only from listed ranges, never from 0.0.0.0/0.",
+      description:
+        "SSH (tcp/22) only from listed ranges: never 0.0.0.0/0, none wider than /16, " +
+        "at most 0.01% of the public IPv4 space in all.",
       configSchema: {
         properties: { allowedRanges: { type: "array", items: { type: "string" } } },
       },

@@ -3,6 +3,7 @@
  * without a Pulumi engine. Each returns the list of violations (empty when the resource is
  * fine). `index.ts` wires them into the policy pack.
  */
+import { sshRangeProblems } from "../components/ssh-ranges.js";
 
 /** A GCE firewall `allow` block: a protocol and optional ports ("22", "9901-9906"). */
 export interface FirewallAllow {
@@ -55,7 +56,8 @@ export function openToWorldViolations(fw: FirewallProps): string[] {
 }
 
 /**
- * Rule 2: SSH (tcp/22) to the hosts only from listed ranges, never from 0.0.0.0/0. A rule
+ * Rule 2: SSH (tcp/22) to the hosts only from listed ranges, never from 0.0.0.0/0, none wider
+ * than /16 and all together no more than 0.01% of the public IPv4 space. A rule
  * limited to destination ranges (none of them "anywhere") does not reach the hosts' own
  * address, so it is not SSH to the hosts.
  */
@@ -78,6 +80,14 @@ export function sshViolations(fw: FirewallProps, allowedRanges?: readonly string
         `SSH (tcp/22) from ${r}, which is not one of the allowed ranges ${allowedRanges.join(", ")}`,
       );
     }
+  }
+  // The same limits as the config: no range wider than /16, no more than a small share of
+  // the public IPv4 space in all (components/ssh-ranges.ts).
+  // (0.0.0.0/0 is reported above.)
+  const listed = ranges.filter((r) => !isAnywhere(r));
+  for (const p of sshRangeProblems(listed)) {
+    const what = p.index === undefined ? listed.join(", ") : listed[p.index];
+    problems.push(`SSH (tcp/22) from ${what} ${p.message}`);
   }
   if (ranges.length === 0 && (fw.sourceTags ?? []).length === 0) {
     problems.push(

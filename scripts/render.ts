@@ -27,7 +27,7 @@ import {
 } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import { Command } from "commander";
-import { ConfigError } from "../components/config.js";
+import { ConfigError, loadConfig } from "../components/config.js";
 import { buildModel, type ClusterModel } from "../components/model.js";
 import {
   renderAll,
@@ -35,7 +35,8 @@ import {
   RenderError,
   type RenderedFile,
 } from "../components/render/index.js";
-import { loadStackFile, stackFilePath, StackFileError } from "../components/stackfile.js";
+import { rawFromStackConfig } from "../components/stack-keys.js";
+import { readStackEntries, stackFilePath, StackFileError } from "../components/stackfile.js";
 
 /** Lists what a render wrote, so the next render removes exactly that. */
 export const MANIFEST = ".rendered-files.json";
@@ -205,6 +206,7 @@ function summary(
   files: readonly RenderedFile[],
   outDir: string,
   removed: number,
+  keyStandIn: boolean,
 ): string {
   const c = model.config;
   const sessions = model.hosts.reduce((n, h) => n + h.peers.length, 0) / 2;
@@ -233,6 +235,12 @@ function summary(
   if (c.platform === "gce") {
     lines.push(
       `note: ignition.json holds a stand-in SSH key "${STAND_IN_SSH_KEY}"; the real key is generated at deploy`,
+    );
+  }
+  if (keyStandIn) {
+    lines.push(
+      "note: the stack sets no sshPrivateKey; rendering needs none, deploying needs it " +
+        "(pulumi config set --secret sshPrivateKey < <private key file>)",
     );
   }
   lines.push("note: endpoint ids are synthetic here; at deploy they are the containers' ids");
@@ -267,12 +275,18 @@ export function main(argv: readonly string[]): number {
         `no stack file ${file} (create it, or pass --dir to the folder holding it)`,
       );
     }
-    const model = buildModel(loadStackFile(file));
+    const raw = rawFromStackConfig(readStackEntries(file));
+    // Rendering reads no key: on platform existing a stack without its secret key (an
+    // example, a fresh copy) renders with a stand-in for it, as GCE renders a stand-in
+    // public key. Deploying still requires the real one.
+    const keyStandIn = raw.platform === "existing" && raw.sshPrivateKey === undefined;
+    if (keyStandIn) raw.sshPrivateKey = { secret: true };
+    const model = buildModel(loadConfig(raw));
     const files = renderAll(model);
     const outDir = resolve(opts.out ?? join("out", opts.stack));
     const removed = removePrevious(outDir, files);
     writeFiles(outDir, files);
-    console.log(summary(opts.stack, model, files, outDir, removed));
+    console.log(summary(opts.stack, model, files, outDir, removed, keyStandIn));
     return 0;
   } catch (error) {
     if (

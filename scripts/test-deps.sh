@@ -20,6 +20,7 @@ TOOLS=(
   busybox:busybox-static  # the lab's util image, made without a registry
   sshd:openssh-server     # the lab's hosts answer SSH for `npm run status -- --lab`
   ssh:openssh-client
+  python3:python3         # the felix image's health check, run against real ZeroMQ peers
 )
 
 missing=()

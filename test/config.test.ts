@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parse } from "yaml";
 import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
 import { rawFromStackConfig } from "../components/stack-keys.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
@@ -307,6 +308,51 @@ describe("loadConfig rejects, naming the key path and the value", () => {
     assertRejects(raw, "gce.sshSourceRanges", /must list the ranges/, undefined);
   });
 
+  it("SSH open to the world in halves or slices, or through one wide range", () => {
+    const raw = gceStack();
+    raw.gce = { sshSourceRanges: ["0.0.0.0/1", "128.0.0.0/1"] };
+    const issues = issuesOf(raw);
+    for (const i of [0, 1]) {
+      assert.match(
+        issues.find((x) => x.path === `gce.sshSourceRanges[${i}]`)?.message ?? "",
+        /is wider than \/16 \(2,147,483,648 addresses/,
+        JSON.stringify(issues),
+      );
+    }
+    // Each range allowed alone, too many together: six public /16s.
+    const six = ["1", "2", "3", "4", "5", "6"].map((n) => `${n}.1.0.0/16`);
+    raw.gce = { sshSourceRanges: six };
+    assertRejects(
+      raw,
+      "gce.sshSourceRanges",
+      /together cover 393,216 public addresses, 0\.0106% of the public IPv4 space; at most 0\.01% \(370,225 addresses\)/,
+      six,
+    );
+    assert.ok(!issuesOf(raw).some((i) => i.path.startsWith("gce.sshSourceRanges[")));
+    // Five are within the share; overlapping ranges count once.
+    raw.gce = { sshSourceRanges: [...six.slice(0, 5), "1.1.2.0/24"] };
+    assert.doesNotThrow(() => loadConfig(raw));
+    raw.gce = { sshSourceRanges: ["198.51.100.0/24", "8.8.0.0/15"] };
+    assertRejects(raw, "gce.sshSourceRanges[1]", /is wider than \/16/, "8.8.0.0/15");
+  });
+
+  it("SSH from private space is not public space, but a wide range is still refused", () => {
+    const raw = gceStack();
+    raw.gce = {
+      sshSourceRanges: [
+        "10.0.0.0/16",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+        "10.3.0.0/16",
+        "10.4.0.0/16",
+        "10.5.0.0/16",
+      ],
+    };
+    assert.doesNotThrow(() => loadConfig(raw));
+    raw.gce = { sshSourceRanges: ["10.0.0.0/8"] };
+    assertRejects(raw, "gce.sshSourceRanges[0]", /is wider than \/16/, "10.0.0.0/8");
+  });
+
   it("direct BGP sessions on GCE, where hosts share no link", () => {
     const raw = gceStack();
     raw.bgp = { enabled: true, session: "direct" };
@@ -345,6 +391,21 @@ describe("loadConfig rejects, naming the key path and the value", () => {
     const raw = gceStack();
     raw.groups = { web: { inbound: [{ group: "wbe" }] } };
     assertRejects(raw, "groups.web.inbound[0].group", /not a group of any endpoint/, "wbe");
+  });
+
+  it("a group named __proto__, which zod's records drop without a word", () => {
+    // As the Pulumi runtime hands it over (a JSON string) and as a stack file gives it (YAML).
+    const json = rawFromStackConfig({
+      ...Object.fromEntries(Object.entries(gceStack()).map(([k, v]) => [`calico-docker:${k}`, v])),
+      "calico-docker:groups": '{"__proto__": {"inbound": [{"cidr": "0.0.0.0/0"}]}}',
+    });
+    assertRejects(json, "groups.__proto__", /is not a valid group name/, {
+      inbound: [{ cidr: "0.0.0.0/0" }],
+    });
+    const yaml = { ...gceStack(), groups: parse("__proto__: { inbound: [ { group: web } ] }\n") };
+    assertRejects(yaml, "groups.__proto__", /is not a valid group name/, {
+      inbound: [{ group: "web" }],
+    });
   });
 
   it("unknown keys, so a typo never falls back to a default", () => {

@@ -24,9 +24,9 @@ const fetchFelix = path.join(imagesDir, "felix", "fetch_felix.sh");
 const IMAGES = ["felix", "bird", "util"] as const;
 type ImageName = (typeof IMAGES)[number];
 
-/** Tag 0.10.2 of projectcalico/felix: the commit it must resolve to starts so. */
+/** Tag 0.10.2 of projectcalico/felix and the full commit it must resolve to. */
 const FELIX_TAG = "0.10.2";
-const FELIX_COMMIT_PREFIX = "61f8e598a53d";
+const FELIX_COMMIT = "61f8e598a53dc464fe63bd5cde806ec4594b0231";
 
 // ---------------------------------------------------------------------------
 // A small Dockerfile parser: parser directives, comments, line continuations,
@@ -485,16 +485,7 @@ describe("images/felix", () => {
     assert.ok(build, "no build stage");
     assert.equal(argDefault(build, "FELIX_TAG"), FELIX_TAG);
     assert.equal(argDefault(build, "FELIX_REPO"), "https://github.com/projectcalico/felix.git");
-    const commit = argDefault(build, "FELIX_COMMIT") ?? "";
-    assert.match(
-      commit,
-      /^[0-9a-f]{12,40}$/,
-      `FELIX_COMMIT must be 12 to 40 lower-case hex digits, got "${commit}"`,
-    );
-    assert.ok(
-      commit.startsWith(FELIX_COMMIT_PREFIX) || FELIX_COMMIT_PREFIX.startsWith(commit),
-      `FELIX_COMMIT ${commit} is not the commit of tag ${FELIX_TAG} (${FELIX_COMMIT_PREFIX}...)`,
-    );
+    assert.equal(argDefault(build, "FELIX_COMMIT"), FELIX_COMMIT, "the full commit of the tag");
     const fetch = all(build, "RUN").find((r) => r.args.includes("fetch_felix.sh"));
     assert.ok(fetch, "no RUN calls fetch_felix.sh");
     assert.match(
@@ -615,6 +606,35 @@ describe("images/felix", () => {
       "an ENTRYPOINT would break `calico:felix calico-acl-manager ...`",
     );
   });
+
+  it("has a health check that asks the process itself (calico-health, tested in health.test.ts)", async () => {
+    const df = await loadDockerfile("felix");
+    const runtime = df.stages[df.stages.length - 1]!;
+    assert.ok(
+      all(runtime, "COPY").some((c) => c.args === "calico_health.py /usr/local/bin/calico-health"),
+      "calico-health is installed",
+    );
+    assert.ok(
+      statSync(path.join(imagesDir, "felix", "calico_health.py")).mode & 0o100,
+      "executable",
+    );
+    const hc = last(runtime, "HEALTHCHECK").args;
+    const cmd = /^(.*?)\s*CMD\s+(\[.*\])$/s.exec(hc);
+    assert.ok(cmd, hc);
+    assert.deepEqual(execForm(cmd[2]!), ["calico-health"]);
+    const opts = Object.fromEntries(
+      cmd[1]!
+        .split(/\s+/)
+        .map((o) => /^--([a-z-]+)=(\S+)$/.exec(o)!.slice(1, 3) as [string, string]),
+    );
+    // Its own timeouts (10 s for Felix, 45 s for the ACL Manager) fit inside Docker's.
+    assert.deepEqual(opts, {
+      interval: "30s",
+      timeout: "50s",
+      "start-period": "60s",
+      retries: "3",
+    });
+  });
 });
 
 describe("images/bird", () => {
@@ -712,20 +732,22 @@ describe("fetch_felix.sh against a real git repository", () => {
       const tagged = git(upstream, "rev-parse", "HEAD");
       const url = `file://${upstream}`;
 
-      const ok = run(fetchFelix, [url, FELIX_TAG, tagged.slice(0, 12), path.join(dir, "ok")]);
+      const ok = run(fetchFelix, [url, FELIX_TAG, tagged, path.join(dir, "ok")]);
       assert.equal(ok.status, 0, ok.stderr);
       assert.equal(ok.stdout.trim(), tagged);
       assert.equal(await readFile(path.join(dir, "ok", "setup.py"), "utf8"), "# 0.10.2\n");
       assert.equal(git(path.join(dir, "ok"), "rev-parse", "HEAD"), tagged);
 
-      const full = run(fetchFelix, [url, FELIX_TAG, tagged, path.join(dir, "full")]);
-      assert.equal(full.status, 0, full.stderr);
+      // An abbreviation is not a pin: only the full hash is taken.
+      const short = run(fetchFelix, [url, FELIX_TAG, tagged.slice(0, 12), path.join(dir, "short")]);
+      assert.notEqual(short.status, 0);
+      assert.match(short.stderr, /COMMIT must be the full 40 hex digits, got 12/);
 
       // The tag now names another commit: the build must stop, naming both.
       git(upstream, "tag", "-f", "-a", FELIX_TAG, first, "-m", "moved");
-      const moved = run(fetchFelix, [url, FELIX_TAG, tagged.slice(0, 12), path.join(dir, "moved")]);
+      const moved = run(fetchFelix, [url, FELIX_TAG, tagged, path.join(dir, "moved")]);
       assert.notEqual(moved.status, 0);
-      assert.match(moved.stderr, new RegExp(`is commit ${first}, expected ${tagged.slice(0, 12)}`));
+      assert.match(moved.stderr, new RegExp(`is commit ${first}, expected ${tagged}`));
 
       const missing = run(fetchFelix, [url, "0.99.0", tagged, path.join(dir, "missing")]);
       assert.notEqual(missing.status, 0);
@@ -743,7 +765,7 @@ describe("fetch_felix.sh against a real git repository", () => {
         ],
         [
           [url, FELIX_TAG, "61f8e59", path.join(dir, "d")],
-          /COMMIT must have 12 to 40 hex digits, got 7: '61f8e59'/,
+          /COMMIT must be the full 40 hex digits, got 7: '61f8e59'/,
         ],
         [[url, FELIX_TAG, tagged, path.join(dir, "ok")], /DEST already exists/],
         [[url, FELIX_TAG, tagged], /usage: .* \(got 3 arguments\)/],

@@ -166,4 +166,22 @@ describe("the policy pack under Pulumi's policy runner", () => {
     });
     assert.deepEqual(office, []);
   });
+
+  it("reports SSH open to the world in two halves", async () => {
+    const halves = await analyze(client, "gcp:compute/firewall:Firewall", {
+      direction: "INGRESS",
+      sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"],
+      allows: [{ protocol: "tcp", ports: ["22"] }],
+    });
+    assert.ok(
+      ["0", "128"].every((half) =>
+        halves.some(
+          (d) =>
+            d.policy === "ssh-from-listed-ranges" &&
+            new RegExp(`from ${half}\\.0\\.0\\.0/1 is wider than /16`).test(d.message),
+        ),
+      ),
+      JSON.stringify(halves),
+    );
+  });
 });

@@ -120,6 +120,30 @@ describe("policy: SSH only from listed ranges", () => {
   it("rejects SSH with no source at all (GCE reads that as anywhere)", () => {
     assert.equal(sshViolations({ allows: [ssh] }).length, 1);
   });
+  it("rejects the world in two halves, slices that add up, and one wide range", () => {
+    const halves = sshViolations({ sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"], allows: [ssh] });
+    assert.deepEqual(halves, [
+      "SSH (tcp/22) from 0.0.0.0/1 is wider than /16 (2,147,483,648 addresses; SSH ranges may be /16 or narrower)",
+      "SSH (tcp/22) from 128.0.0.0/1 is wider than /16 (2,147,483,648 addresses; SSH ranges may be /16 or narrower)",
+    ]);
+    const six = ["1", "2", "3", "4", "5", "6"].map((n) => `${n}.1.0.0/16`);
+    const slices = sshViolations({ sourceRanges: six, allows: [ssh] });
+    assert.equal(slices.length, 1, JSON.stringify(slices));
+    assert.match(
+      slices[0]!,
+      /^SSH \(tcp\/22\) from 1\.1\.0\.0\/16, .* together cover 393,216 public/,
+    );
+    assert.deepEqual(sshViolations({ sourceRanges: six.slice(0, 5), allows: [ssh] }), []);
+    assert.match(
+      sshViolations({ sourceRanges: ["8.8.0.0/15"], allows: [ssh] })[0] ?? "",
+      /8\.8\.0\.0\/15 is wider than \/16/,
+    );
+    // A rule that does not open SSH is not this policy's business.
+    assert.deepEqual(
+      sshViolations({ sourceRanges: ["0.0.0.0/1", "128.0.0.0/1"], allows: [{ protocol: "icmp" }] }),
+      [],
+    );
+  });
   it("with configured allowed ranges, rejects any other range", () => {
     const allowed = ["203.0.113.0/24"];
     assert.deepEqual(

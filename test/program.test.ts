@@ -133,6 +133,30 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       assert.match(str(prep.inputs.delete), new RegExp(`bash '${PATHS.hostScript}' remove`));
       assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin)), identity(h.name)]);
       for (const m of render.KERNEL_MODULES) assert.ok(str(prep.inputs.stdin).includes(`'${m}'`));
+      // apply installs this host's agent and its unit (calico-agent.service).
+      const text = str(prep.inputs.stdin);
+      assert.ok(text.includes(render.renderAgentScript(model, h.name).trimEnd()), "the agent");
+      assert.ok(text.includes(render.agentUnit()), "the agent's unit");
+      assert.match(text, /^AGENT_SCRIPT='\/opt\/calico\/bin\/calico-agent\.sh'$/m);
+      assert.match(text, /^ {2}apply_agent$/m);
+    }
+  });
+  it("Ignition carries the agent and its enabled unit, so it runs from the first boot", () => {
+    for (const h of model.hosts) {
+      const i = instances.find((x) => x.inputs.name === h.name)!;
+      const ign = JSON.parse((i.inputs.metadata as Record<string, string>)["user-data"]!) as {
+        systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
+        storage: { files: { path: string; mode: number; contents: { source: string } }[] };
+      };
+      const unit = ign.systemd.units.find((u) => u.name === render.AGENT_UNIT);
+      assert.equal(unit?.enabled, true);
+      assert.equal(unit?.contents, render.agentUnit() + "\n");
+      const agent = ign.storage.files.find((f) => f.path === render.AGENT_SCRIPT)!;
+      assert.equal(agent.mode, 0o755);
+      assert.equal(
+        decodeURIComponent(agent.contents.source.slice("data:,".length)),
+        render.renderAgentScript(model, h.name),
+      );
     }
   });
   it("a readiness gate waits for SSH and docker on every host, per machine", () => {
@@ -198,6 +222,7 @@ describe("seed: Start the containers", () => {
         sha256(cfg),
       ]);
       assert.equal(label(c, "calico-docker.host-identity"), identity(host));
+      assert.equal(label(c, "calico-docker.host"), host, "the agent of this host watches it");
     }
   });
   it("the ACL Manager runs on the controller only", () => {
@@ -212,6 +237,8 @@ describe("seed: Start the containers", () => {
     const cfg = render.renderAclManagerCfg(model);
     assert.equal(fileCommand(model.controller.name, PATHS.aclManagerCfg).inputs.stdin, cfg);
     assert.equal(label(acl[0]!, CONFIG_LABEL), sha256(cfg));
+    assert.equal(label(acl[0]!, "calico-docker.host"), model.controller.name);
+    assert.equal(label(acl[0]!, "calico-docker.role"), "aclmgr");
   });
   it("the plugin's network and endpoint processes run on the controller only, with /opt/plugin", () => {
     for (const role of ["network", "endpoint"]) {
@@ -277,6 +304,20 @@ describe("seed: Create some configuration for Felix", () => {
       assert.equal(more.length, 0);
       assert.equal(dockerHost(c!), e.host);
       assert.equal(c!.inputs.networkMode, "none");
+      // Docker brings it back after a crash, a daemon restart or a reboot; the agent
+      // finds it by these labels and wires it again.
+      assert.equal(c!.inputs.restart, "unless-stopped");
+      const labels = Object.fromEntries(
+        (c!.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]),
+      );
+      assert.deepEqual(labels, {
+        "calico-docker.role": "endpoint",
+        "calico-docker.host": e.host,
+        "calico-docker.host-identity": identity(e.host),
+        "calico-docker.endpoint": e.name,
+        "calico-docker.ip": e.ip,
+        "calico-docker.group": e.group,
+      });
       assert.equal(c!.inputs.image, `sha256:${sha256(`calico-${e.host}-image-util`)}`);
       const id = mockContainerId(`calico-ep-${e.name}`);
 

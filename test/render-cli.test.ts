@@ -62,12 +62,14 @@ describe("npm run render", () => {
       "host-1/felix.cfg",
       "host-1/acl_manager.cfg",
       "host-1/calico-host-prepare.sh",
+      "host-1/calico-agent.sh",
       "host-1/endpoint-192_168_1_1.sh",
       "host-1/ignition.json",
       "host-1/plugin-data/felix.txt",
       "host-1/plugin-data/192_168_1_3.txt",
       "host-1/plugin-data/groups.txt",
       "host-2/felix.cfg",
+      "host-2/calico-agent.sh",
       "host-2/endpoint-192_168_1_3.sh",
       "host-2/ignition.json",
     ]) {
@@ -78,8 +80,27 @@ describe("npm run render", () => {
     assert.equal(statSync(join(out, "host-2/felix.cfg")).mode & 0o777, 0o644);
     assert.match(r.stdout, /hosts \(2\):/);
     assert.match(r.stdout, /GCE routes: 3 \(endpoint\)/);
-    assert.match(r.stdout, /files: 15 written/);
+    assert.match(r.stdout, /files: 17 written/);
     assert.match(r.stdout, /stand-in SSH key/);
+  });
+
+  it("renders the existing-example stack, which holds no SSH key, with a stand-in for it", () => {
+    assert.doesNotMatch(
+      readFileSync(join(ROOT, "Pulumi.existing-example.yaml"), "utf8"),
+      /sshPrivateKey:/,
+    );
+    const out = join(scratch, "existing-example");
+    const r = render("--stack", "existing-example", "--out", out);
+    assert.equal(r.status, 0, r.output);
+    for (const f of ["node-a/bird.conf", "node-c/felix.cfg", "node-a/plugin-data/database.txt"]) {
+      assert.ok(existsSync(join(out, f)), `missing ${f}`);
+    }
+    assert.match(r.stdout, /sets no sshPrivateKey; rendering needs none, deploying needs it/);
+    // A stack that sets the key gets no such note.
+    stackFile("keyed", existing());
+    const k = render("--stack", "keyed", "--dir", scratch, "--out", join(scratch, "keyed-out"));
+    assert.equal(k.status, 0, k.output);
+    assert.doesNotMatch(k.stdout, /sets no sshPrivateKey/);
   });
 
   it("removes the files of a previous render that the new one does not write", () => {

@@ -1,7 +1,8 @@
 /**
  * The host preparation and endpoint scripts run for real, as root, in network namespaces
  * this test creates (names `cdr-*`, deleted in `finally`): apply/add twice gives the same
- * state, remove leaves nothing behind. Skipped (with the reason) where namespaces cannot
+ * state (the endpoint's host side included: host route, ARP entry, proxy ARP), remove
+ * leaves nothing behind. Skipped (with the reason) where namespaces cannot
  * be made.
  */
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,7 +29,11 @@ import {
   type ClusterModel,
 } from "../components/model.js";
 import { devRaw, modelOf } from "./helpers/stacks.js";
-import { renderEndpointScript, renderHostScript } from "../components/render/index.js";
+import {
+  renderAgentScript,
+  renderEndpointScript,
+  renderHostScript,
+} from "../components/render/index.js";
 import {
   canUseNetns,
   hasCommand,
@@ -186,11 +192,24 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
         "apply again",
       );
       assert.match(run2.stdout, /calico-host-prepare\.service is up to date/);
+      // The host agent and its unit are installed too, and left alone when unchanged.
+      const agent = join(root, "opt/calico/bin/calico-agent.sh");
+      const agentUnitFile = join(root, "etc/systemd/system/calico-agent.service");
+      assert.equal(readFileSync(agent, "utf8"), renderAgentScript(dev, "host-1"));
+      assert.equal(statSync(agent).mode & 0o777, 0o755);
+      assert.match(
+        readFileSync(agentUnitFile, "utf8"),
+        /^ExecStart=\/opt\/calico\/bin\/calico-agent\.sh run$/m,
+      );
+      assert.match(readFileSync(agentUnitFile, "utf8"), /^Restart=always$/m);
+      assert.match(run1.stdout, /wrote .*calico-agent\.sh/);
+      assert.match(run2.stdout, /calico-agent\.sh is up to date/);
       ok(
         inNetns(ns, "bash", [installed, "remove"], { env: { ...process.env, CALICO_ROOT: root } }),
         "remove",
       );
       assert.ok(!existsSync(unit));
+      assert.ok(!existsSync(agent) && !existsSync(agentUnitFile), "remove takes the agent away");
     });
   });
 
@@ -219,10 +238,21 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
 
   function state(): string {
     const h = ok(inNetns(host, "ip", ["-o", "link", "show"]), "host links").stdout;
+    const hostRoutes = ok(inNetns(host, "ip", ["-4", "route", "show"]), "host routes").stdout;
+    const neigh = ok(
+      inNetns(host, "ip", ["-4", "neigh", "show", "nud", "permanent"]),
+      "neigh",
+    ).stdout;
+    const sysctls = inNetns(host, "sh", [
+      "-c",
+      `cat /proc/sys/net/ipv4/conf/${tap}/proxy_arp /proc/sys/net/ipv4/conf/${tap}/route_localnet /proc/sys/net/ipv4/neigh/${tap}/proxy_delay 2>/dev/null || echo no tap`,
+    ]).stdout;
     const links = ok(inNetns(ep, "ip", ["-o", "link", "show"]), "ep links").stdout;
     const addrs = ok(inNetns(ep, "ip", ["-4", "-o", "addr", "show"]), "ep addrs").stdout;
     const routes = ok(inNetns(ep, "ip", ["-4", "route", "show"]), "ep routes").stdout;
-    return [h, links, addrs, routes].join("--\n").replace(/\s+valid_lft.*$/gm, "");
+    return [h, hostRoutes, neigh, sysctls, links, addrs, routes]
+      .join("--\n")
+      .replace(/\s+valid_lft.*$/gm, "");
   }
 
   async function withScript(fn: (sh: (...args: string[]) => RunResult) => void): Promise<void> {
@@ -239,6 +269,7 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
 
   it("add wires eth0 and the tap; a second add changes nothing; remove leaves nothing", async () => {
     await withScript((sh) => {
+      ok(inNetns(host, "ip", ["link", "set", "lo", "up"]), "host lo up");
       const before = state();
       ok(sh("add", "--netns", ep), "add");
       const once = state();
@@ -249,20 +280,30 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
       assert.match(once, new RegExp(`eth0@if${tapIndex}: .*state UP.*link/ether ${e.mac} `));
       assert.match(once, /eth0\s+inet 192\.168\.1\.1\/32 /);
       assert.match(once, /^default dev eth0 scope link/m);
-      assert.doesNotMatch(
-        ok(inNetns(host, "ip", ["route", "show"]), "host routes").stdout,
-        /192\.168\.1\.1/,
-        "the host route is Felix's job",
+      // The host side, as Felix programs it: host route, static ARP entry, proxy ARP and
+      // route_localnet on the tap.
+      assert.match(once, new RegExp(`^192\\.168\\.1\\.1 dev ${tap} scope link`, "m"));
+      assert.match(
+        once,
+        new RegExp(`^192\\.168\\.1\\.1 dev ${tap} lladdr ${e.mac} PERMANENT`, "m"),
       );
+      assert.match(once, /^1\n1\n0\n--/m, "proxy_arp and route_localnet 1, proxy_delay 0");
       const second = ok(sh("add", "--netns", ep), "second add");
       assert.match(second.stdout, /is in place/);
+      assert.doesNotMatch(second.stdout, /host route|ARP entry|proxy_arp on/);
       assert.equal(state(), once, "a second add changes nothing");
 
-      // With Felix's part done by hand (host route, proxy ARP), the endpoint reaches the host.
+      // A host route Felix put there the same way, or one that points elsewhere, is
+      // replaced in place (the same route, so Felix and the script agree).
+      ok(inNetns(host, "ip", ["route", "replace", "192.168.1.1/32", "dev", "lo"]), "stray route");
+      assert.match(
+        ok(sh("add", "--netns", ep), "add again").stdout,
+        /host route 192\.168\.1\.1 dev/,
+      );
+      assert.equal(state(), once);
+
+      // The endpoint reaches the host through the host side the script made.
       ok(inNetns(host, "ip", ["addr", "add", "10.99.0.1/32", "dev", "lo"]), "host addr");
-      ok(inNetns(host, "ip", ["link", "set", "lo", "up"]), "lo up");
-      ok(inNetns(host, "ip", ["route", "add", "192.168.1.1/32", "dev", tap]), "host route");
-      ok(inNetns(host, "sysctl", ["-q", "-w", `net.ipv4.conf.${tap}.proxy_arp=1`]), "proxy arp");
       if (hasCommand("ping")) {
         ok(
           inNetns(ep, "ping", ["-c", "1", "-W", "2", "10.99.0.1"]),
@@ -279,7 +320,7 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
           .filter((l) => !/^1: lo\b/.test(l))
           .join("\n");
       assert.equal(noLo(state()), noLo(before));
-      assert.doesNotMatch(state(), new RegExp(`${tap}|eth0`));
+      assert.doesNotMatch(state(), new RegExp(`${tap}|eth0|192\\.168\\.1\\.1`));
       const again = ok(sh("remove", "--netns", ep), "second remove");
       assert.match(again.stdout, /nothing to delete/);
     });
@@ -295,6 +336,12 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
         /192\.168\.1\.1\/32/,
       );
       assert.doesNotMatch(ok(inNetns(ep, "ip", ["-o", "link"]), "links").stdout, /eth0/);
+      // The old tap took its host route and ARP entry with it; the re-wire restores them.
+      assert.match(r.stdout, /host route 192\.168\.1\.1 dev/);
+      assert.match(
+        ok(inNetns(host, "ip", ["-4", "route", "show", "exact", "192.168.1.1/32"]), "route").stdout,
+        new RegExp(`^192\\.168\\.1\\.1 dev ${tap} `),
+      );
       ok(sh("remove", "--netns", ep2), "remove");
     });
   });

@@ -18,7 +18,9 @@ import {
   BIRD_FILTERS,
   STAND_IN_SSH_KEY,
   RenderError,
+  agentUnit,
   renderAclManagerCfg,
+  renderAgentScript,
   renderAll,
   renderBirdConf,
   renderEndpointData,
@@ -291,15 +293,29 @@ describe("scripts", () => {
     assert.match(scripts[0]!, /^IP='192\.168\.1\.1'$/m);
     assert.match(scripts[0]!, /^MAC='02:ca:c0:a8:01:01'$/m);
     assert.match(scripts[0]!, /^CONTAINER='192_168_1_1'$/m);
-    assert.doesNotMatch(
-      scripts[0]!,
-      /ip route (add|replace) 192\.168/,
-      "the host route is Felix's job",
-    );
+    // Re-wiring restores the tap's host side itself, as Felix programs it.
+    assert.match(scripts[0]!, /^ {4}ip -4 route replace "\$IP\/32" dev "\$TAP"$/m);
+    assert.match(scripts[0]!, /for key in proxy_arp route_localnet; do/);
     const sc = shellcheck([
       ...scripts,
       ...rr.endpoints.map((x) => renderEndpointScript(rr, x.name, ID(x.name))),
     ]);
+    assert.ok(sc.ok, sc.output);
+  });
+
+  it("host agent: its host baked in, selecting by label, shellcheck clean", () => {
+    const scripts = [
+      ...dev.hosts.map((h) => renderAgentScript(dev, h.name)),
+      ...rr.hosts.map((h) => renderAgentScript(rr, h.name)),
+    ];
+    assertSnapshot("render/dev/host-1.calico-agent.sh", scripts[0]!);
+    assert.match(scripts[0]!, /^HOST_NAME='host-1'$/m);
+    assert.match(renderAgentScript(rr, "gamma"), /^HOST_NAME='gamma'$/m);
+    assert.match(scripts[0]!, /^HOST_LABEL='calico-docker\.host'$/m);
+    assert.match(scripts[0]!, /--filter "label=\$HOST_LABEL=\$HOST_NAME"/);
+    assert.match(scripts[0]!, /^SCRIPT_DIR="\$\{CALICO_SCRIPT_DIR:-\$DEFAULT_SCRIPT_DIR\}"$/m);
+    assert.throws(() => renderAgentScript(dev, "nope"), /no host named "nope"/);
+    const sc = shellcheck(scripts);
     assert.ok(sc.ok, sc.output);
   });
 
@@ -322,14 +338,20 @@ describe("ignition", () => {
     const ign = JSON.parse(text) as {
       ignition: { version: string };
       passwd: { users: { name: string; sshAuthorizedKeys: string[]; groups: string[] }[] };
-      systemd: { units: { name: string; enabled: boolean }[] };
-      storage: { files: File[]; directories: { path: string }[] };
+      systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
+      storage: { files: (File & { mode: number })[]; directories: { path: string }[] };
     };
     assert.equal(ign.ignition.version, "3.3.0");
     assert.deepEqual(ign.passwd.users, [
       { name: "core", sshAuthorizedKeys: [key], groups: ["docker"] },
     ]);
-    assert.deepEqual(ign.systemd.units, [{ name: "docker.service", enabled: true }]);
+    assert.deepEqual(ign.systemd.units, [
+      { name: "docker.service", enabled: true },
+      { name: "calico-agent.service", enabled: true, contents: agentUnit() + "\n" },
+    ]);
+    assert.match(agentUnit(), /^ExecStart=\/opt\/calico\/bin\/calico-agent\.sh run$/m);
+    assert.match(agentUnit(), /^Restart=always$/m);
+    assert.match(agentUnit(), /^After=docker\.service /m);
     const content = (path: string) => {
       const f = ign.storage.files.find((x) => x.path === path);
       assert.ok(f, `no ${path}`);
@@ -337,6 +359,12 @@ describe("ignition", () => {
       return decodeURIComponent(f.contents.source.slice("data:,".length));
     };
     assert.equal(content("/etc/modules-load.d/calico.conf"), "ip6_tables\nxt_set\n");
+    // The host agent, the same text host preparation installs, executable.
+    assert.equal(content("/opt/calico/bin/calico-agent.sh"), renderAgentScript(dev, "host-1"));
+    assert.equal(
+      ign.storage.files.find((f) => f.path === "/opt/calico/bin/calico-agent.sh")!.mode,
+      0o755,
+    );
     assert.match(content("/etc/sysctl.d/calico.conf"), /^net\.ipv4\.ip_forward = 1$/m);
     const tmpfiles = content("/etc/tmpfiles.d/calico.conf");
     for (const d of ["/var/log/calico", "/var/run/netns", "/opt/plugin/data"]) {
@@ -364,6 +392,7 @@ describe("renderAll", () => {
   it("dev stack: every file of both hosts, plugin data on the controller", () => {
     assert.deepEqual(paths(dev), [
       "host-1/calico-host-prepare.sh 755",
+      "host-1/calico-agent.sh 755",
       "host-1/felix.cfg 644",
       "host-1/ignition.json 644",
       "host-1/endpoint-192_168_1_1.sh 755",
@@ -375,6 +404,7 @@ describe("renderAll", () => {
       "host-1/plugin-data/192_168_1_2.txt 644",
       "host-1/plugin-data/192_168_1_3.txt 644",
       "host-2/calico-host-prepare.sh 755",
+      "host-2/calico-agent.sh 755",
       "host-2/felix.cfg 644",
       "host-2/ignition.json 644",
       "host-2/endpoint-192_168_1_3.sh 755",

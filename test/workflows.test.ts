@@ -319,6 +319,31 @@ const GCP_AUTH_INPUTS = new Set([
 const RUNNER_LABEL = "${{ vars.PULUMI_RUNNER || 'ubuntu-latest' }}";
 const FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository";
 
+/**
+ * The Node.js line CI runs and the plugin image ships: the Active LTS line (26 since
+ * 2026-10-28; 24 went to maintenance on 2026-10-20, 20 reached its end on 2026-04-30).
+ */
+const NODE_LTS = "26";
+
+describe("Node.js version", () => {
+  it(`every workflow that sets up Node uses ${NODE_LTS}, the line the plugin image runs`, async () => {
+    const setups = allJobs().flatMap(({ file, id, steps }) =>
+      steps
+        .filter((s) => actionName(s) === "actions/setup-node")
+        .map((s) => ({
+          where: `${file.rel} jobs.${id}`,
+          version: String(withOf(s)["node-version"]),
+        })),
+    );
+    assert.ok(setups.length >= 3, JSON.stringify(setups));
+    for (const { where, version } of setups) assert.equal(version, NODE_LTS, where);
+    const dockerfile = await readFile(path.join(root, "images", "plugin", "Dockerfile"), "utf8");
+    const bases = [...dockerfile.matchAll(/^FROM node:(\S+)/gm)].map((m) => m[1]!);
+    assert.equal(bases.length, 2, "build and runtime stages");
+    for (const base of bases) assert.match(base, new RegExp(`^${NODE_LTS}-`), base);
+  });
+});
+
 describe("workflow files", () => {
   it("the pull-request, deploy and test workflows exist and parse", () => {
     const names = workflows.map((w) => path.basename(w.rel));
@@ -672,9 +697,9 @@ describe("test job", () => {
     assert.equal(job["runs-on"], "ubuntu-latest");
   });
 
-  it("sets up Node 20 with the npm cache and installs the lab's packages", () => {
+  it(`sets up Node ${NODE_LTS} with the npm cache and installs the lab's packages`, () => {
     const node = withOf(steps.find((s) => actionName(s) === "actions/setup-node")!);
-    assert.equal(String(node["node-version"]), "20");
+    assert.equal(String(node["node-version"]), NODE_LTS);
     assert.equal(node.cache, "npm");
     const apt = /apt-get install\b([^\n]*)/.exec(script);
     assert.ok(apt, "apt-get install");

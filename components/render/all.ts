@@ -4,6 +4,7 @@
  */
 import type { ClusterModel } from "../model.js";
 import { syntheticEndpointId } from "../model.js";
+import { renderAgentScript } from "./agent-script.js";
 import { renderBirdConf } from "./bird.js";
 import { renderEndpointScript } from "./endpoint-script.js";
 import { renderAclManagerCfg, renderFelixCfg } from "./felix-cfg.js";
@@ -93,6 +94,7 @@ export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): Ren
   for (const host of model.hosts) {
     const dir = host.name;
     add(`${dir}/calico-host-prepare.sh`, renderHostScript(model, host.name), 0o755);
+    add(`${dir}/calico-agent.sh`, renderAgentScript(model, host.name), 0o755);
     add(`${dir}/felix.cfg`, renderFelixCfg(model, host.name));
     if (bgp) add(`${dir}/bird.conf`, renderBirdConf(model, host.name));
     if (gce) {

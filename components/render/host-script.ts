@@ -5,6 +5,7 @@
  */
 import type { ClusterModel } from "../model.js";
 import { PATHS } from "../model.js";
+import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
 import { banner, hostByName, shAssignments, shQuote } from "./text.js";
 
 /** Kernel modules Felix needs on the host (a container cannot load them). */
@@ -67,14 +68,18 @@ ${banner(`Calico host preparation for ${host.name}.`)}#
 #   apply   load the kernel modules Felix needs (and persist them), create the directories,
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
+#           It installs the host agent as ${AGENT_SCRIPT} and, on a systemd host,
+#           enables and starts ${AGENT_UNIT} (restarted when the agent changes):
+#           it wires endpoint containers each time they start and restarts unhealthy
+#           Calico containers.
 #           Idempotent: a second run changes nothing.
 #           On a systemd host, when installed as ${PATHS.hostScript},
 #           apply also enables ${BOOT_UNIT}, which runs apply again at
 #           every boot (the SNAT rule and the routes do not survive a reboot otherwise).
-#   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
-#           address and unreachable route (only those apply added, as recorded in the
-#           state directory). Directories, modules and IP forwarding stay (Docker needs
-#           forwarding too).
+#   remove  undo the network changes of apply: the agent and its unit, the boot unit,
+#           the SNAT chain, and the peer address and unreachable route (only those apply
+#           added, as recorded in the state directory). Directories, modules and IP
+#           forwarding stay (Docker needs forwarding too).
 #
 # Environment: CALICO_ROOT  prefix for every file and directory the script writes
 #              (default empty: the real /); tests and the lab point it at a scratch dir.
@@ -91,6 +96,18 @@ BOOT_UNIT_TEXT=$(
   cat <<'UNIT'
 ${bootUnit()}
 UNIT
+)
+AGENT_SCRIPT=${shQuote(AGENT_SCRIPT)}
+AGENT_UNIT=${shQuote(AGENT_UNIT)}
+AGENT_UNIT_TEXT=$(
+  cat <<'UNIT'
+${agentUnit()}
+UNIT
+)
+AGENT_TEXT=$(
+  cat <<'CALICO_AGENT_SCRIPT'
+${renderAgentScript(model, host.name).trimEnd()}
+CALICO_AGENT_SCRIPT
 )
 CALICO_ROOT="\${CALICO_ROOT:-}"
 if [[ -n "$CALICO_ROOT" && "$CALICO_ROOT" != /* ]]; then
@@ -344,6 +361,53 @@ remove_boot_unit() {
   say "removed boot unit $BOOT_UNIT"
 }
 
+# The host agent and its unit: written when changed; on a systemd host enabled, started,
+# and restarted when the agent or its unit changed.
+apply_agent() {
+  local file="\${CALICO_ROOT}$AGENT_SCRIPT" unit="\${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
+  local before_agent="" before_unit=""
+  if [[ -f "$file" ]]; then before_agent=$(cat -- "$file"); fi
+  if [[ -f "$unit" ]]; then before_unit=$(cat -- "$unit"); fi
+  write_file "$file" "$AGENT_TEXT" || fail "cannot write $file"
+  chmod 0755 -- "$file"
+  if ! write_file "$unit" "$AGENT_UNIT_TEXT"; then
+    say "/etc/systemd/system is not writable: run $AGENT_SCRIPT run yourself"
+    return 0
+  fi
+  if use_systemctl; then
+    if [[ "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
+    if ! systemctl is-enabled --quiet "$AGENT_UNIT" 2>/dev/null; then
+      systemctl enable --quiet "$AGENT_UNIT"
+      say "enabled $AGENT_UNIT"
+    fi
+    if [[ "$before_agent" != "$AGENT_TEXT" || "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then
+      systemctl restart "$AGENT_UNIT"
+      say "(re)started $AGENT_UNIT"
+    elif systemctl is-active --quiet "$AGENT_UNIT"; then
+      say "$AGENT_UNIT is running"
+    else
+      systemctl start "$AGENT_UNIT"
+      say "started $AGENT_UNIT"
+    fi
+  fi
+}
+
+remove_agent() {
+  local file="\${CALICO_ROOT}$AGENT_SCRIPT" unit="\${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
+  if [[ -f "$unit" ]]; then
+    if use_systemctl; then systemctl disable --now --quiet "$AGENT_UNIT" 2>/dev/null || true; fi
+    rm -f -- "$unit"
+    if use_systemctl; then systemctl daemon-reload; fi
+    say "removed $AGENT_UNIT"
+  else
+    say "no unit $AGENT_UNIT"
+  fi
+  if [[ -f "$file" ]]; then
+    rm -f -- "$file"
+    say "removed $file"
+  fi
+}
+
 apply() {
   say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"
   apply_modules
@@ -357,12 +421,14 @@ apply() {
     if [[ -f "$PEER_STATE" ]]; then remove_peer_address; fi
     if [[ -f "$UNREACHABLE_STATE" ]]; then remove_unreachable; fi
   fi
+  apply_agent
   apply_boot_unit
   say "host $HOST_NAME is ready"
 }
 
 remove() {
   say "removing Calico's network changes from host $HOST_NAME"
+  remove_agent
   remove_boot_unit
   remove_snat
   remove_peer_address

@@ -1,9 +1,11 @@
 /**
  * Ignition (spec 3.3.0, Flatcar) for a GCE host: the `core` user with the SSH key in the
- * docker group, docker enabled, and what a reboot must not lose (kernel modules, sysctls,
- * the Calico directories).
+ * docker group, docker enabled, what a reboot must not lose (kernel modules, sysctls, the
+ * Calico directories), and the host agent with its unit, enabled, so endpoint containers
+ * are wired from the first boot on (host preparation over SSH installs the same files).
  */
 import type { ClusterModel } from "../model.js";
+import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
 import { HOST_DIRS, HOST_SYSCTLS, KERNEL_MODULES } from "./host-script.js";
 import { RenderError, hostByName } from "./text.js";
 
@@ -23,8 +25,8 @@ function dataUrl(text: string): string {
   return `data:,${encodeURIComponent(text)}`;
 }
 
-function file(path: string, text: string): IgnitionFile {
-  return { path, mode: 0o644, overwrite: true, contents: { source: dataUrl(text) } };
+function file(path: string, text: string, mode = 0o644): IgnitionFile {
+  return { path, mode, overwrite: true, contents: { source: dataUrl(text) } };
 }
 
 /** The tmpfiles.d entries: the directories again at every boot (/var/run is a tmpfs). */
@@ -51,7 +53,10 @@ export function renderIgnition(
       users: [{ name: "core", sshAuthorizedKeys: [key], groups: ["docker"] }],
     },
     systemd: {
-      units: [{ name: "docker.service", enabled: true }],
+      units: [
+        { name: "docker.service", enabled: true },
+        { name: AGENT_UNIT, enabled: true, contents: agentUnit() + "\n" },
+      ],
     },
     storage: {
       directories: HOST_DIRS.filter((d) => !d.startsWith("/var/run/")).map((path) => ({
@@ -65,6 +70,7 @@ export function renderIgnition(
           HOST_SYSCTLS.map(([k, v]) => `${k} = ${v}`).join("\n") + "\n",
         ),
         file("/etc/tmpfiles.d/calico.conf", tmpfilesConf()),
+        file(AGENT_SCRIPT, renderAgentScript(model, host.name), 0o755),
       ],
     },
   };

@@ -30,3 +30,11 @@ export {
   type RenderAllOptions,
 } from "./all.js";
 export { RenderError, shQuote, ENDPOINT_ID_RE } from "./text.js";
+export {
+  renderAgentScript,
+  agentUnit,
+  AGENT_SCRIPT,
+  AGENT_UNIT,
+  LABELS,
+  ENDPOINT_RESTART_POLICY,
+} from "./agent-script.js";

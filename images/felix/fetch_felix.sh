@@ -3,9 +3,10 @@
 #
 # Fetches tag TAG of the git repository at REPO (depth 1, no history) into the
 # new directory DEST, checks that the tag names commit COMMIT and checks that
-# commit out. COMMIT is the full 40-hex hash or an abbreviation of at least 12
-# hex digits. A tag that was moved, or a repository that serves something else
-# under that name, fails the build with both hashes in the message.
+# commit out. COMMIT is the full 40-hex hash (an abbreviation could match a
+# commit crafted to share its prefix). A tag that was moved, or a repository
+# that serves something else under that name, fails the build with both hashes
+# in the message.
 # On success the full hash is printed on stdout.
 
 set -eu
@@ -33,8 +34,8 @@ esac
 case $commit in
   *[!0-9a-f]*) die "COMMIT must be lower-case hex digits, got '$commit'" ;;
 esac
-if [ "${#commit}" -lt 12 ] || [ "${#commit}" -gt 40 ]; then
-  die "COMMIT must have 12 to 40 hex digits, got ${#commit}: '$commit'"
+if [ "${#commit}" -ne 40 ]; then
+  die "COMMIT must be the full 40 hex digits, got ${#commit}: '$commit'"
 fi
 [ -n "$dest" ] || die "DEST must not be empty"
 [ ! -e "$dest" ] || die "DEST already exists: '$dest'"
@@ -44,9 +45,7 @@ git -C "$dest" fetch -q --depth 1 -- "$repo" "refs/tags/$tag:refs/tags/$tag" ||
   die "cannot fetch tag '$tag' from '$repo'"
 actual=$(git -C "$dest" rev-parse -q --verify "refs/tags/$tag^{commit}") ||
   die "tag '$tag' of '$repo' does not name a commit"
-case $actual in
-  "$commit"*) ;;
-  *) die "tag '$tag' of '$repo' is commit $actual, expected $commit" ;;
-esac
+[ "$actual" = "$commit" ] ||
+  die "tag '$tag' of '$repo' is commit $actual, expected $commit"
 git -C "$dest" -c advice.detachedHead=false checkout -q "$actual"
 printf '%s\n' "$actual"

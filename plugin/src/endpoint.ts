@@ -7,7 +7,7 @@ import { Router } from "zeromq";
 import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./state.js";
 import { FelixConnection } from "./felix.js";
 import { invalidReply, jsonType, preview } from "./protocol.js";
-import { DataStore } from "./store.js";
+import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
 import {
   bindWithRetry,
   MAX_REQUEST_BYTES,
@@ -23,7 +23,7 @@ export const MAX_HOSTNAME = 253;
 export const MAX_RESYNC_ID = 128;
 const RESYNC_ID_RE = /^[\x21-\x7e]+$/;
 
-export interface EndpointPluginOptions {
+export interface EndpointPluginOptions extends DataStoreTuning {
   readonly dataDir: string;
   readonly logger: Logger;
   /** Address to bind 9901 on (default 0.0.0.0). */
@@ -49,10 +49,6 @@ export interface EndpointPluginOptions {
    * data only when a Felix resyncs (how the seed's plugin behaved; used by the bench).
    */
   readonly mode?: "push" | "resync-only";
-  readonly debounceMs?: number;
-  readonly rescanIntervalMs?: number;
-  /** How often to look for a data directory that does not exist yet (default 500 ms). */
-  readonly pollMs?: number;
 }
 
 export class EndpointPlugin {
@@ -63,6 +59,7 @@ export class EndpointPlugin {
   private router: Router | null = null;
   private serving: Promise<void> | null = null;
   private warnedOrphans = "";
+  private stopping = false;
 
   constructor(opts: EndpointPluginOptions) {
     this.opts = opts;
@@ -75,9 +72,7 @@ export class EndpointPlugin {
       dir: opts.dataDir,
       logger: this.log,
       watch: push,
-      ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
-      ...(opts.rescanIntervalMs === undefined ? {} : { rescanIntervalMs: opts.rescanIntervalMs }),
-      ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
+      ...storeTuning(opts),
     });
     this.store.on("change", (state) => this.onState(state));
   }
@@ -107,7 +102,13 @@ export class EndpointPlugin {
     this.log.info({ endpoint: this.endpoint }, "endpoint API listening");
   }
 
+  /** Reads the data directory again, every file (SIGHUP). */
+  reload(): Promise<void> {
+    return this.store.reload();
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     this.store.stop();
     this.router?.close();
     await this.serving;
@@ -117,6 +118,7 @@ export class EndpointPlugin {
   }
 
   private onState(state: State): void {
+    if (this.stopping) return; // a scan that ends after stop() must not open connections
     for (const [key, conn] of this.connections) {
       const f = state.felix.get(key);
       if (!f || f.ip !== conn.ip) {

@@ -2,7 +2,13 @@
 export * from "./parse.js";
 export * from "./state.js";
 export * from "./protocol.js";
-export { DataStore, type DataStoreOptions } from "./store.js";
+export {
+  DataStore,
+  MAX_FILE_BYTES,
+  storeTuning,
+  type DataStoreOptions,
+  type DataStoreTuning,
+} from "./store.js";
 export { FelixConnection, type FelixConnectionOptions, type Outcome } from "./felix.js";
 export { EndpointPlugin, type EndpointPluginOptions } from "./endpoint.js";
 export { NetworkPlugin, type NetworkPluginOptions } from "./network.js";

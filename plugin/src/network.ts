@@ -14,10 +14,10 @@ import {
   TOPIC_HEARTBEAT,
   type GroupUpdate,
 } from "./protocol.js";
-import { DataStore } from "./store.js";
+import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
 import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
 
-export interface NetworkPluginOptions {
+export interface NetworkPluginOptions extends DataStoreTuning {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly bind?: string;
@@ -27,10 +27,6 @@ export interface NetworkPluginOptions {
   readonly publishPort?: number;
   /** Republish every group (or a heartbeat) this often (default 30000 ms). */
   readonly republishIntervalMs?: number;
-  readonly debounceMs?: number;
-  readonly rescanIntervalMs?: number;
-  /** How often to look for a data directory that does not exist yet (default 500 ms). */
-  readonly pollMs?: number;
 }
 
 function groupPrint(g: Group): string {
@@ -61,9 +57,7 @@ export class NetworkPlugin {
     this.store = new DataStore({
       dir: opts.dataDir,
       logger: this.log,
-      ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
-      ...(opts.rescanIntervalMs === undefined ? {} : { rescanIntervalMs: opts.rescanIntervalMs }),
-      ...(opts.pollMs === undefined ? {} : { pollMs: opts.pollMs }),
+      ...storeTuning(opts),
     });
     this.store.on("change", (state) => this.onState(state));
   }
@@ -95,6 +89,11 @@ export class NetworkPlugin {
     const every = this.opts.republishIntervalMs ?? 30_000;
     this.republishTimer = setInterval(() => this.publishAll("periodic"), every);
     this.log.info(this.endpoints, "network API listening");
+  }
+
+  /** Reads the data directory again, every file (SIGHUP). */
+  reload(): Promise<void> {
+    return this.store.reload();
   }
 
   async stop(): Promise<void> {

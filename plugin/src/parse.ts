@@ -78,6 +78,20 @@ const ID_RE = /^[0-9a-f]{64}$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const PROTOCOL_RE = /^[a-z][a-z0-9]*$/;
 const MAX_NAME = 253;
+const KIND_RE = /^[a-z][a-z0-9_-]*$/;
+const KINDS = new Set(["felix", "endpoint", "group"]);
+
+/** Problem messages quote values; a long one is cut. */
+function clip(message: string): string {
+  return message.length > 300 ? `${message.slice(0, 300)}...` : message;
+}
+
+/** A short, printable preview of text from a data file, for problems and logs. */
+function preview(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is replaced
+  const printable = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  return printable.length > 80 ? `${printable.slice(0, 80)}...` : printable;
+}
 
 export function isValidName(name: string): boolean {
   return name.length <= MAX_NAME && NAME_RE.test(name);
@@ -129,13 +143,28 @@ function splitSections(file: string, text: string): Sectioned {
       if (!line.endsWith("]")) {
         return {
           ok: false,
-          problems: [{ file, line: lineNo, value: line, message: "unterminated section header" }],
+          problems: [
+            { file, line: lineNo, value: preview(line), message: "unterminated section header" },
+          ],
         };
       }
       const header = line.slice(1, -1).trim();
       const words = header.split(/\s+/);
       const kind = (words[0] ?? "").toLowerCase();
       const name = words.slice(1).join(" ");
+      // A damaged header cannot say which section it was: the whole file is not used (its
+      // last good content stays in force), rather than its section vanishing.
+      const damaged = !KIND_RE.test(kind)
+        ? `damaged section header: kind ${JSON.stringify(preview(kind))} is not a word`
+        : KINDS.has(kind) && !isValidName(name)
+          ? `damaged section header: ${JSON.stringify(preview(name))} is not a valid ${kind} name`
+          : null;
+      if (damaged !== null) {
+        return {
+          ok: false,
+          problems: [{ file, line: lineNo, value: preview(line), message: damaged }],
+        };
+      }
       current = { header, kind, name, line: lineNo, values: new Map() };
       sections.push(current);
       continue;
@@ -145,7 +174,12 @@ function splitSections(file: string, text: string): Sectioned {
       return {
         ok: false,
         problems: [
-          { file, line: lineNo, value: line, message: "expected `key=value` or `[section]`" },
+          {
+            file,
+            line: lineNo,
+            value: preview(line),
+            message: "expected `key=value` or `[section]`",
+          },
         ],
       };
     }
@@ -164,7 +198,7 @@ function splitSections(file: string, text: string): Sectioned {
       problems.push({
         file,
         line: lineNo,
-        section: current.header,
+        section: preview(current.header),
         field: key,
         message: "duplicate key, the last one wins",
       });
@@ -365,8 +399,6 @@ function parseGroup(file: string, s: RawSection): GroupRules {
   };
 }
 
-const KINDS = new Set(["felix", "endpoint", "group"]);
-
 /**
  * Parses one data file. A section that fails validation is reported and skipped; if the
  * same section was valid in `previous` (the file's last good content), that version is kept
@@ -384,8 +416,8 @@ export function parseDataFile(file: string, text: string, previous?: FileContent
       problems.push({
         file,
         line: s.line,
-        section: s.header,
-        message: `unknown section kind ${JSON.stringify(s.kind)} (expected felix, endpoint or group), ignored`,
+        section: preview(s.header),
+        message: `unknown section kind ${JSON.stringify(preview(s.kind))} (expected felix, endpoint or group), ignored`,
       });
       continue;
     }
@@ -399,10 +431,10 @@ export function parseDataFile(file: string, text: string, previous?: FileContent
       problems.push({
         file,
         line: s.values.get(err.field)?.line ?? s.line,
-        section: s.header,
+        section: preview(s.header),
         field: err.field,
-        ...(err.value === undefined ? {} : { value: err.value }),
-        message: `${err.message}; section skipped${kept ? ", its last good version stays in force" : ""}`,
+        ...(err.value === undefined ? {} : { value: preview(err.value) }),
+        message: `${clip(err.message)}; section skipped${kept ? ", its last good version stays in force" : ""}`,
       });
       if (kept !== null) {
         if (kept.kind === "felix") felix.push(kept.value);

@@ -94,8 +94,8 @@ test("the compiled CLI (the image's entrypoint) serves a Felix and exits 0 on SI
 test("the Dockerfile builds from the repository root and runs plugin/dist/cli.js", async () => {
   const dockerfile = await readFile(join(ROOT, "images/plugin/Dockerfile"), "utf8");
   const lines = dockerfile.split("\n");
-  assert.match(dockerfile, /^FROM node:20-bookworm-slim AS build$/m);
-  assert.equal(lines.filter((l) => l.startsWith("FROM node:20-bookworm-slim")).length, 2);
+  assert.match(dockerfile, /^FROM node:26-trixie-slim AS build$/m);
+  assert.equal(lines.filter((l) => l.startsWith("FROM node:26-trixie-slim")).length, 2);
   // It copies the workspace files (context = root) and the sources the tests ran.
   for (const copied of [
     "COPY package.json package-lock.json tsconfig.json ./",

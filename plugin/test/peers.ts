@@ -239,9 +239,15 @@ export class FakeFelix {
         await sleep(20);
       }
     }
+    if (this.closed) {
+      rep.close();
+      return;
+    }
     this.rep = rep;
     this.serving = this.serve(rep);
   }
+
+  private rebinding: Promise<void> | null = null;
 
   private async serve(rep: Reply): Promise<void> {
     for (;;) {
@@ -266,7 +272,7 @@ export class FakeFelix {
       if (reply === null) {
         // No reply: this REP socket is stuck; start a fresh one as Felix does after its timeout.
         rep.close();
-        void this.bindRep();
+        if (!this.closed) this.rebinding = this.bindRep();
         return;
       }
       try {
@@ -448,6 +454,9 @@ export class FakeFelix {
     this.closed = true;
     this.rep?.close();
     this.req?.close();
+    await this.serving;
+    await this.rebinding;
+    this.rep?.close();
     await this.serving;
   }
 }

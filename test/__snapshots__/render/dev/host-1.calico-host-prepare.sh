@@ -7,14 +7,18 @@
 #   apply   load the kernel modules Felix needs (and persist them), create the directories,
 #           enable IP forwarding, SNAT endpoint traffic that leaves the pool and, on GCE
 #           with BGP, add the point-to-point peer address and the unreachable pool route.
+#           It installs the host agent as /opt/calico/bin/calico-agent.sh and, on a systemd host,
+#           enables and starts calico-agent.service (restarted when the agent changes):
+#           it wires endpoint containers each time they start and restarts unhealthy
+#           Calico containers.
 #           Idempotent: a second run changes nothing.
 #           On a systemd host, when installed as /opt/calico/bin/calico-host-prepare.sh,
 #           apply also enables calico-host-prepare.service, which runs apply again at
 #           every boot (the SNAT rule and the routes do not survive a reboot otherwise).
-#   remove  undo the network changes of apply: the boot unit, the SNAT chain, and the peer
-#           address and unreachable route (only those apply added, as recorded in the
-#           state directory). Directories, modules and IP forwarding stay (Docker needs
-#           forwarding too).
+#   remove  undo the network changes of apply: the agent and its unit, the boot unit,
+#           the SNAT chain, and the peer address and unreachable route (only those apply
+#           added, as recorded in the state directory). Directories, modules and IP
+#           forwarding stay (Docker needs forwarding too).
 #
 # Environment: CALICO_ROOT  prefix for every file and directory the script writes
 #              (default empty: the real /); tests and the lab point it at a scratch dir.
@@ -47,6 +51,232 @@ ExecStart=/opt/calico/bin/calico-host-prepare.sh apply
 [Install]
 WantedBy=multi-user.target
 UNIT
+)
+AGENT_SCRIPT='/opt/calico/bin/calico-agent.sh'
+AGENT_UNIT='calico-agent.service'
+AGENT_UNIT_TEXT=$(
+  cat <<'UNIT'
+[Unit]
+Description=Calico host agent: wires endpoint containers when they start, restarts unhealthy Calico containers
+Wants=docker.service
+After=docker.service network-online.target calico-host-prepare.service
+
+[Service]
+Type=simple
+ExecStart=/opt/calico/bin/calico-agent.sh run
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+)
+AGENT_TEXT=$(
+  cat <<'CALICO_AGENT_SCRIPT'
+#!/usr/bin/env bash
+# Calico host agent for host-1.
+# Rendered from the stack config by calico-docker; do not edit by hand.
+#
+# Usage: calico-agent.sh run|once      (as root, on host-1)
+#
+#   run    follow Docker's events forever: every start of an endpoint container labelled
+#          calico-docker.role=endpoint and calico-docker.host=host-1 runs that endpoint's
+#          script "endpoint-<name>.sh add" (<name> from its calico-docker.endpoint label),
+#          which gives the container its eth0, address, MAC and route again and restores
+#          the tap's host route and proxy ARP. Starts are wired in parallel. A full pass over
+#          the running endpoint containers is made at start and each time the daemon comes
+#          back (the events stream ends: the agent asks every 0.2 s, after 10 s every 2 s).
+#          A system container of this host (felix, aclmgr, bird, plugin-*) that Docker
+#          reports unhealthy is restarted (docker restart), with the reason logged.
+#   once   one pass (wire every running endpoint container, restart unhealthy system
+#          containers), then exit: 0 when every endpoint with a script was wired.
+#
+# One line per wired, skipped or failed endpoint goes to stdout (the journal). A container
+# with no script is reported and skipped; a failing script is logged and the agent goes on.
+#
+# Environment: CALICO_SCRIPT_DIR  where the endpoint scripts are (default /opt/calico/bin)
+#              DOCKER_HOST        the daemon to follow (the docker CLI's default otherwise)
+set -uo pipefail
+
+HOST_NAME='host-1'
+DEFAULT_SCRIPT_DIR='/opt/calico/bin'
+ROLE_LABEL='calico-docker.role'
+HOST_LABEL='calico-docker.host'
+ENDPOINT_LABEL='calico-docker.endpoint'
+NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
+SCRIPT_DIR="${CALICO_SCRIPT_DIR:-$DEFAULT_SCRIPT_DIR}"
+MAX_JOBS=16
+EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}'
+HAVE_FLOCK=no
+if command -v flock >/dev/null 2>&1; then HAVE_FLOCK=yes; fi
+declare -A RESTARTING=()
+
+log() { printf '[calico-agent] %s: %s\n' "$HOST_NAME" "$*"; }
+
+# Microseconds since the epoch (bash 5), for the time a wiring took.
+now_us() { local t=${EPOCHREALTIME:-0.0}; printf '%s\n' "${t/./}"; }
+
+# wire ID NAME WHY: run the endpoint's script add; one log line whatever happens.
+wire() {
+  local id=$1 name=$2 why=$3 script out rc start ms last
+  if [[ ! "$name" =~ $NAME_RE ]]; then
+    log "skipped container ${id:0:12} ($why): label $ENDPOINT_LABEL='$name' is not an endpoint name"
+    return 0
+  fi
+  script="$SCRIPT_DIR/endpoint-$name.sh"
+  if [[ ! -f "$script" ]]; then
+    log "skipped endpoint $name (container ${id:0:12}, $why): no script $script"
+    return 0
+  fi
+  start=$(now_us)
+  # The script's own file is the lock: one add at a time per endpoint.
+  if [[ "$HAVE_FLOCK" == yes ]]; then
+    out=$(flock -w 60 "$script" bash "$script" add 2>&1)
+  else
+    out=$(bash "$script" add 2>&1)
+  fi
+  rc=$?
+  ms=$((($(now_us) - start) / 1000))
+  if [[ $rc -eq 0 ]]; then
+    log "wired endpoint $name (container ${id:0:12}, $why) in ${ms} ms"
+    return 0
+  fi
+  last=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+  log "failed to wire endpoint $name (container ${id:0:12}, $why): $script add exited $rc: ${last:-no output}"
+  return 1
+}
+
+# Run wire in the background, at most MAX_JOBS at once (once: remember the job).
+spawn_wire() {
+  while [[ $(jobs -rp | wc -l) -ge $MAX_JOBS ]]; do wait -n 2>/dev/null || true; done
+  wire "$@" &
+  if [[ "$MODE" == once ]]; then WIRE_PIDS+=("$!"); fi
+}
+
+# restart_unhealthy ID NAME ROLE: docker restart, with why.
+restart_unhealthy() {
+  local id=$1 name=$2 role=$3 why="no health log" out
+  local -a health=()
+  # The failing streak, then one line per health check Docker kept (output quoted).
+  mapfile -t health < <(docker inspect -f '{{with .State.Health}}{{.FailingStreak}}{{range .Log}}{{"\n"}}exit {{.ExitCode}}: {{printf "%q" .Output}}{{end}}{{end}}' "$id" 2>/dev/null)
+  if [[ ${#health[@]} -gt 1 ]]; then
+    why="${health[0]} failed health check(s), last: ${health[-1]}"
+  fi
+  log "restarting $role container $name (${id:0:12}): Docker reports it unhealthy ($why)"
+  if out=$(docker restart -t 10 "$id" 2>&1); then
+    log "restarted $role container $name (${id:0:12})"
+  else
+    log "failed to restart $role container $name (${id:0:12}): $out"
+  fi
+}
+
+spawn_restart() {
+  local id=$1 pid=${RESTARTING[$1]:-}
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then return 0; fi
+  restart_unhealthy "$@" &
+  RESTARTING[$id]=$!
+}
+
+# One pass: every running endpoint container of this host, and unhealthy system ones.
+pass() {
+  local why=$1 list id name role n=0
+  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}' 2>&1); then
+    log "pass failed: docker ps: $list"
+    return 1
+  fi
+  while IFS='|' read -r id name; do
+    [[ -n "$id" ]] || continue
+    spawn_wire "$id" "$name" "$why"
+    n=$((n + 1))
+  done <<<"$list"
+  log "pass ($why): $n endpoint container(s) running"
+  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format '{{.ID}}|{{.Names}}|{{.Label "'"$ROLE_LABEL"'"}}' 2>/dev/null) || list=""
+  while IFS='|' read -r id name role; do
+    [[ -n "$id" && "$role" != endpoint ]] || continue
+    spawn_restart "$id" "$name" "${role:-unlabelled}"
+  done <<<"$list"
+}
+
+# Follow the events since SINCE until the stream ends.
+follow() {
+  local since=$1 fd action id role name cname
+  exec {fd}< <(exec docker events --since "$since" --filter type=container --filter event=start \
+    --filter event=health_status --filter "label=$HOST_LABEL=$HOST_NAME" --format "$EVENT_FORMAT")
+  EVENTS_PID=$!
+  while IFS='|' read -r -u "$fd" action id role name cname; do
+    case "$action" in
+      start)
+        if [[ "$role" == endpoint ]]; then spawn_wire "$id" "$name" "started"; fi
+        ;;
+      "health_status: unhealthy")
+        if [[ "$role" != endpoint ]]; then spawn_restart "$id" "$cname" "${role:-unlabelled}"; fi
+        ;;
+    esac
+  done
+  exec {fd}<&-
+  wait "$EVENTS_PID" 2>/dev/null || true
+  EVENTS_PID=""
+}
+
+stop_agent() {
+  log "stopping"
+  if [[ -n "${EVENTS_PID:-}" ]]; then kill "$EVENTS_PID" 2>/dev/null || true; fi
+  exit 0
+}
+
+daemon_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+run_forever() {
+  local since tries=0 waited=no
+  trap stop_agent TERM INT
+  log "following Docker for endpoints of host $HOST_NAME (scripts in $SCRIPT_DIR, docker ${DOCKER_HOST:-default})"
+  while true; do
+    if ! daemon_up; then
+      if [[ "$waited" == no ]]; then log "Docker is not answering; retrying"; fi
+      waited=yes
+      # Every 0.2 s for the first 10 s (a daemon restart), then every 2 s.
+      tries=$((tries + 1))
+      if [[ $tries -le 50 ]]; then sleep 0.2; else sleep 2; fi
+      continue
+    fi
+    tries=0
+    # Events from just before the pass on are replayed, so no start falls between the two.
+    since=$(date +%s.%N)
+    if [[ "$waited" == yes ]]; then pass "Docker is back"; else pass "agent start"; fi
+    waited=no
+    follow "$since"
+    log "the Docker events stream ended (daemon stopped or restarting); reconnecting"
+    waited=yes
+  done
+}
+
+once() {
+  local pid failed=0
+  daemon_up || {
+    log "Docker is not answering"
+    exit 1
+  }
+  pass "once" || exit 1
+  for pid in "${WIRE_PIDS[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  wait
+  if [[ $failed -gt 0 ]]; then
+    log "$failed endpoint(s) failed to wire"
+    exit 1
+  fi
+}
+
+EVENTS_PID=""
+WIRE_PIDS=()
+MODE=${1:-}
+case "$MODE" in
+  run) run_forever ;;
+  once) once ;;
+  *)
+    echo "usage: $0 run|once" >&2
+    exit 2
+    ;;
+esac
+CALICO_AGENT_SCRIPT
 )
 CALICO_ROOT="${CALICO_ROOT:-}"
 if [[ -n "$CALICO_ROOT" && "$CALICO_ROOT" != /* ]]; then
@@ -300,6 +530,53 @@ remove_boot_unit() {
   say "removed boot unit $BOOT_UNIT"
 }
 
+# The host agent and its unit: written when changed; on a systemd host enabled, started,
+# and restarted when the agent or its unit changed.
+apply_agent() {
+  local file="${CALICO_ROOT}$AGENT_SCRIPT" unit="${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
+  local before_agent="" before_unit=""
+  if [[ -f "$file" ]]; then before_agent=$(cat -- "$file"); fi
+  if [[ -f "$unit" ]]; then before_unit=$(cat -- "$unit"); fi
+  write_file "$file" "$AGENT_TEXT" || fail "cannot write $file"
+  chmod 0755 -- "$file"
+  if ! write_file "$unit" "$AGENT_UNIT_TEXT"; then
+    say "/etc/systemd/system is not writable: run $AGENT_SCRIPT run yourself"
+    return 0
+  fi
+  if use_systemctl; then
+    if [[ "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
+    if ! systemctl is-enabled --quiet "$AGENT_UNIT" 2>/dev/null; then
+      systemctl enable --quiet "$AGENT_UNIT"
+      say "enabled $AGENT_UNIT"
+    fi
+    if [[ "$before_agent" != "$AGENT_TEXT" || "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then
+      systemctl restart "$AGENT_UNIT"
+      say "(re)started $AGENT_UNIT"
+    elif systemctl is-active --quiet "$AGENT_UNIT"; then
+      say "$AGENT_UNIT is running"
+    else
+      systemctl start "$AGENT_UNIT"
+      say "started $AGENT_UNIT"
+    fi
+  fi
+}
+
+remove_agent() {
+  local file="${CALICO_ROOT}$AGENT_SCRIPT" unit="${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
+  if [[ -f "$unit" ]]; then
+    if use_systemctl; then systemctl disable --now --quiet "$AGENT_UNIT" 2>/dev/null || true; fi
+    rm -f -- "$unit"
+    if use_systemctl; then systemctl daemon-reload; fi
+    say "removed $AGENT_UNIT"
+  else
+    say "no unit $AGENT_UNIT"
+  fi
+  if [[ -f "$file" ]]; then
+    rm -f -- "$file"
+    say "removed $file"
+  fi
+}
+
 apply() {
   say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"
   apply_modules
@@ -313,12 +590,14 @@ apply() {
     if [[ -f "$PEER_STATE" ]]; then remove_peer_address; fi
     if [[ -f "$UNREACHABLE_STATE" ]]; then remove_unreachable; fi
   fi
+  apply_agent
   apply_boot_unit
   say "host $HOST_NAME is ready"
 }
 
 remove() {
   say "removing Calico's network changes from host $HOST_NAME"
+  remove_agent
   remove_boot_unit
   remove_snat
   remove_peer_address

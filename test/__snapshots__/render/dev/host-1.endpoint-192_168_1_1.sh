@@ -5,9 +5,12 @@
 # Usage: endpoint-192_168_1_1.sh add|remove [--netns NAME]      (as root, on host-1)
 #
 #   add     wire the container: a veth pair, host side $TAP, container side eth0 with
-#           $IP/32, MAC $MAC and a default route through eth0 (proxy ARP on the tap
-#           answers). Idempotent; re-wires a restarted container.
-#   remove  delete the tap (its container side goes with it) and the namespace link.
+#           $IP/32, MAC $MAC and a default route through eth0; on the host, proxy ARP
+#           (with no delay) and route_localnet on $TAP, the ARP entry $IP -> $MAC and
+#           the route $IP/32 dev $TAP (what Felix sets too). Idempotent; re-wires a restarted
+#           container (the calico-agent service runs it at every container start).
+#   remove  delete the host route, the tap (its container side goes with it) and the
+#           namespace link.
 #
 # By default the container's network namespace is found from Docker
 # (docker inspect -f '{{.State.Pid}}' $CONTAINER) and linked as $NETNS_DIR/$NETNS_LINK.
@@ -136,10 +139,39 @@ add() {
     say "default route through eth0"
   fi
   ip link set dev "$TAP" up
-  say "wired on host $HOST_NAME: $IP on $TAP (Felix adds the host route and proxy ARP)"
+  host_side
+  say "wired on host $HOST_NAME: $IP on $TAP"
+}
+
+# What Felix programs for an enabled endpoint, restored here with the same values.
+host_side() {
+  local conf="/proc/sys/net/ipv4/conf/$TAP" key
+  for key in proxy_arp route_localnet; do
+    if [[ "$(cat -- "$conf/$key")" != 1 ]]; then
+      echo 1 >"$conf/$key"
+      say "$key on $TAP"
+    fi
+  done
+  # Not Felix's, and harmless to it: answer the container's first ARP at once, not after
+  # the default random delay of up to 0.8 s, so a re-wired endpoint is reachable sooner.
+  if [[ "$(cat -- "/proc/sys/net/ipv4/neigh/$TAP/proxy_delay")" != 0 ]]; then
+    echo 0 >"/proc/sys/net/ipv4/neigh/$TAP/proxy_delay"
+  fi
+  if [[ "$(ip -4 neigh show "$IP" dev "$TAP")" != *"lladdr $MAC PERMANENT"* ]]; then
+    ip -4 neigh replace "$IP" lladdr "$MAC" dev "$TAP" nud permanent
+    say "ARP entry $IP -> $MAC on $TAP"
+  fi
+  if [[ "$(ip -4 route show exact "$IP/32")" != "$IP dev $TAP "* ]]; then
+    ip -4 route replace "$IP/32" dev "$TAP"
+    say "host route $IP dev $TAP"
+  fi
 }
 
 remove() {
+  if [[ -n "$(ip -4 route show exact "$IP/32" dev "$TAP" 2>/dev/null)" ]]; then
+    ip -4 route del "$IP/32" dev "$TAP"
+    say "deleted the host route $IP dev $TAP"
+  fi
   if ip link show dev "$TAP" >/dev/null 2>&1; then
     ip link del dev "$TAP"
     say "deleted $TAP and the container's eth0"

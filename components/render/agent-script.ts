@@ -1,0 +1,255 @@
+/**
+ * The host agent (bash, one per host, run as root by the `calico-agent.service` unit): it
+ * follows Docker's events and wires every endpoint container of its host each time it
+ * starts (a `docker restart`, a crash under the restart policy, a daemon restart, a reboot),
+ * by running that endpoint's script `add`; and it restarts a system container of its host
+ * (felix, aclmgr, bird, plugin-*) that Docker reports unhealthy. Pure: no I/O.
+ */
+import type { ClusterModel } from "../model.js";
+import { PATHS } from "../model.js";
+import { NETNS_NAME_RE } from "./endpoint-script.js";
+import { banner, hostByName, shAssignments } from "./text.js";
+
+/** Where host preparation installs the agent. */
+export const AGENT_SCRIPT = `${PATHS.scriptDir}/calico-agent.sh`;
+/** The systemd unit that runs it. */
+export const AGENT_UNIT = "calico-agent.service";
+
+/** The labels the program puts on containers, and the agent selects by. */
+export const LABELS = {
+  role: "calico-docker.role",
+  host: "calico-docker.host",
+  endpoint: "calico-docker.endpoint",
+  ip: "calico-docker.ip",
+  group: "calico-docker.group",
+  hostIdentity: "calico-docker.host-identity",
+} as const;
+
+/** The restart policy of endpoint containers (see components/endpoint.ts). */
+export const ENDPOINT_RESTART_POLICY = "unless-stopped";
+
+/** The unit's text: always running, after Docker, restarted whatever ends it. */
+export function agentUnit(): string {
+  return `[Unit]
+Description=Calico host agent: wires endpoint containers when they start, restarts unhealthy Calico containers
+Wants=docker.service
+After=docker.service network-online.target calico-host-prepare.service
+
+[Service]
+Type=simple
+ExecStart=${AGENT_SCRIPT} run
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target`;
+}
+
+export function renderAgentScript(model: ClusterModel, hostName: string): string {
+  const host = hostByName(model, hostName);
+  const vars = shAssignments([
+    ["HOST_NAME", host.name],
+    ["DEFAULT_SCRIPT_DIR", PATHS.scriptDir],
+    ["ROLE_LABEL", LABELS.role],
+    ["HOST_LABEL", LABELS.host],
+    ["ENDPOINT_LABEL", LABELS.endpoint],
+    ["NAME_RE", NETNS_NAME_RE],
+  ]);
+  return `#!/usr/bin/env bash
+${banner(`Calico host agent for ${host.name}.`)}#
+# Usage: calico-agent.sh run|once      (as root, on ${host.name})
+#
+#   run    follow Docker's events forever: every start of an endpoint container labelled
+#          ${LABELS.role}=endpoint and ${LABELS.host}=${host.name} runs that endpoint's
+#          script "endpoint-<name>.sh add" (<name> from its ${LABELS.endpoint} label),
+#          which gives the container its eth0, address, MAC and route again and restores
+#          the tap's host route and proxy ARP. Starts are wired in parallel. A full pass over
+#          the running endpoint containers is made at start and each time the daemon comes
+#          back (the events stream ends: the agent asks every 0.2 s, after 10 s every 2 s).
+#          A system container of this host (felix, aclmgr, bird, plugin-*) that Docker
+#          reports unhealthy is restarted (docker restart), with the reason logged.
+#   once   one pass (wire every running endpoint container, restart unhealthy system
+#          containers), then exit: 0 when every endpoint with a script was wired.
+#
+# One line per wired, skipped or failed endpoint goes to stdout (the journal). A container
+# with no script is reported and skipped; a failing script is logged and the agent goes on.
+#
+# Environment: CALICO_SCRIPT_DIR  where the endpoint scripts are (default ${PATHS.scriptDir})
+#              DOCKER_HOST        the daemon to follow (the docker CLI's default otherwise)
+set -uo pipefail
+
+${vars}
+SCRIPT_DIR="\${CALICO_SCRIPT_DIR:-$DEFAULT_SCRIPT_DIR}"
+MAX_JOBS=16
+EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}'
+HAVE_FLOCK=no
+if command -v flock >/dev/null 2>&1; then HAVE_FLOCK=yes; fi
+declare -A RESTARTING=()
+
+log() { printf '[calico-agent] %s: %s\\n' "$HOST_NAME" "$*"; }
+
+# Microseconds since the epoch (bash 5), for the time a wiring took.
+now_us() { local t=\${EPOCHREALTIME:-0.0}; printf '%s\\n' "\${t/./}"; }
+
+# wire ID NAME WHY: run the endpoint's script add; one log line whatever happens.
+wire() {
+  local id=$1 name=$2 why=$3 script out rc start ms last
+  if [[ ! "$name" =~ $NAME_RE ]]; then
+    log "skipped container \${id:0:12} ($why): label $ENDPOINT_LABEL='$name' is not an endpoint name"
+    return 0
+  fi
+  script="$SCRIPT_DIR/endpoint-$name.sh"
+  if [[ ! -f "$script" ]]; then
+    log "skipped endpoint $name (container \${id:0:12}, $why): no script $script"
+    return 0
+  fi
+  start=$(now_us)
+  # The script's own file is the lock: one add at a time per endpoint.
+  if [[ "$HAVE_FLOCK" == yes ]]; then
+    out=$(flock -w 60 "$script" bash "$script" add 2>&1)
+  else
+    out=$(bash "$script" add 2>&1)
+  fi
+  rc=$?
+  ms=$((($(now_us) - start) / 1000))
+  if [[ $rc -eq 0 ]]; then
+    log "wired endpoint $name (container \${id:0:12}, $why) in \${ms} ms"
+    return 0
+  fi
+  last=$(printf '%s\\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+  log "failed to wire endpoint $name (container \${id:0:12}, $why): $script add exited $rc: \${last:-no output}"
+  return 1
+}
+
+# Run wire in the background, at most MAX_JOBS at once (once: remember the job).
+spawn_wire() {
+  while [[ $(jobs -rp | wc -l) -ge $MAX_JOBS ]]; do wait -n 2>/dev/null || true; done
+  wire "$@" &
+  if [[ "$MODE" == once ]]; then WIRE_PIDS+=("$!"); fi
+}
+
+# restart_unhealthy ID NAME ROLE: docker restart, with why.
+restart_unhealthy() {
+  local id=$1 name=$2 role=$3 why="no health log" out
+  local -a health=()
+  # The failing streak, then one line per health check Docker kept (output quoted).
+  mapfile -t health < <(docker inspect -f '{{with .State.Health}}{{.FailingStreak}}{{range .Log}}{{"\\n"}}exit {{.ExitCode}}: {{printf "%q" .Output}}{{end}}{{end}}' "$id" 2>/dev/null)
+  if [[ \${#health[@]} -gt 1 ]]; then
+    why="\${health[0]} failed health check(s), last: \${health[-1]}"
+  fi
+  log "restarting $role container $name (\${id:0:12}): Docker reports it unhealthy ($why)"
+  if out=$(docker restart -t 10 "$id" 2>&1); then
+    log "restarted $role container $name (\${id:0:12})"
+  else
+    log "failed to restart $role container $name (\${id:0:12}): $out"
+  fi
+}
+
+spawn_restart() {
+  local id=$1 pid=\${RESTARTING[$1]:-}
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then return 0; fi
+  restart_unhealthy "$@" &
+  RESTARTING[$id]=$!
+}
+
+# One pass: every running endpoint container of this host, and unhealthy system ones.
+pass() {
+  local why=$1 list id name role n=0
+  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}' 2>&1); then
+    log "pass failed: docker ps: $list"
+    return 1
+  fi
+  while IFS='|' read -r id name; do
+    [[ -n "$id" ]] || continue
+    spawn_wire "$id" "$name" "$why"
+    n=$((n + 1))
+  done <<<"$list"
+  log "pass ($why): $n endpoint container(s) running"
+  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format '{{.ID}}|{{.Names}}|{{.Label "'"$ROLE_LABEL"'"}}' 2>/dev/null) || list=""
+  while IFS='|' read -r id name role; do
+    [[ -n "$id" && "$role" != endpoint ]] || continue
+    spawn_restart "$id" "$name" "\${role:-unlabelled}"
+  done <<<"$list"
+}
+
+# Follow the events since SINCE until the stream ends.
+follow() {
+  local since=$1 fd action id role name cname
+  exec {fd}< <(exec docker events --since "$since" --filter type=container --filter event=start \\
+    --filter event=health_status --filter "label=$HOST_LABEL=$HOST_NAME" --format "$EVENT_FORMAT")
+  EVENTS_PID=$!
+  while IFS='|' read -r -u "$fd" action id role name cname; do
+    case "$action" in
+      start)
+        if [[ "$role" == endpoint ]]; then spawn_wire "$id" "$name" "started"; fi
+        ;;
+      "health_status: unhealthy")
+        if [[ "$role" != endpoint ]]; then spawn_restart "$id" "$cname" "\${role:-unlabelled}"; fi
+        ;;
+    esac
+  done
+  exec {fd}<&-
+  wait "$EVENTS_PID" 2>/dev/null || true
+  EVENTS_PID=""
+}
+
+stop_agent() {
+  log "stopping"
+  if [[ -n "\${EVENTS_PID:-}" ]]; then kill "$EVENTS_PID" 2>/dev/null || true; fi
+  exit 0
+}
+
+daemon_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+run_forever() {
+  local since tries=0 waited=no
+  trap stop_agent TERM INT
+  log "following Docker for endpoints of host $HOST_NAME (scripts in $SCRIPT_DIR, docker \${DOCKER_HOST:-default})"
+  while true; do
+    if ! daemon_up; then
+      if [[ "$waited" == no ]]; then log "Docker is not answering; retrying"; fi
+      waited=yes
+      # Every 0.2 s for the first 10 s (a daemon restart), then every 2 s.
+      tries=$((tries + 1))
+      if [[ $tries -le 50 ]]; then sleep 0.2; else sleep 2; fi
+      continue
+    fi
+    tries=0
+    # Events from just before the pass on are replayed, so no start falls between the two.
+    since=$(date +%s.%N)
+    if [[ "$waited" == yes ]]; then pass "Docker is back"; else pass "agent start"; fi
+    waited=no
+    follow "$since"
+    log "the Docker events stream ended (daemon stopped or restarting); reconnecting"
+    waited=yes
+  done
+}
+
+once() {
+  local pid failed=0
+  daemon_up || {
+    log "Docker is not answering"
+    exit 1
+  }
+  pass "once" || exit 1
+  for pid in "\${WIRE_PIDS[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  wait
+  if [[ $failed -gt 0 ]]; then
+    log "$failed endpoint(s) failed to wire"
+    exit 1
+  fi
+}
+
+EVENTS_PID=""
+WIRE_PIDS=()
+MODE=\${1:-}
+case "$MODE" in
+  run) run_forever ;;
+  once) once ;;
+  *)
+    echo "usage: $0 run|once" >&2
+    exit 2
+    ;;
+esac
+`;
+}
