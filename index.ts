@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CalicoCluster } from "./components/cluster.js";
 import { ConfigError, loadConfig } from "./components/config.js";
 import { buildModel, type ClusterModel } from "./components/model.js";
+import type { Deployment } from "./components/names.js";
 import { rawFromStackConfig } from "./components/stack-keys.js";
 
 /**
@@ -15,9 +16,15 @@ import { rawFromStackConfig } from "./components/stack-keys.js";
  * strings) to the cluster model. A bad config becomes a RunError: Pulumi prints the message,
  * which names every bad key and value, without a stack trace, before any resource exists.
  */
-function modelFromStackConfig(entries: Record<string, unknown>): ClusterModel {
+function modelFromStackConfig(
+  entries: Record<string, unknown>,
+  deployment: Deployment,
+): ClusterModel {
   try {
-    return buildModel(loadConfig(rawFromStackConfig(entries, { isSecret: runtimeIsSecret })));
+    return buildModel(
+      loadConfig(rawFromStackConfig(entries, { isSecret: runtimeIsSecret }), deployment),
+      deployment,
+    );
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;
@@ -35,7 +42,11 @@ function runtimeIsSecret(fullKey: string): boolean {
 }
 
 // Structured values (hosts, endpoints, gce...) arrive as JSON strings; stack-keys.ts parses them.
-const model = modelFromStackConfig(pulumi.runtime.allConfig());
+// The project and stack name every GCE resource and tag, and the local SSH directory.
+const model = modelFromStackConfig(pulumi.runtime.allConfig(), {
+  project: pulumi.getProject(),
+  stack: pulumi.getStack(),
+});
 
 const config = new pulumi.Config();
 const cluster = new CalicoCluster("calico", {

@@ -14,7 +14,7 @@ import type { ClusterModel } from "./model.js";
 import { PATHS } from "./model.js";
 import type { HostReachMap } from "./platform.js";
 import { renderFelixTxt, renderGroupsTxt, SNAT_CHAIN } from "./render/index.js";
-import { keyFileFor, remoteFile, sshStateDir } from "./ssh.js";
+import { KEY_FILE, keyFileFor, remoteFile, sshDirFor } from "./ssh.js";
 import type * as command from "@pulumi/command";
 
 export interface CalicoClusterArgs {
@@ -100,7 +100,10 @@ export class CalicoCluster extends pulumi.ComponentResource {
       this.sshPrivateKey = pulumi.secret(key.privateKeyOpenssh);
       this.sshPublicKey = key.publicKeyOpenssh;
     }
-    const sshDir = sshStateDir(pulumi.getProject(), pulumi.getStack());
+    if (model.deployment === undefined) {
+      throw new Error("CalicoCluster needs a model built with its deployment (project and stack)");
+    }
+    const sshDir = sshDirFor(model.deployment.project, model.deployment.stack);
     const keyFile = keyFileFor(this.sshPrivateKey, sshDir);
 
     // The platform.
@@ -205,7 +208,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
     );
 
     // Outputs.
-    const keyPath = `${sshDir}/id_key`;
+    const keyPath = `${sshDir.forSsh}/${KEY_FILE}`;
     this.hostOutputs = pulumi.all(
       model.hosts.map((h) => {
         const r = reach.get(h.name)!;

@@ -21,10 +21,17 @@ import {
   type GceSubnet,
 } from "./allocation.js";
 import { cidrContains, cidrProblem, cidrsOverlap, inCidr, isIPv4 } from "./ipv4.js";
+import { gceNameIssues, type Deployment } from "./names.js";
 import { sshRangeProblems } from "./ssh-ranges.js";
 
 // ---------------------------------------------------------------------------------------------
 // Value checks shared by the schema and the cross-field rules.
+
+/**
+ * GCE's default quota of static routes (the `ROUTES` quota of a project, which all its
+ * networks share): `gce.routeQuota` unless the stack says its quota was raised.
+ */
+export const GCE_DEFAULT_ROUTE_QUOTA = 250;
 
 /** RFC 1035 label, as GCE requires for instance, network and route names (≤ 63 chars). */
 const RFC1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -161,6 +168,11 @@ const gceSchema = z
       "projects/kinvolk-public/global/images/family/flatcar-stable",
     ),
     routeGranularity: z.enum(["endpoint", "host-block"]).default("endpoint"),
+    /**
+     * The static routes this stack may create: GCE's default routes quota unless you had it
+     * raised (docs/config.md). More routes than this are refused before anything is made.
+     */
+    routeQuota: z.number().int().min(1).max(1_000_000).default(GCE_DEFAULT_ROUTE_QUOTA),
     sshSourceRanges: z.array(cidr).default([]),
   })
   .strict();
@@ -353,9 +365,10 @@ export function defaultEndpointName(ip: string): string {
 
 /**
  * Validate a raw stack config (the `calico-docker:*` keys without their prefix) and return
- * the typed, defaulted config. Throws one `ConfigError` listing every problem.
+ * the typed, defaulted config. Throws one `ConfigError` listing every problem. With the
+ * deployment (the program passes its project and stack), GCE names are checked too.
  */
-export function loadConfig(raw: unknown): CalicoConfig {
+export function loadConfig(raw: unknown, deployment?: Deployment): CalicoConfig {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(
@@ -596,9 +609,31 @@ export function loadConfig(raw: unknown): CalicoConfig {
 
   const region = c.gce.region ?? hostRegions[0]!;
 
+  // GCE: one static route per endpoint (or per host block) must fit in the routes quota, or
+  // `pulumi up` fails at apply time, long after the preview said yes.
+  if (c.platform === "gce") {
+    const perBlock = c.gce.routeGranularity === "host-block";
+    const routes = perBlock
+      ? c.hosts.filter((h) => h.endpointBlock !== undefined).length
+      : endpoints.length;
+    if (routes > c.gce.routeQuota) {
+      bad(
+        perBlock ? ["hosts"] : ["endpoints"],
+        `needs ${routes} static routes (one per ${perBlock ? "host block" : "endpoint"}), over ` +
+          `gce.routeQuota ${c.gce.routeQuota} (GCE's default routes quota is ` +
+          `${GCE_DEFAULT_ROUTE_QUOTA} per project)` +
+          (perBlock
+            ? "; have the quota raised and set gce.routeQuota"
+            : "; use gce.routeGranularity: host-block (one route per host, with " +
+              "hosts[].endpointBlock), or have the quota raised and set gce.routeQuota"),
+        `${routes} routes`,
+      );
+    }
+  }
+
   if (issues.length > 0) throw new ConfigError(issues);
 
-  return {
+  const config: CalicoConfig = {
     platform: c.platform,
     controller,
     hosts: c.hosts.map((h, i) => ({
@@ -631,4 +666,10 @@ export function loadConfig(raw: unknown): CalicoConfig {
     registries: c.registries,
     secretKeys: [...secretUses.keys()].sort(),
   };
+  // With the project and stack known (the program), every GCE name must fit GCE's rules.
+  if (deployment !== undefined) {
+    const names = gceNameIssues(config, deployment);
+    if (names.length > 0) throw new ConfigError(names);
+  }
+  return config;
 }

@@ -1,18 +1,17 @@
 /**
  * The GCE platform: a dedicated VPC network and regional subnets (or the given ones), least
- * privilege firewall rules on the `calico-host` tag, the hosts (IP forwarding on, Ignition
+ * privilege firewall rules on this stack's host tag, the hosts (IP forwarding on, Ignition
  * user-data, a fixed internal address from the model) and the static routes that carry the
- * endpoint addresses through Google's fabric.
+ * endpoint addresses through Google's fabric. Every GCE name and the tag carry the stack's
+ * prefix (names.ts), so two stacks in one GCP project neither collide nor admit each other.
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
 import { PORTS } from "./model.js";
+import { gceNames, type GceNames } from "./names.js";
 import type { HostReach, HostReachMap } from "./platform.js";
 import { renderIgnition } from "./render/index.js";
-
-/** The network tag every Calico host carries; every firewall rule targets it. */
-export const HOST_TAG = "calico-host";
 
 export interface GceFabricArgs {
   model: ClusterModel;
@@ -40,12 +39,20 @@ export class GceFabric extends pulumi.ComponentResource {
   /** How the host layer reaches each instance (after the firewall rules let it in). */
   public readonly reach: HostReachMap;
   public readonly routes: gcp.compute.Route[];
+  /** The GCE names and the host tag of this stack. */
+  public readonly names: GceNames;
 
   constructor(name: string, args: GceFabricArgs, opts?: pulumi.ComponentResourceOptions) {
     super("calico-docker:gce:Fabric", name, {}, opts);
     const { model } = args;
     const gce = model.config.gce;
-    const child: pulumi.CustomResourceOptions = { parent: this };
+    if (model.deployment === undefined) {
+      throw new Error("GceFabric needs a model built with its deployment (project and stack)");
+    }
+    const names = gceNames(model.deployment);
+    this.names = names;
+    // Fixed names: a replacement must delete the old resource before making the new one.
+    const child: pulumi.CustomResourceOptions = { parent: this, deleteBeforeReplace: true };
 
     // 1. Network and subnets: dedicated (removed by `pulumi destroy`), or the given ones.
     const subnetOfRegion = new Map<string, pulumi.Input<string>>();
@@ -53,6 +60,7 @@ export class GceFabric extends pulumi.ComponentResource {
       const network = new gcp.compute.Network(
         `${name}-net`,
         {
+          name: names.network,
           autoCreateSubnetworks: false,
           description: "Calico hosts (calico-docker)",
           routingMode: "GLOBAL",
@@ -65,6 +73,7 @@ export class GceFabric extends pulumi.ComponentResource {
           new gcp.compute.Subnetwork(
             `${name}-subnet-${s.region}`,
             {
+              name: names.subnet(s.region),
               network: network.id,
               region: s.region,
               ipCidrRange: s.cidr,
@@ -85,10 +94,11 @@ export class GceFabric extends pulumi.ComponentResource {
       for (const s of gce.subnets) subnetOfRegion.set(s.region, gce.subnetwork!);
     }
 
-    // 2. Firewall rules, all ingress, all on the host tag. Nothing but ICMP may ever be
-    // open to 0.0.0.0/0 (the policy pack checks it too); here nothing is.
+    // 2. Firewall rules, all ingress, all on this stack's host tag (and the host-to-host
+    // ones from it only). Nothing but ICMP may ever be open to 0.0.0.0/0 (the policy pack
+    // checks it too); here nothing is.
     const rule = (
-      suffix: string,
+      suffix: "endpoints" | "zeromq" | "ssh" | "bgp",
       description: string,
       allows: gcp.types.input.compute.FirewallAllow[],
       source: { sourceRanges: string[]; destinationRanges?: string[] } | { sourceTags: string[] },
@@ -96,10 +106,11 @@ export class GceFabric extends pulumi.ComponentResource {
       new gcp.compute.Firewall(
         `${name}-${suffix}`,
         {
+          name: names.firewall(suffix),
           network: this.network,
           description,
           direction: "INGRESS",
-          targetTags: [HOST_TAG],
+          targetTags: [names.hostTag],
           allows,
           ...source,
         },
@@ -120,7 +131,7 @@ export class GceFabric extends pulumi.ComponentResource {
         "zeromq",
         "Felix, ACL Manager and plugin (ZeroMQ) between Calico hosts",
         [{ protocol: "tcp", ports: [`${PORTS.pluginEndpoint}-${PORTS.aclPublish}`] }],
-        { sourceTags: [HOST_TAG] },
+        { sourceTags: [names.hostTag] },
       ),
       rule(
         "ssh",
@@ -132,7 +143,7 @@ export class GceFabric extends pulumi.ComponentResource {
     if (model.config.bgp.enabled) {
       firewalls.push(
         rule("bgp", "BGP between Calico hosts", [{ protocol: "tcp", ports: ["179"] }], {
-          sourceTags: [HOST_TAG],
+          sourceTags: [names.hostTag],
         }),
       );
     }
@@ -141,7 +152,9 @@ export class GceFabric extends pulumi.ComponentResource {
     // 3. Instances. The internal address is fixed by the model, so every rendered file is
     // known at preview. Ignition runs on first boot only: a change to it replaces the
     // instance, and the fixed name and address mean the old one must go first.
-    this.hosts = model.hosts.map((host) => this.instance(name, model, host, args, subnetOfRegion));
+    this.hosts = model.hosts.map((host) =>
+      this.instance(name, names, model, host, args, subnetOfRegion),
+    );
     this.reach = new Map(
       this.hosts.map((h): [string, HostReach] => [
         h.name,
@@ -163,6 +176,7 @@ export class GceFabric extends pulumi.ComponentResource {
       return new gcp.compute.Route(
         `${name}-${r.name}`,
         {
+          name: names.route(r.name),
           network: this.network,
           destRange: r.destRange,
           nextHopInstance: next.instance.selfLink,
@@ -182,6 +196,7 @@ export class GceFabric extends pulumi.ComponentResource {
 
   private instance(
     name: string,
+    names: GceNames,
     model: ClusterModel,
     host: HostModel,
     args: GceFabricArgs,
@@ -193,15 +208,18 @@ export class GceFabric extends pulumi.ComponentResource {
     const instance = new gcp.compute.Instance(
       `${name}-${host.name}`,
       {
-        name: host.name,
+        // The instance name carries the stack's prefix. Felix, BIRD and the plugin know the
+        // host by the config's name (FelixHostname, plugin data), not by the instance's.
+        name: names.instance(host.name),
         zone: host.zone,
         machineType: host.machineType,
         canIpForward: true,
-        tags: [HOST_TAG],
+        tags: [names.hostTag],
         description: `Calico host ${host.name}${host.isController ? " (controller)" : ""}`,
         labels: {
           "calico-docker": "host",
           "calico-role": host.isController ? "controller" : "host",
+          "calico-stack": names.prefix,
         },
         bootDisk: {
           autoDelete: true,

@@ -29,6 +29,7 @@ import {
   sha256,
   sudoFor,
   type Connection,
+  type SshDir,
 } from "./ssh.js";
 
 export type ImageKind = "felix" | "bird" | "plugin" | "util";
@@ -60,10 +61,10 @@ export interface CalicoHostArgs {
   identity: pulumi.Input<string>;
   /** The SSH private key (a secret). */
   privateKey: pulumi.Output<string>;
-  /** The local file holding that key, for the docker provider's `ssh` (see ssh.ts). */
+  /** That key's file as `ssh` names it (`~/...`), for the docker provider (see ssh.ts). */
   keyFile: pulumi.Output<string>;
-  /** Directory for this stack's known-hosts files. */
-  sshDir: string;
+  /** This stack's SSH directory (the known-hosts files go there too). */
+  sshDir: SshDir;
   /** Private registries this host's Docker logs in to (passwords as secrets). */
   registryAuth?: docker.types.input.ProviderRegistryAuth[];
   /** Resources that must exist before SSH can work (the instance, the SSH firewall rule). */
@@ -175,7 +176,8 @@ export class CalicoHost extends pulumi.ComponentResource {
     const knownHosts = pulumi
       .output(args.identity)
       .apply(
-        (id) => `${args.sshDir}/known_hosts-${host.name}-${id.replace(/[^A-Za-z0-9_.-]/g, "_")}`,
+        (id) =>
+          `${args.sshDir.forSsh}/known_hosts-${host.name}-${id.replace(/[^A-Za-z0-9_.-]/g, "_")}`,
       );
     this.provider = new docker.Provider(
       `${name}-docker`,

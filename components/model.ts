@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import type { CalicoConfig, EndpointConfig, GroupRules, HostConfig, Rule } from "./config.js";
+import type { Deployment } from "./names.js";
 
 /** Host paths where the program puts rendered files and the containers find them. */
 export const PATHS = {
@@ -94,6 +95,11 @@ export interface ClusterModel {
   groups: GroupModel[];
   /** GCE static routes for the configured granularity; empty off GCE. */
   routes: RouteModel[];
+  /**
+   * The Pulumi project and stack the model is deployed as (from index.ts): the GCE names
+   * and tags and the local SSH directory derive from it. Absent for render and the lab.
+   */
+  deployment?: Deployment;
 }
 
 /** `02:ca:` + the four octets of the IP: locally administered, unicast, unique per IP. */
@@ -178,7 +184,7 @@ export function routesFor(config: CalicoConfig): RouteModel[] {
   }));
 }
 
-export function buildModel(config: CalicoConfig): ClusterModel {
+export function buildModel(config: CalicoConfig, deployment?: Deployment): ClusterModel {
   const endpoints: EndpointModel[] = config.endpoints.map((e) => ({
     ...e,
     mac: endpointMac(e.ip),
@@ -219,5 +225,6 @@ export function buildModel(config: CalicoConfig): ClusterModel {
     // GCE's fabric only delivers endpoint addresses it has routes for, BGP or not (with BGP
     // the hosts' own routes then follow BIRD, as the seed's "Running bird under GCE").
     routes: config.platform === "gce" ? routesFor(config) : [],
+    ...(deployment !== undefined ? { deployment } : {}),
   };
 }

@@ -3,10 +3,23 @@
  * `@pulumi/command`, the private key file that the docker provider's `ssh` binary reads,
  * and "put this text in that file on that host" as a remote command.
  */
-import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants as fsConstants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
+import { userInfo } from "node:os";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { shQuote } from "./render/index.js";
@@ -46,29 +59,157 @@ export function connectionFor(
   );
 }
 
-/** The directory (0700) that holds this stack's SSH key file and known-hosts files. */
-export function sshStateDir(project: string, stack: string): string {
-  const safe = `${project}-${stack}`.replace(/[^A-Za-z0-9_.-]/g, "_");
-  return join(tmpdir(), `calico-docker-ssh-${safe}`);
+/** Where, under the operator's home directory, each stack's SSH files live. */
+export const SSH_HOME_SUBDIR = ".calico-docker/ssh";
+
+/** A stack's SSH directory: the local path, and the same place as the `ssh` binary spells it. */
+export interface SshDir {
+  /** Absolute path on this machine (`<home>/.calico-docker/ssh/<project>/<stack>`). */
+  local: string;
+  /**
+   * `~/.calico-docker/ssh/<project>/<stack>`: what goes into the docker providers' `sshOpts`.
+   * `ssh` expands `~` to the home directory of the user running it (from the password
+   * database), so the stored provider settings name no machine's temp dir or user: on any
+   * machine, a `pulumi refresh` or `destroy` finds the key once it is put there.
+   */
+  forSsh: string;
+}
+
+const NAME_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/**
+ * The SSH directory of a project's stack. `home` defaults to the user's home directory from
+ * the password database (as `ssh` resolves `~`, which ignores $HOME).
+ */
+export function sshDirFor(
+  project: string,
+  stack: string,
+  home: string = userInfo().homedir,
+): SshDir {
+  for (const [what, value] of [
+    ["project", project],
+    ["stack", stack],
+  ] as const) {
+    if (!NAME_SEGMENT.test(value)) {
+      throw new Error(
+        `the ${what} name ${JSON.stringify(value)} cannot name a directory ` +
+          "(letters, digits, '_', '.', '-'; not starting with '.' or '-')",
+      );
+    }
+  }
+  const rel = `${SSH_HOME_SUBDIR}/${project}/${stack}`;
+  return { local: join(home, rel), forSsh: `~/${rel}` };
+}
+
+/** The key file's name inside a stack's SSH directory. */
+export const KEY_FILE = "id_key";
+
+function uid(): number | undefined {
+  return typeof process.getuid === "function" ? process.getuid() : undefined;
 }
 
 /**
- * Write the private key to `<dir>/id_key` (0600, in a 0700 directory) for the local `ssh`
- * binary that the docker provider runs, and return the path (a secret Output, because it is
- * derived from the key). The write happens inside `apply`, so it runs only once the key is
- * known and never prints it. The path is the same on every run of the stack, so the docker
- * providers' configuration does not change from one `pulumi up` to the next; the file is
- * left in place because `pulumi destroy` reuses the providers' stored `sshOpts`.
+ * Make `dir` and every missing directory between `home` and it, each 0700, refusing what
+ * another user could have planted: a symbolic link, something not a directory, a
+ * directory owned by someone else or writable by group or others. `home` itself must be
+ * a directory not writable by others.
  */
-export function keyFileFor(privateKey: pulumi.Output<string>, dir: string): pulumi.Output<string> {
-  return privateKey.apply((key) => {
-    const file = join(dir, "id_key");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-    writeFileSync(file, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
-    return file;
-  });
+export function ensurePrivateDir(home: string, dir: string): void {
+  const homeStat = statSync(home);
+  if (!homeStat.isDirectory()) throw new Error(`the home directory ${home} is not a directory`);
+  if ((homeStat.mode & 0o002) !== 0) {
+    throw new Error(`refusing to keep an SSH key under ${home}: other users can write to it`);
+  }
+  const rel = relative(home, dir);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+    throw new Error(`${dir} is not inside the home directory ${home}`);
+  }
+  let path = home;
+  for (const part of rel.split(sep)) {
+    path = join(path, part);
+    try {
+      mkdirSync(path, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) throw new Error(`refusing ${path}: it is a symbolic link`);
+    if (!st.isDirectory()) throw new Error(`refusing ${path}: it is not a directory`);
+    const me = uid();
+    if (me !== undefined && st.uid !== me) {
+      throw new Error(`refusing ${path}: it belongs to uid ${st.uid}, not to this user (${me})`);
+    }
+    if ((st.mode & 0o077) !== 0) {
+      throw new Error(
+        `refusing ${path}: its mode is ${(st.mode & 0o777).toString(8)}, group or others ` +
+          "can reach it (chmod 700 it after checking its contents)",
+      );
+    }
+  }
+}
+
+/**
+ * Write the private key to `<dir.local>/id_key` (0600, in 0700 directories made by
+ * `ensurePrivateDir`) and return the path as `ssh` spells it (`~/...`). A symbolic link or
+ * anything but a regular file of this user at the key's place is refused; the new content
+ * goes to a fresh file made with O_CREAT|O_EXCL|O_NOFOLLOW, then renamed over the key, so a
+ * reader sees the old key or the new one, never half a key. The file stays: `pulumi
+ * refresh` and `destroy` reuse the docker providers' stored `sshOpts`, which name it.
+ */
+export function writePrivateKey(
+  key: string,
+  dir: SshDir,
+  home: string = userInfo().homedir,
+): string {
+  ensurePrivateDir(home, dir.local);
+  const file = join(dir.local, KEY_FILE);
+  const text = key.endsWith("\n") ? key : `${key}\n`;
+  let existing: Stats | undefined;
+  try {
+    existing = lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (existing !== undefined) {
+    if (existing.isSymbolicLink()) throw new Error(`refusing ${file}: it is a symbolic link`);
+    if (!existing.isFile()) throw new Error(`refusing ${file}: it is not a regular file`);
+    const me = uid();
+    if (me !== undefined && existing.uid !== me) {
+      throw new Error(`refusing ${file}: it belongs to uid ${existing.uid}, not to this user`);
+    }
+    if ((existing.mode & 0o077) === 0 && readFileSync(file, "utf8") === text) {
+      return `${dir.forSsh}/${KEY_FILE}`;
+    }
+  }
+  const tmp = join(dir.local, `.${KEY_FILE}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  const fd = openSync(
+    tmp,
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  return `${dir.forSsh}/${KEY_FILE}`;
+}
+
+/**
+ * The key file for the docker providers' `ssh`, written once the key is known (inside
+ * `apply`, so it never prints), as the path `ssh` reads (`~/...`, a secret Output because
+ * it is derived from the key). The path is the same on every run and every machine, so
+ * the providers' settings do not change from one `pulumi up` to the next.
+ */
+export function keyFileFor(privateKey: pulumi.Output<string>, dir: SshDir): pulumi.Output<string> {
+  return privateKey.apply((key) => writePrivateKey(key, dir));
 }
 
 /**

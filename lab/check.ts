@@ -10,7 +10,8 @@ import {
   type StatusReport,
 } from "../status/engine.js";
 import { formatProblem } from "../status/report.js";
-import { missingTools, pool, run, runIn, sleep } from "./exec.js";
+import { existsSync } from "node:fs";
+import { missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
 import {
   FELIX_STAND_IN,
   LabError,
@@ -136,8 +137,24 @@ export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" |
   return (await missingTools(["fping"])).length === 0 ? "fping" : "ping";
 }
 
-/** Which of `targets` answer one ping from namespace `ns`. */
+/**
+ * Which of `targets` answer one ping from namespace `ns`; none when the namespace cannot be
+ * entered (a restarted container whose namespace link is not made again yet).
+ */
 async function pingFrom(
+  ns: string,
+  targets: string[],
+  pinger: "fping" | "ping",
+): Promise<Set<string>> {
+  try {
+    return await pingFromOnce(ns, targets, pinger);
+  } catch (e) {
+    if (!existsSync(netnsPath(ns))) return new Set();
+    throw e;
+  }
+}
+
+async function pingFromOnce(
   ns: string,
   targets: string[],
   pinger: "fping" | "ping",

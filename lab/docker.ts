@@ -232,11 +232,10 @@ export function endpointLabels(e: EndpointPlan, prefix: string): Record<string, 
   };
 }
 
-/** `docker run` arguments of an endpoint container. */
-export function endpointRunArgs(e: EndpointPlan, prefix: string): string[] {
+/** `docker create` arguments of an endpoint container (`run -d` takes the same). */
+export function endpointCreateArgs(e: EndpointPlan, prefix: string): string[] {
   return [
-    "run",
-    "-d",
+    "create",
     "--name",
     e.container,
     "--net=none",
@@ -250,15 +249,17 @@ export function endpointRunArgs(e: EndpointPlan, prefix: string): string[] {
   ];
 }
 
-/** Start an endpoint container; its id. */
-export async function runEndpointContainer(
+/** Create (not start) an endpoint container; its id. */
+export async function createEndpointContainer(
   host: string,
   e: EndpointPlan,
   prefix: string,
 ): Promise<string> {
-  const { stdout } = await docker(host, endpointRunArgs(e, prefix));
+  const { stdout } = await docker(host, endpointCreateArgs(e, prefix));
   const id = stdout.trim().split("\n").pop()!;
-  if (!/^[0-9a-f]{64}$/.test(id)) throw new LabError(`docker run ${e.container} said: ${stdout}`);
+  if (!/^[0-9a-f]{64}$/.test(id)) {
+    throw new LabError(`docker create ${e.container} said: ${stdout}`);
+  }
   return id;
 }
 

@@ -20,7 +20,7 @@ import {
   renderPluginData,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
-import { stopAgents } from "./agent.js";
+import { agentLogOffsets, startAgent, stopAgent, stopAgents, waitForAgents } from "./agent.js";
 import { cmdline, killAll, labBirdPids, startBirdProcess } from "./bird.js";
 import {
   FELIX_STAND_IN,
@@ -40,7 +40,9 @@ import {
   labDockerPids,
   removeLabContainers,
   removeNetnsLinks,
-  runEndpointContainer,
+  restartDockerd,
+  createEndpointContainer,
+  docker,
   startDockerd,
   stopDockerd,
   UTIL_IMAGE,
@@ -128,10 +130,18 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
       );
     }
     log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
-    try {
-      await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const install = () =>
+      run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
+        env: aptEnv,
         timeoutMs: 600_000,
+      });
+    try {
+      // A fresh machine may have no package lists yet: update once, then try again.
+      await install().catch(async () => {
+        log("- apt-get update (the first install failed)");
+        await run("apt-get", ["update", "-qq"], { env: aptEnv, timeoutMs: 600_000 });
+        await install();
       });
     } catch (e) {
       throw new LabError(
@@ -288,20 +298,50 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
     st.docker = rec;
     state.write(st);
+    // The agents host preparation installed, run as their unit would: they wire every
+    // endpoint container of their host when it starts, in up as after any restart.
+    await step(log, `host agent in each of ${plan.hosts.length} host(s)`, async () => {
+      st.agents = [];
+      for (const h of plan.hosts) {
+        st.agents.push(startAgent(state, h, rec.host));
+        state.write(st);
+      }
+    });
     await step(
       log,
-      `start ${plan.endpoints.length} endpoint container(s), each wired by its endpoint script`,
+      `start ${plan.endpoints.length} endpoint container(s); the host agents wire each`,
       async () => {
+        const offsets = agentLogOffsets(state, plan);
+        // Created, its script rendered for its id, then started: the agent finds the script.
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
-          e.id = await runEndpointContainer(rec.host, e, plan.prefix);
+          e.id = await createEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
-          await runEndpointScript(model, state, plan, e, "add", rec.host);
+          await writeFile(state.endpointScript(e.name), renderEndpointScript(model, e.name, e.id), {
+            mode: 0o755,
+          });
+          await docker(rec.host, ["start", e.id]);
         });
         state.write(st); // the containers' ids and taps
         if (failures.length > 0) {
           throw new LabError(
-            `endpoint failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
+            `endpoint container failed: ${failures.map((f) => f.item.name).join(", ")}:\n` +
               failures[0]!.error.message,
+          );
+        }
+        const failed = await waitForAgents(
+          state,
+          plan,
+          plan.endpoints,
+          60_000 + 200 * plan.endpoints.length,
+          offsets,
+        );
+        if (failed.length > 0) {
+          throw new LabError(
+            `the host agents could not wire ${failed.length} endpoint(s):\n    ` +
+              failed
+                .slice(0, 8)
+                .map((f) => f.line)
+                .join("\n    "),
           );
         }
       },
@@ -518,6 +558,39 @@ export function labDockerHost(opts: LabOptions): string {
     );
   }
   return st.docker.host;
+}
+
+function dockerState(opts: LabOptions) {
+  const { state } = resolveContext(opts);
+  const st = requireState(state);
+  if (st.docker === undefined) {
+    throw new LabError(`lab ${state.stack} has bare-namespace endpoints: no Docker, no agents`);
+  }
+  return { state, st, docker: st.docker };
+}
+
+/** Stop one host's agent (fault checks: a host going down). */
+export async function stopHostAgent(opts: LabOptions, hostName: string): Promise<void> {
+  const { state, st } = dockerState(opts);
+  await stopAgent(state, hostOf(st.plan, hostName));
+  st.agents = (st.agents ?? []).filter((a) => a.host !== hostName);
+  state.write(st);
+}
+
+/** Start one host's agent again, as its unit does at boot. */
+export async function startHostAgent(opts: LabOptions, hostName: string): Promise<void> {
+  const { state, st, docker: d } = dockerState(opts);
+  const rec = startAgent(state, hostOf(st.plan, hostName), d.host);
+  st.agents = [...(st.agents ?? []).filter((a) => a.host !== hostName), rec];
+  state.write(st);
+}
+
+/** Restart the lab's own dockerd (fault checks): its containers stop, and come back. */
+export async function restartLabDocker(opts: LabOptions): Promise<void> {
+  const { state, st, docker: d } = dockerState(opts);
+  if (!d.own) throw new LabError(`the lab uses ${d.host} (DOCKER_HOST): not restarting it`);
+  st.docker = await restartDockerd(state, st.prefix);
+  state.write(st);
 }
 
 /** Run a host's rendered preparation script of a lab that is up. */

@@ -36,6 +36,16 @@ export async function fabricRoutes(plan: LabPlan): Promise<KernelRoute[]> {
   return stdout.trim() === "" ? [] : (JSON.parse(stdout) as KernelRoute[]);
 }
 
+/**
+ * A pgrep pattern for `bash <script> run` that does not match the shell running pgrep (whose
+ * command line holds the pattern): the first letter of the file name in brackets.
+ */
+export function agentPattern(script: string): string {
+  const escaped = script.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const slash = escaped.lastIndexOf("/");
+  return `${escaped.slice(0, slash + 1)}[${escaped[slash + 1]}]${escaped.slice(slash + 2)} run`;
+}
+
 /** The lab of a stack, as the engine sees it (the lab must be up). */
 export function labTarget(opts: LabOptions): LabTarget {
   const { state } = resolveContext(opts);
@@ -80,7 +90,7 @@ export function labTarget(opts: LabOptions): LabTarget {
               "pgrep",
               "-f",
               "--",
-              `${state.agentScript(hostOf(plan, h.name).index)} run`,
+              agentPattern(state.agentScript(hostOf(plan, h.name).index)),
             ],
           }
         : { none: "the lab runs no host agent" },

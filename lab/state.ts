@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CalicoConfig } from "../components/config.js";
 import { PATHS } from "../components/model.js";
+import { AGENT_SCRIPT } from "../components/render/index.js";
 import type { NeighbourRecord } from "./neigh.js";
 import type { LabPlan } from "./plan.js";
 
@@ -144,8 +145,9 @@ export class StateDir {
   get endpointScripts(): string {
     return path.join(this.dir, "endpoints");
   }
+  /** The host agent where host preparation installs it (under the host's CALICO_ROOT). */
   agentScript(index: number): string {
-    return path.join(this.dir, `calico-agent-h${index}.sh`);
+    return path.join(this.hostRoot(index), AGENT_SCRIPT);
   }
   agentLog(index: number): string {
     return path.join(this.dir, `calico-agent-h${index}.log`);

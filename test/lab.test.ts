@@ -3,13 +3,17 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ipaddr from "ipaddr.js";
 import { buildModel, syntheticEndpointId, tapName } from "../components/model.js";
-import { NETNS_NAME_RE } from "../components/render/index.js";
+import { NETNS_NAME_RE, netnsLinkName } from "../components/render/index.js";
 import { longestMatch, parseBirdProtocols } from "../status/engine.js";
+import { agentVerdicts } from "../lab/agent.js";
+import { dockerHostFromEnv, endpointCreateArgs, isStaticElf, UTIL_IMAGE } from "../lab/docker.js";
 import { hostLinkCommands } from "../lab/lab.js";
+import { StateDir } from "../lab/state.js";
 import { buildPlan, isLabNamespace, labPrefix, planNamespaces } from "../lab/plan.js";
 import { configFromYaml, stackWith } from "./helpers/lab.js";
 
@@ -143,7 +147,85 @@ describe("lab fabric plan", () => {
   });
 });
 
+describe("lab Docker endpoints (plan and arguments)", () => {
+  it("makes endpoints containers: namespace links named as the endpoint script names them", () => {
+    const plan = buildPlan(buildModel(stackWith("dev")), "dev", "docker");
+    assert.equal(plan.endpointMode, "docker");
+    assert.deepEqual(planNamespaces(plan), [plan.fabricNs, ...plan.hosts.map((h) => h.ns)]);
+    for (const e of plan.endpoints) {
+      assert.equal(e.ns, netnsLinkName(e.name));
+      assert.match(e.ns, new RegExp(NETNS_NAME_RE));
+    }
+  });
+
+  it("runs each endpoint container as production does: --net=none, labels, restart policy", () => {
+    const plan = buildPlan(buildModel(stackWith("dev")), "dev", "docker");
+    const e = plan.endpoints.find((x) => x.name === "192_168_1_3")!;
+    const args = endpointCreateArgs(e, plan.prefix);
+    assert.deepEqual(args.slice(0, 6), [
+      "create",
+      "--name",
+      "192_168_1_3",
+      "--net=none",
+      "--restart",
+      "unless-stopped",
+    ]);
+    assert.equal(args.at(-1), UTIL_IMAGE);
+    const labels = args.flatMap((a, i) => (args[i - 1] === "--label" ? [a] : []));
+    assert.deepEqual(labels, [
+      "calico-docker.role=endpoint",
+      "calico-docker.host=host-2",
+      "calico-docker.endpoint=192_168_1_3",
+      "calico-docker.ip=192.168.1.3",
+      "calico-docker.group=web",
+      `calico-lab.prefix=${plan.prefix}`,
+    ]);
+  });
+
+  it("keeps every unix socket path of its dockerd under 108 bytes, however deep the state", () => {
+    for (const root of ["/tmp/x", `/tmp/${"d".repeat(120)}`]) {
+      const state = new StateDir(root, "dev");
+      const containerd = `${state.dockerExecRoot("cl000000")}/containerd/containerd.sock.ttrpc`;
+      assert.ok(containerd.length < 108, containerd);
+      assert.ok(state.dockerSocket("cl000000").length < 108);
+    }
+    assert.ok(new StateDir("/tmp/x", "dev").dockerSocket("cl000000").startsWith("/tmp/x/dev/"));
+  });
+
+  it("takes DOCKER_HOST only for a daemon on this machine", () => {
+    assert.equal(dockerHostFromEnv({}), undefined);
+    assert.equal(dockerHostFromEnv({ DOCKER_HOST: "unix:///run/d.sock" }), "unix:///run/d.sock");
+    assert.throws(
+      () => dockerHostFromEnv({ DOCKER_HOST: "tcp://10.0.0.1:2375" }),
+      /DOCKER_HOST="tcp:\/\/10\.0\.0\.1:2375": the lab needs a daemon on this machine/,
+    );
+  });
+
+  it("tells a static busybox from a dynamic binary", { skip: !existsSync("/bin/busybox") }, () => {
+    assert.equal(isStaticElf("/bin/busybox"), true);
+    assert.equal(isStaticElf(process.execPath), false);
+  });
+});
+
 describe("lab parsers", () => {
+  it("reads the agents' verdicts per endpoint and container id, the last line counting", () => {
+    const verdicts = agentVerdicts([
+      "[calico-agent] host-1: pass (agent start): 0 endpoint container(s) running\n" +
+        "[calico-agent] host-1: failed to wire endpoint web-1 (container 0123456789ab, started): x add exited 1: boom\n" +
+        "[calico-agent] host-1: wired endpoint web-1 (container 0123456789ab, started) in 80 ms\n",
+      "[calico-agent] host-2: skipped endpoint ghost (container aaaaaaaaaaaa, started): no script /s/endpoint-ghost.sh\n" +
+        "[calico-agent] host-2: failed to wire endpoint db-1 (container bbbbbbbbbbbb, once): x add exited 1: no\n",
+    ]);
+    assert.deepEqual(
+      [...verdicts.entries()].map(([k, v]) => [k.replace("\0", "@"), v.endpoint, v.ok]),
+      [
+        ["web-1@0123456789ab", "web-1", true],
+        ["ghost@aaaaaaaaaaaa", "ghost", false],
+        ["db-1@bbbbbbbbbbbb", "db-1", false],
+      ],
+    );
+  });
+
   it("reads BGP sessions from birdc show protocols (BIRD 1.6 layout)", () => {
     const text = [
       "BIRD 1.6.8 ready.",

@@ -10,7 +10,7 @@ import { createHash, generateKeyPairSync } from "node:crypto";
 import { rmSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackEntries } from "../components/stackfile.js";
-import { sshStateDir } from "../components/ssh.js";
+import { sshDirFor } from "../components/ssh.js";
 
 export const PROJECT = "calico-docker";
 
@@ -87,7 +87,7 @@ export interface World {
   settle(): Promise<void>;
   ofType(type: string): Recorded[];
   byName(name: string): Recorded;
-  /** Removes the SSH key directory the program wrote for this stack. */
+  /** Removes the SSH directory (key and known hosts) the program wrote for this stack. */
   cleanup(): void;
 }
 
@@ -194,7 +194,7 @@ export async function installMocks(
       return found[0]!;
     },
     cleanup() {
-      rmSync(sshStateDir(PROJECT, stack), { recursive: true, force: true });
+      rmSync(sshDirFor(PROJECT, stack).local, { recursive: true, force: true });
     },
   };
 }
@@ -239,7 +239,12 @@ export function syntheticStack(hosts: number, endpoints: number): Record<string,
   return {
     "calico-docker:platform": "gce",
     "calico-docker:endpointPool": "192.168.0.0/16",
-    "calico-docker:gce": { subnetCidr: "10.240.0.0/16", sshSourceRanges: ["203.0.113.0/24"] },
+    // One route per endpoint: a project whose routes quota was raised to fit them.
+    "calico-docker:gce": {
+      subnetCidr: "10.240.0.0/16",
+      sshSourceRanges: ["203.0.113.0/24"],
+      routeQuota: Math.max(250, endpoints),
+    },
     "calico-docker:hosts": hostList,
     "calico-docker:endpoints": endpointList,
   };

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import {
   installMocks,
+  PROJECT,
   isSecretValue,
   MOCK_KEY,
   stackFileConfig,
@@ -30,7 +31,7 @@ type Raw = Record<string, unknown>;
 const devWith = (patch: Raw): Raw => ({ ...devRaw(), ...patch });
 
 async function deploy(name: string, raw: Raw, sshPrivateKey?: string) {
-  const model = buildModel(loadConfig(raw));
+  const model = buildModel(loadConfig(raw), { project: PROJECT, stack: "variants" });
   const cluster = new CalicoCluster(name, {
     model,
     ...(sshPrivateKey !== undefined ? { sshPrivateKey: pulumi.secret(sshPrivateKey) } : {}),
@@ -136,7 +137,11 @@ describe("seed: Running bird under GCE", () => {
   it("opens BGP (tcp/179) between hosts only", () => {
     const bgp = of(T.firewall).find((f) => f.name === "bgp-gce-bgp")!;
     assert.deepEqual(bgp.inputs.allows, [{ protocol: "tcp", ports: ["179"] }]);
-    assert.deepEqual(bgp.inputs.sourceTags, ["calico-host"]);
+    assert.match(
+      String((bgp.inputs.sourceTags as string[])[0]),
+      /^calico-[a-z0-9-]+-[0-9a-f]{6}-host$/,
+    );
+    assert.deepEqual(bgp.inputs.sourceTags, bgp.inputs.targetTags);
     assert.equal(bgp.inputs.sourceRanges, undefined);
     assert.equal(of(T.firewall).length, 4);
   });
@@ -157,7 +162,10 @@ describe("routes per host block (routeGranularity: host-block)", () => {
     ]);
     for (const r of routes) {
       const host = r.inputs.destRange === "192.168.1.0/24" ? "host-1" : "host-2";
-      assert.match(String(r.inputs.nextHopInstance), new RegExp(`/instances/${host}$`));
+      assert.match(
+        String(r.inputs.nextHopInstance),
+        new RegExp(`/instances/calico-variants-[0-9a-f]{6}-${host}$`),
+      );
     }
   });
 });

@@ -5,7 +5,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -14,6 +14,7 @@ import {
   MOCK_KEY,
   mockContainerId,
   stackFileConfig,
+  PROJECT,
   T,
   valueOf,
   type Recorded,
@@ -29,7 +30,9 @@ const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
 const { CONFIG_LABEL, BIRD_CONF_IN_CONTAINER, buildContext, imageBuildScript } =
   await import("../components/host.js");
-const { sha256 } = await import("../components/ssh.js");
+const { sha256, sshDirFor } = await import("../components/ssh.js");
+const { gceNames } = await import("../components/names.js");
+const names = gceNames({ project: PROJECT, stack: "dev" });
 
 const hostsOut = await valueOf(program.hosts);
 const endpointsOut = await valueOf(program.endpoints);
@@ -37,7 +40,10 @@ const verifyOut = await valueOf(program.verify);
 await world.settle();
 after(() => world.cleanup());
 
-const model = buildModel(loadConfig(rawFromStackConfig(entries)));
+const model = buildModel(loadConfig(rawFromStackConfig(entries)), {
+  project: PROJECT,
+  stack: "dev",
+});
 const pool = model.config.endpointPool;
 const addressOf = new Map(hostsOut.map((h) => [h.name, h.externalAddress]));
 const hostAt = new Map(hostsOut.map((h) => [h.externalAddress, h.name]));
@@ -92,15 +98,36 @@ describe("the dev stack builds the whole graph", () => {
 
 describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directories)", () => {
   const instances = world.ofType(T.instance);
-  it("every instance forwards IP and carries the calico-host tag", () => {
+  it("every instance forwards IP and carries this stack's host tag", () => {
+    assert.match(names.hostTag, /^calico-dev-[0-9a-f]{6}-host$/);
     for (const i of instances) {
       assert.equal(i.inputs.canIpForward, true, `${str(i.inputs.name)} forwards IP`);
-      assert.deepEqual(i.inputs.tags, ["calico-host"]);
+      assert.deepEqual(i.inputs.tags, [names.hostTag]);
     }
+  });
+  it("every GCE resource has a fixed name with the stack's prefix, deleted before replaced", () => {
+    const named = [T.network, T.subnet, T.firewall, T.instance, T.route].flatMap((t) =>
+      world.ofType(t),
+    );
+    assert.equal(named.length, 1 + 2 + 3 + 2 + 3);
+    for (const r of named) {
+      assert.ok(
+        str(r.inputs.name).startsWith(`${names.prefix}-`),
+        `${r.name}: ${str(r.inputs.name)}`,
+      );
+      assert.ok(str(r.inputs.name).length <= 63, str(r.inputs.name));
+    }
+    assert.deepEqual(
+      world
+        .ofType(T.route)
+        .map((r) => r.inputs.name)
+        .sort(),
+      model.routes.map((r) => names.route(r.name)).sort(),
+    );
   });
   it("each instance is the model's host: name, zone, machine type, image, internal address", () => {
     for (const h of model.hosts) {
-      const i = instances.find((x) => x.inputs.name === h.name)!;
+      const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
       assert.ok(i, `instance ${h.name}`);
       assert.equal(i.inputs.zone, h.zone);
       assert.equal(i.inputs.machineType, h.machineType);
@@ -114,7 +141,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
   });
   it("Ignition user-data is the rendered one, with the generated public key", () => {
     for (const h of model.hosts) {
-      const i = instances.find((x) => x.inputs.name === h.name)!;
+      const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
       const metadata = i.inputs.metadata as Record<string, string>;
       assert.equal(
         metadata["user-data"],
@@ -143,7 +170,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
   });
   it("Ignition carries the agent and its enabled unit, so it runs from the first boot", () => {
     for (const h of model.hosts) {
-      const i = instances.find((x) => x.inputs.name === h.name)!;
+      const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
       const ign = JSON.parse((i.inputs.metadata as Record<string, string>)["user-data"]!) as {
         systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
         storage: { files: { path: string; mode: number; contents: { source: string } }[] };
@@ -272,16 +299,34 @@ describe("seed: Start the containers", () => {
     assert.ok(!BIRD_CONF_IN_CONTAINER.startsWith(PATHS.configDir));
   });
   it("every docker provider talks to its host over ssh://, with our key file (0600)", () => {
+    const dir = sshDirFor(PROJECT, "dev");
     for (const p of world.ofType(T.dockerProvider)) {
       const host = /^calico-(host-\d+)-docker$/.exec(p.name)![1]!;
       assert.equal(p.inputs.host, `ssh://core@${addressOf.get(host)}`);
       const raw = p.inputs.sshOpts;
       const opts = (typeof raw === "string" ? JSON.parse(raw) : raw) as string[];
-      const keyFile = opts[opts.indexOf("-i") + 1]!;
+      // Stored as `~/...`: ssh finds it under the home of whoever runs refresh or destroy.
+      assert.equal(opts[opts.indexOf("-i") + 1], `~/.calico-docker/ssh/${PROJECT}/dev/id_key`);
+      const keyFile = join(dir.local, "id_key");
       assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+      assert.equal(statSync(dir.local).mode & 0o777, 0o700);
       assert.equal(readFileSync(keyFile, "utf8").trim(), MOCK_KEY.privatePem.trim());
       assert.ok(opts.includes("StrictHostKeyChecking=accept-new"));
       assert.ok(opts.includes("IdentitiesOnly=yes"));
+    }
+  });
+  it("the docker providers' stored settings name no temp dir and no machine's path", () => {
+    // refresh and destroy reuse these settings on whatever machine runs them.
+    for (const p of world.ofType(T.dockerProvider)) {
+      const text = JSON.stringify(p.inputs);
+      assert.ok(!text.includes(tmpdir()), `${p.name} names the temp dir: ${text}`);
+      assert.ok(!text.includes(userInfo().homedir + "/"), `${p.name} names this user's home`);
+      const raw = p.inputs.sshOpts;
+      const opts = (typeof raw === "string" ? JSON.parse(raw) : raw) as string[];
+      const paths = opts.flatMap((o) => /(?:^|=)([~/][^,]*)$/.exec(o)?.[1] ?? []);
+      assert.equal(paths.length, 2, "the key and the known-hosts file");
+      for (const path of paths)
+        assert.match(path, /^~\/\.calico-docker\/ssh\/calico-docker\/dev\//);
     }
   });
 });
@@ -354,7 +399,7 @@ describe("seed: Extra configuration for GCE (routes, firewall, SNAT)", () => {
       const host = model.hosts.find((h) => h.name === e.host)!;
       assert.match(
         str(r[0]!.inputs.nextHopInstance),
-        new RegExp(`/zones/${host.zone}/instances/${host.name}$`),
+        new RegExp(`/zones/${host.zone}/instances/${names.instance(host.name)}$`),
       );
       assert.equal(r[0]!.inputs.nextHopInstanceZone, host.zone);
     }
@@ -369,7 +414,7 @@ describe("seed: Extra configuration for GCE (routes, firewall, SNAT)", () => {
           `${f.name} opens more than ICMP`,
         );
       }
-      assert.deepEqual(f.inputs.targetTags, ["calico-host"]);
+      assert.deepEqual(f.inputs.targetTags, [names.hostTag]);
     }
   });
   it("endpoint traffic (tcp, udp, icmp) is allowed from the pool to the pool", () => {
@@ -384,7 +429,7 @@ describe("seed: Extra configuration for GCE (routes, firewall, SNAT)", () => {
   });
   it("ZeroMQ 9901-9906 only between hosts, SSH only from sshSourceRanges", () => {
     const zmq = world.byName("calico-gce-zeromq");
-    assert.deepEqual(zmq.inputs.sourceTags, ["calico-host"]);
+    assert.deepEqual(zmq.inputs.sourceTags, [names.hostTag]);
     assert.equal(zmq.inputs.sourceRanges, undefined);
     assert.deepEqual(zmq.inputs.allows, [{ protocol: "tcp", ports: ["9901-9906"] }]);
     const ssh = world.byName("calico-gce-ssh");

@@ -159,6 +159,27 @@ function runScripts(): { where: string; script: string }[] {
   return out;
 }
 
+/** A step that makes Pulumi dial the hosts with the stored provider settings. */
+function refreshesOrDestroys(step: Mapping): boolean {
+  const command = pulumiCommand(step);
+  if (command === "refresh" || command === "destroy") return true;
+  if (command !== undefined && withOf(step).refresh === true) return true;
+  const run = optionalString(step.run) ?? "";
+  return /\bpulumi\s+(refresh|destroy)\b|\bpulumi\s+up\b[^\n]*--refresh/.test(run);
+}
+
+/** The steps that refresh or destroy before any step put the stack's key in place. */
+function withoutAccess(steps: Mapping[]): string[] {
+  let prepared = false;
+  const out: string[] = [];
+  steps.forEach((step, i) => {
+    if (/\bnpm run ssh-key\b/.test(optionalString(step.run) ?? "")) prepared = true;
+    else if (refreshesOrDestroys(step) && !prepared)
+      out.push(`steps[${i}] (${pulumiCommand(step) ?? "run"})`);
+  });
+  return out;
+}
+
 /** The package.json scripts a shell command line runs through npm. */
 function npmScriptsCalled(script: string): string[] {
   const names: string[] = [];
@@ -558,14 +579,39 @@ describe("deploy", () => {
     assert.equal(concurrency["cancel-in-progress"], false);
   });
 
-  it("writes no SSH key to disk: the key is a Pulumi secret", () => {
+  it("writes the SSH key only through `npm run ssh-key`, from the stack's state", () => {
     for (const { where, script } of runScripts()) {
       assert.doesNotMatch(
         script,
-        /id_rsa|id_ed25519|ssh-add|PRIVATE KEY/,
+        /id_rsa|id_ed25519|id_key|ssh-add|PRIVATE KEY/,
         `${where} handles a private key`,
       );
+      if (/\bssh-key\b/.test(script))
+        assert.match(script, /npm run ssh-key -- --stack "\$STACK" --from-stack-output/, where);
     }
+  });
+
+  it("every job prepares SSH access before a refresh or destroy", () => {
+    let refreshes = 0;
+    for (const { file, id, steps } of allJobs()) {
+      assert.deepEqual(withoutAccess(steps), [], `${file.rel} jobs.${id}`);
+      refreshes += steps.filter(refreshesOrDestroys).length;
+    }
+    assert.ok(refreshes >= 1, "pulumi up in deploy.yml refreshes first");
+  });
+
+  it("the access check catches a refresh or destroy with no key put in place first", () => {
+    const up = { uses: "pulumi/actions@x", with: { command: "up", refresh: true } };
+    const destroy = { uses: "pulumi/actions@x", with: { command: "destroy" } };
+    const prepare = { run: 'npm run ssh-key -- --stack "$STACK" --from-stack-output' };
+    assert.deepEqual(withoutAccess([up]), ["steps[0] (up)"]);
+    assert.deepEqual(withoutAccess([{ run: "pulumi refresh --yes" }]), ["steps[0] (run)"]);
+    assert.deepEqual(withoutAccess([destroy, prepare]), ["steps[0] (destroy)"]);
+    assert.deepEqual(withoutAccess([prepare, up, destroy]), []);
+    assert.deepEqual(
+      withoutAccess([{ uses: "pulumi/actions@x", with: { command: "preview" } }]),
+      [],
+    );
   });
 });
 

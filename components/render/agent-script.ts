@@ -222,6 +222,7 @@ run_forever() {
     follow "$since"
     log "the Docker events stream ended (daemon stopped or restarting); reconnecting"
     waited=yes
+    sleep 0.2 # never a busy loop, whatever ended the stream
   done
 }
 

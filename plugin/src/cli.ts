@@ -14,7 +14,21 @@ async function main(): Promise<void> {
     if (err instanceof CommanderError) process.exit(err.exitCode);
     throw err;
   }
-  const { logger, close, file } = createLogger(opts.role, opts.logDir, opts.logLevel);
+  let created: ReturnType<typeof createLogger>;
+  try {
+    created = createLogger(opts.role, opts.logDir, opts.logLevel);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "EEXIST" || code === "ENOTDIR"
+        ? "is not a directory"
+        : code === "EISDIR"
+          ? `holds a directory named plugin-${opts.role}.log`
+          : `cannot be written (${code ?? (err as Error).message})`;
+    process.stderr.write(`plugin: --log-dir ${JSON.stringify(opts.logDir)} ${why}\n`);
+    process.exit(2);
+  }
+  const { logger, close, file } = created;
   process.on("unhandledRejection", (err) => {
     logger.error({ err: err instanceof Error ? err.message : String(err) }, "unhandled rejection");
   });
@@ -61,6 +75,16 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGQUIT", () => shutdown("SIGQUIT"));
+  process.on("SIGHUP", () => {
+    logger.info({ signal: "SIGHUP" }, "SIGHUP: re-reading the data directory");
+    plugin.reload().catch((err: unknown) => {
+      logger.error({ err: (err as Error).message }, "re-reading the data directory failed");
+    });
+  });
+  process.on("SIGUSR2", () => {
+    logger.info({ signal: "SIGUSR2", ...plugin.status() }, "SIGUSR2: status");
+  });
   try {
     await plugin.start();
   } catch (err) {

@@ -102,6 +102,21 @@ export class EndpointPlugin {
     this.log.info({ endpoint: this.endpoint }, "endpoint API listening");
   }
 
+  /** A summary for a status log line (SIGUSR2). */
+  status(): Record<string, unknown> {
+    const state = this.store.state;
+    return {
+      hosts: state.felix.size,
+      endpoints: state.endpoints.size,
+      felix: Object.fromEntries(
+        [...this.connections].map(([k, c]) => [
+          k,
+          { ip: c.ip, settled: c.settled, sockets: c.socketGeneration },
+        ]),
+      ),
+    };
+  }
+
   /** Reads the data directory again, every file (SIGHUP). */
   reload(): Promise<void> {
     return this.store.reload();

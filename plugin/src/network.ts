@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import { Publisher, Router } from "zeromq";
+import { danglingRules, planGroups, type GroupStep, type SentGroup } from "./groups.js";
 import { groupsOf, type Group, type State } from "./state.js";
 import {
   groupUpdate,
@@ -15,7 +16,14 @@ import {
   type GroupUpdate,
 } from "./protocol.js";
 import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
-import { bindWithRetry, SendQueue, serveRouter, tcp, type Handled } from "./zmq.js";
+import {
+  bindWithRetry,
+  MAX_REQUEST_BYTES,
+  SendQueue,
+  serveRouter,
+  tcp,
+  type Handled,
+} from "./zmq.js";
 
 export interface NetworkPluginOptions extends DataStoreTuning {
   readonly dataDir: string;
@@ -27,13 +35,11 @@ export interface NetworkPluginOptions extends DataStoreTuning {
   readonly publishPort?: number;
   /** Republish every group (or a heartbeat) this often (default 30000 ms). */
   readonly republishIntervalMs?: number;
-}
-
-function groupPrint(g: Group): string {
-  const members = Object.keys(g.members)
-    .sort()
-    .map((id) => [id, g.members[id]]);
-  return JSON.stringify([members, g.policy]);
+  /**
+   * GETGROUPS publishes every group at once, but at most once per this interval; requests
+   * in between share one publication at its end (default 1000 ms).
+   */
+  readonly getGroupsIntervalMs?: number;
 }
 
 export class NetworkPlugin {
@@ -45,8 +51,14 @@ export class NetworkPlugin {
   private pubQueue: SendQueue | null = null;
   private serving: Promise<void> | null = null;
   private republishTimer: NodeJS.Timeout | null = null;
-  /** The groups as last published, by name. */
-  private published = new Map<string, { group: Group; print: string }>();
+  /** The groups the ACL Manager holds, as published (those with members). */
+  private known = new Map<string, SentGroup>();
+  /** The groups the data says, with their full policy. */
+  private target = new Map<string, Group>();
+  private lastFullPublish = -Infinity;
+  private fullPublishTimer: NodeJS.Timeout | null = null;
+  private warnedDangling = "";
+  private stopping = false;
 
   constructor(opts: NetworkPluginOptions) {
     this.opts = opts;
@@ -75,7 +87,7 @@ export class NetworkPlugin {
     await bindWithRetry(pub, this.endpoints.publish, this.log);
     this.pub = pub;
     this.pubQueue = new SendQueue(pub, this.log);
-    const router = new Router({ linger: 0 });
+    const router = new Router({ linger: 0, maxMessageSize: MAX_REQUEST_BYTES });
     try {
       await bindWithRetry(router, this.endpoints.groups, this.log);
     } catch (err) {
@@ -91,15 +103,27 @@ export class NetworkPlugin {
     this.log.info(this.endpoints, "network API listening");
   }
 
+  /** Resolves once every publication so far has been handed to ZeroMQ (tests, bench). */
+  whenSent(): Promise<void> {
+    return this.pubQueue?.drained() ?? Promise.resolve();
+  }
+
+  /** A summary for a status log line (SIGUSR2). */
+  status(): Record<string, unknown> {
+    return { groups: this.target.size, held: this.known.size };
+  }
+
   /** Reads the data directory again, every file (SIGHUP). */
   reload(): Promise<void> {
     return this.store.reload();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.store.stop();
     if (this.republishTimer) clearInterval(this.republishTimer);
-    this.republishTimer = null;
+    if (this.fullPublishTimer) clearTimeout(this.fullPublishTimer);
+    this.republishTimer = this.fullPublishTimer = null;
     this.router?.close();
     await this.serving;
     this.pub?.close();
@@ -110,7 +134,7 @@ export class NetworkPlugin {
     if (req.type === "GETGROUPS") {
       return {
         reply: { type: "GETGROUPS", rc: "SUCCESS", message: "" },
-        after: () => this.publishAll("GETGROUPS"),
+        after: () => this.getGroups(),
       };
     }
     if (req.type === "HEARTBEAT")
@@ -124,36 +148,62 @@ export class NetworkPlugin {
     void this.pubQueue.send([topic, JSON.stringify(msg)]);
   }
 
-  private publishGroup(g: Group): void {
-    this.send(TOPIC_GROUPS, groupUpdate(g.name, g.members, g.policy));
+  private publishSteps(steps: readonly GroupStep[]): void {
+    for (const st of steps) this.send(TOPIC_GROUPS, groupUpdate(st.name, st.members, st.policy));
+  }
+
+  /** GETGROUPS: everything at once, but a flood of requests shares publications. */
+  private getGroups(): void {
+    if (this.fullPublishTimer) return; // one is already due
+    const every = this.opts.getGroupsIntervalMs ?? 1000;
+    const wait = this.lastFullPublish + every - Date.now();
+    if (wait <= 0) {
+      this.publishAll("GETGROUPS");
+      return;
+    }
+    this.log.debug({ inMs: wait }, "GETGROUPS coalesced with the next publication");
+    this.fullPublishTimer = setTimeout(() => {
+      this.fullPublishTimer = null;
+      this.publishAll("GETGROUPS");
+    }, wait);
   }
 
   private publishAll(why: string): void {
-    if (this.published.size === 0) {
+    this.lastFullPublish = Date.now();
+    if (this.target.size === 0) {
       this.send(TOPIC_HEARTBEAT, heartbeat());
       this.log.debug({ why }, "published heartbeat (no groups)");
       return;
     }
-    for (const { group } of this.published.values()) this.publishGroup(group);
-    this.log.debug({ why, groups: this.published.size }, "published all groups");
+    // In an order that is safe for an ACL Manager that holds nothing yet.
+    const { steps, known } = planGroups(new Map(), this.target);
+    this.publishSteps(steps);
+    this.known = known;
+    this.log.debug(
+      { why, groups: this.target.size, updates: steps.length },
+      "published all groups",
+    );
   }
 
   private onState(state: State): void {
-    const groups = groupsOf(state);
-    for (const [name, old] of this.published) {
-      if (!groups.has(name)) {
-        // An empty member list makes the ACL Manager delete the group.
-        this.publishGroup({ ...old.group, members: {} });
-        this.published.delete(name);
-        this.log.info({ group: name }, "group deleted (no members left)");
-      }
+    if (this.stopping) return;
+    this.target = groupsOf(state);
+    const dangling = danglingRules(this.target);
+    const text = JSON.stringify([...dangling]);
+    if (text !== this.warnedDangling && dangling.size > 0) {
+      this.log.warn(
+        { groups: Object.fromEntries(dangling) },
+        "rules naming a group without members are not published until it has members",
+      );
     }
-    for (const [name, g] of groups) {
-      const print = groupPrint(g);
-      if (this.published.get(name)?.print === print) continue;
-      this.published.set(name, { group: g, print });
-      this.publishGroup(g);
-      this.log.info({ group: name, members: Object.keys(g.members).length }, "group published");
+    this.warnedDangling = text;
+    const { steps, known } = planGroups(this.known, this.target);
+    this.publishSteps(steps);
+    this.known = known;
+    for (const st of steps) {
+      const members = Object.keys(st.members).length;
+      if (members === 0) this.log.info({ group: st.name }, "group deleted (no members left)");
+      else this.log.info({ group: st.name, members }, "group published");
     }
   }
 }

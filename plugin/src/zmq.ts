@@ -27,6 +27,11 @@ export class SendQueue {
     });
     return this.tail;
   }
+
+  /** Resolves once everything sent so far has been handed to the socket. */
+  drained(): Promise<void> {
+    return this.tail;
+  }
 }
 
 /** Largest request accepted on the plugin's sockets (64 KiB); ZeroMQ drops a larger one. */

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { Request } from "zeromq";
 import { MAX_HOSTNAME, MAX_RESYNC_ID } from "../src/endpoint.js";
 import { MAX_REQUEST_BYTES } from "../src/zmq.js";
-import { endpointRig, ep } from "./fixture.js";
+import { endpointRig, ep, networkRig } from "./fixture.js";
 import type { Json } from "./peers.js";
 
 const H1 = { host: "host1", ip: "127.0.0.2" };
@@ -77,4 +77,25 @@ test("RESYNCSTATE fields are bounded: short replies and log lines, no oversized 
   const r = await felix.resyncState();
   assert.equal(r.reply["endpoint_count"], 1);
   assert.deepEqual(felix.violations, []);
+});
+
+test("a flood of 1,000 GETGROUPS is coalesced: a few publications of every group, not 1,000", async (t) => {
+  const endpoints = Array.from({ length: 25 }, (_, i) => ep(i + 1, "h1", `g${i + 1}`));
+  const rig = await networkRig(t, { basePort: 27210, endpoints });
+  const since = rig.acl.received.length;
+  for (let i = 0; i < 1000; i++) {
+    const reply = await rig.acl.getGroups();
+    assert.equal(reply["rc"], "SUCCESS");
+  }
+  const last = rig.acl.received.length;
+  // Every group is published after the last request too (it may be the one that asked).
+  await rig.acl.received.waitForCount((p) => p.topic === "groups", 25, {
+    since: last,
+    timeoutMs: 5000,
+    what: "the publication after the flood",
+  });
+  await rig.plugin.whenSent();
+  const updates = rig.acl.received.items.slice(since).filter((i) => i.value.topic === "groups");
+  assert.ok(updates.length <= 25 * 10, `${updates.length} GROUPUPDATEs for 1,000 GETGROUPS`);
+  assert.deepEqual(rig.acl.violations, []);
 });

@@ -26,8 +26,18 @@ interface Running {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function run(args: string[]): Running {
-  const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Runs the CLI with tsx's CLI (as `npm run plugin` does), or with `direct` in this node
+ * process's binary with tsx as a loader, so that every signal reaches the plugin itself
+ * (tsx's CLI relays only some).
+ */
+function run(args: string[], direct = false): Running {
+  const child = direct
+    ? spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      })
+    : spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
@@ -201,4 +211,61 @@ test("the process exits non-zero on a bad option, naming it", async () => {
   const { code } = await withTimeout(r.exited, 15_000, "bad option");
   assert.notEqual(code, 0);
   assert.match(r.stderr(), /--bind must be an IPv4 address such as 0\.0\.0\.0, got "not-an-ip"/);
+});
+
+test("SIGHUP re-reads the data, SIGUSR2 logs a status line, SIGQUIT stops cleanly", async (t) => {
+  const { data, logs, felix } = await oneEndpointProcessRig(t, "cli-sig", {
+    plugin: 24021,
+    felix: 24022,
+  });
+  const r = run(
+    [
+      "endpoint",
+      "--data-dir",
+      data,
+      "--log-dir",
+      logs,
+      "--bind",
+      "127.0.0.1",
+      "--endpoint-port",
+      "24021",
+      "--felix-port",
+      "24022",
+    ],
+    true,
+  );
+  t.after(() => {
+    if (r.child.exitCode === null) r.child.kill("SIGKILL");
+  });
+  await waitForOutput(r, "plugin started");
+  r.child.kill("SIGHUP");
+  await waitForOutput(r, "SIGHUP: re-reading the data directory");
+  await waitForOutput(r, '"msg":"re-reading the data directory"');
+  r.child.kill("SIGUSR2");
+  await waitForOutput(r, "SIGUSR2: status");
+  const status = r
+    .stdout()
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l["msg"] === "SIGUSR2: status");
+  assert.equal(status?.["endpoints"], 1);
+  assert.equal(r.child.exitCode, null, "still running after SIGHUP and SIGUSR2");
+  assert.equal((await felix.heartbeat())["rc"], "SUCCESS");
+  r.child.kill("SIGQUIT");
+  const { code } = await withTimeout(r.exited, 10_000, "exit after SIGQUIT");
+  assert.equal(code, 0, r.stderr());
+  assert.match(r.stdout(), /"signal":"SIGQUIT".*"msg":"stopping"/);
+});
+
+test("--log-dir pointing at a file: one clear error, no stack trace", async (t) => {
+  const dir = await tmpDir("cli-logfile");
+  t.after(() => dir.remove());
+  const file = join(dir.path, "not-a-dir");
+  await writeFile(file, "");
+  const r = run(["endpoint", "--data-dir", dir.path, "--log-dir", file]);
+  const { code } = await withTimeout(r.exited, 15_000, "bad --log-dir");
+  assert.equal(code, 2);
+  assert.equal(r.stderr().trim(), `plugin: --log-dir ${JSON.stringify(file)} is not a directory`);
+  assert.doesNotMatch(r.stderr(), /\n\s+at /);
 });

@@ -7,7 +7,27 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ep, networkRig } from "./fixture.js";
-import type { FakeAclManager, Json } from "./peers.js";
+import { until } from "./helpers.js";
+import { FakeAclManager, type Json } from "./peers.js";
+
+/**
+ * GETGROUPS until `check` holds: a SUB that has only just connected may miss the first
+ * publications (PUB/SUB drops what is sent before the subscription arrives).
+ */
+async function heldAfterGetGroups(
+  acl: FakeAclManager,
+  check: (acl: FakeAclManager) => boolean,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await acl.getGroups();
+    try {
+      await until(() => check(acl), 2500, "groups held after GETGROUPS");
+      return;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
+}
 
 function noViolations(acl: FakeAclManager): void {
   assert.deepEqual(acl.violations, []);
@@ -145,7 +165,11 @@ test("groups.txt rules are published as given; editing them republishes the grou
   const outbound = [{ group: "db", cidr: null, protocol: "tcp", port: 5432 }];
   const groupsTxt = `[group web]\ninbound=${JSON.stringify(inbound)}\noutbound=${JSON.stringify(outbound)}\n`;
   const a = ep(1, "h1", "web");
-  const rig = await networkRig(t, { basePort: 22040, endpoints: [a], groupsTxt });
+  const rig = await networkRig(t, {
+    basePort: 22040,
+    endpoints: [a, ep(2, "h1", "db")], // a rule names only groups with members
+    groupsTxt,
+  });
   await rig.acl.getGroups();
   const web = await rig.acl.waitForGroup("web");
   assert.deepEqual(web.value.msg["rules"], {
@@ -172,4 +196,76 @@ test("groups.txt rules are published as given; editing them republishes the grou
   });
   assert.deepEqual(changed.value.msg["members"], { [a.id]: [a.ip] });
   noViolations(rig.acl);
+});
+
+test("a rule naming a group that empties never reaches the ACL Manager (it would kill 0.10.2)", async (t) => {
+  // web's rules name db; db's rules name web: whichever is published first names a group
+  // the ACL Manager does not hold yet.
+  const rule = (group: string): Json => ({ group, cidr: null, protocol: "tcp", port: 80 });
+  const groupsTxt =
+    `[group web]\ninbound=${JSON.stringify([rule("db"), rule("web")])}\noutbound=[]\n` +
+    `[group db]\ninbound=${JSON.stringify([rule("web")])}\noutbound=[]\n`;
+  const w = ep(1, "h1", "web");
+  const d = ep(2, "h1", "db");
+  const started = await networkRig(t, { basePort: 22050, endpoints: [w, d], groupsTxt });
+  // The rig's own ACL Manager may have joined in the middle of the start-up publications (and
+  // died of it, as the real one would): this test uses one that joins after them.
+  await started.plugin.whenSent();
+  const acl = new FakeAclManager({
+    groups: "tcp://127.0.0.1:22053",
+    publish: "tcp://127.0.0.1:22054",
+  });
+  await acl.start();
+  t.after(() => acl.stop());
+  const rig = { ...started, acl, log: started.log, dir: started.dir };
+  const names = (m: Json, dir: string): unknown[] =>
+    ((m["rules"] as Json)[dir] as Json[]).map((r) => r["group"]);
+  await heldAfterGetGroups(rig.acl, (acl) => {
+    const web = acl.groups.get("web");
+    return acl.groups.has("db") && web !== undefined && names(web, "inbound").length === 2;
+  });
+  assert.equal(rig.acl.dead, null);
+
+  // db's last endpoint goes: web must lose its db rule before db is deleted.
+  const since = rig.acl.received.length;
+  await rm(join(rig.dir, `${d.name}.txt`));
+  const deleted = await rig.acl.waitForGroup(
+    "db",
+    (m) => Object.keys(m["members"] as Json).length === 0,
+    { since },
+  );
+  const webBefore = rig.acl.received.items
+    .slice(since, deleted.index)
+    .filter((i) => i.value.msg["group"] === "web");
+  assert.ok(webBefore.length >= 1, "web republished before db is deleted");
+  assert.deepEqual(names(webBefore.at(-1)?.value.msg ?? {}, "inbound"), ["web"]);
+  assert.equal(rig.acl.dead, null, String(rig.acl.dead));
+  assert.ok(
+    rig.log.lines.some((l) => String(l["msg"]).startsWith("rules naming a group without members")),
+  );
+
+  // db comes back: it is published before web names it again.
+  const back = rig.acl.received.length;
+  await rig.writeEndpoint(d);
+  const webAgain = await rig.acl.waitForGroup("web", (m) => names(m, "inbound").length === 2, {
+    since: back,
+  });
+  const dbAgain = await rig.acl.waitForGroup("db", undefined, { since: back });
+  assert.ok(dbAgain.index < webAgain.index);
+  assert.equal(rig.acl.dead, null, String(rig.acl.dead));
+  noViolations(rig.acl);
+
+  // A fresh ACL Manager asking GETGROUPS survives the cycle web <-> db.
+  const fresh = new FakeAclManager({
+    groups: "tcp://127.0.0.1:22053",
+    publish: "tcp://127.0.0.1:22054",
+  });
+  await fresh.start();
+  t.after(() => fresh.stop());
+  await heldAfterGetGroups(fresh, (acl) => {
+    const web = acl.groups.get("web");
+    return acl.groups.has("db") && web !== undefined && names(web, "inbound").length === 2;
+  });
+  assert.equal(fresh.dead, null, String(fresh.dead));
+  noViolations(fresh);
 });

@@ -510,10 +510,20 @@ export interface Publication {
   readonly msg: Json;
 }
 
-/** An ACL Manager: SUB on 9904 (groups, networkheartbeat) and REQ GETGROUPS on 9903. */
+/**
+ * An ACL Manager: SUB on 9904 (groups, networkheartbeat) and REQ GETGROUPS on 9903. It
+ * keeps its groups as ACL Manager 0.10.2 does (`NetworkStore.update_group`: a group with
+ * members is stored, an empty one deleted) and, after every update, recalculates as its
+ * `RuleProcessor.recalc_rules` does: a stored group's rule naming a group it does not hold
+ * raises KeyError, and its subscriber thread dies: nothing is applied ever again (`dead`).
+ */
 export class FakeAclManager {
   readonly received = new Recorder<Publication>();
   readonly violations: string[] = [];
+  /** Groups held (those published with members), with their rules. */
+  readonly groups = new Map<string, { members: Json; rules: Json }>();
+  /** Why the subscriber thread died, if it did. */
+  dead: string | null = null;
   private sub: Subscriber | null = null;
   private req: Request | null = null;
   private listening: Promise<void> | null = null;
@@ -550,16 +560,39 @@ export class FakeAclManager {
         this.violations.push(`non-JSON publication on ${topic}`);
         continue;
       }
+      if (this.dead !== null) continue; // the real one's thread is gone: nothing is applied
       if (topic === "groups") {
         if (msg["type"] !== "GROUPUPDATE")
           this.violations.push(`groups: type ${String(msg["type"])}`);
         for (const p of groupUpdateProblems(msg)) this.violations.push(`GROUPUPDATE: ${p}`);
+        this.apply(msg);
       } else if (topic === "networkheartbeat") {
         const k = keysAre(msg, ["type", "issued"]);
         if (msg["type"] !== "HEARTBEAT" || k)
           this.violations.push(`heartbeat: ${JSON.stringify(msg)}`);
       }
       this.received.push({ topic, msg });
+    }
+  }
+
+  /** `NetworkStore.update_group`, then `RuleProcessor.recalc_rules` (ACL Manager 0.10.2). */
+  private apply(msg: Json): void {
+    const group = String(msg["group"]);
+    const members = (msg["members"] ?? {}) as Json;
+    if (Object.keys(members).length === 0) this.groups.delete(group);
+    else this.groups.set(group, { members, rules: (msg["rules"] ?? {}) as Json });
+    for (const [name, g] of this.groups) {
+      for (const dir of ["inbound", "outbound"]) {
+        const rules = g.rules[dir];
+        for (const r of Array.isArray(rules) ? (rules as Json[]) : []) {
+          const named = r["group"];
+          if (named !== null && named !== undefined && !this.groups.has(String(named))) {
+            this.dead = `KeyError: '${String(named)}' (a ${dir} rule of group ${name}, after the update of ${group})`;
+            this.violations.push(`ACL Manager subscriber thread died: ${this.dead}`);
+            return;
+          }
+        }
+      }
     }
   }
 
@@ -579,7 +612,8 @@ export class FakeAclManager {
 
   async getGroups(): Promise<Json> {
     return JSON.parse(
-      await this.requestRaw(JSON.stringify({ type: "GETGROUPS", issued: Date.now() })),
+      // `issued` as ACL Manager 0.10.2 sends it: time.time() * 1000, a float.
+      await this.requestRaw(JSON.stringify({ type: "GETGROUPS", issued: Date.now() + 0.25 })),
     ) as Json;
   }
 
