@@ -151,7 +151,11 @@ describe("lab Docker endpoints (plan and arguments)", () => {
   it("makes endpoints containers: namespace links named as the endpoint script names them", () => {
     const plan = buildPlan(buildModel(stackWith("dev")), "dev", "docker");
     assert.equal(plan.endpointMode, "docker");
-    assert.deepEqual(planNamespaces(plan), [plan.fabricNs, ...plan.hosts.map((h) => h.ns)]);
+    assert.deepEqual(planNamespaces(plan), [
+      plan.fabricNs,
+      plan.operator.ns,
+      ...plan.hosts.map((h) => h.ns),
+    ]);
     for (const e of plan.endpoints) {
       assert.equal(e.ns, netnsLinkName(e.name));
       assert.match(e.ns, new RegExp(NETNS_NAME_RE));
