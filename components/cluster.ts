@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CalicoEndpoint } from "./endpoint.js";
 import { existingHosts } from "./existing.js";
-import { GceFabric } from "./gce.js";
+import { Fabric } from "./gce.js";
 import { CalicoHost } from "./host.js";
 import type { ClusterModel } from "./model.js";
 import { PATHS } from "./model.js";
@@ -66,7 +66,7 @@ export interface VerifyOutput {
 export class CalicoCluster extends pulumi.ComponentResource {
   public readonly hosts: CalicoHost[];
   public readonly endpoints: CalicoEndpoint[];
-  public readonly fabric?: GceFabric;
+  public readonly fabric?: Fabric;
   /** The SSH private key (secret). */
   public readonly sshPrivateKey: pulumi.Output<string>;
   public readonly sshPublicKey: pulumi.Output<string>;
@@ -77,7 +77,14 @@ export class CalicoCluster extends pulumi.ComponentResource {
   public readonly verifyOutputs: pulumi.Output<VerifyOutput[]>;
 
   constructor(name: string, args: CalicoClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("calico-docker:index:CalicoCluster", name, {}, opts);
+    // Registered as `calico-docker:index:CalicoCluster` before; the alias keeps existing
+    // stacks' resources in place under the new type.
+    super(
+      "calico-docker:cluster:CalicoCluster",
+      name,
+      {},
+      pulumi.mergeOptions(opts, { aliases: [{ type: "calico-docker:index:CalicoCluster" }] }),
+    );
     const { model } = args;
     const config = model.config;
 
@@ -117,7 +124,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
               { parent: this },
             )
           : undefined;
-      this.fabric = new GceFabric(
+      this.fabric = new Fabric(
         `${name}-gce`,
         { model, sshPublicKey: this.sshPublicKey },
         { parent: this, ...(provider ? { providers: [provider] } : {}) },
@@ -241,12 +248,15 @@ export class CalicoCluster extends pulumi.ComponentResource {
       model.hosts.map((h) =>
         reach.get(h.name)!.address.apply((address) => {
           const ssh = `ssh -i ${keyPath} ${h.sshUser}@${address}`;
-          const sudo = h.sshUser === "root" ? "" : "sudo ";
+          // Felix's chains are in the legacy tables (libiptc), which a host whose iptables
+          // is nf_tables (Flatcar) does not show: read them, and the SNAT chain beside
+          // them, with the Felix container's own iptables (legacy, host network).
+          const felixIptables = `${ssh} docker exec felix iptables`;
           return {
             host: h.name,
             routes: `${ssh} ip route`,
-            iptables: `${ssh} ${sudo}iptables -L -n`,
-            snat: `${ssh} ${sudo}iptables -t nat -S ${SNAT_CHAIN}`,
+            iptables: `${felixIptables} -L -n`,
+            snat: `${felixIptables} -t nat -S ${SNAT_CHAIN}`,
             containers: `${ssh} docker ps --filter label=calico-docker.role`,
             ...(config.bgp.enabled
               ? { bgp: `${ssh} docker exec bird birdc -s /var/run/bird/bird.ctl show protocols` }

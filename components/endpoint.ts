@@ -25,7 +25,7 @@ import {
   renderEndpointScript,
   shQuote,
 } from "./render/index.js";
-import { atomicWriteScript, remoteFile, sudoFor } from "./ssh.js";
+import { keptScriptCommands, remoteFile } from "./ssh.js";
 import type { Workload } from "./workload.js";
 
 export interface CalicoEndpointArgs {
@@ -163,7 +163,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
 
   constructor(name: string, args: CalicoEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
     super("calico-docker:endpoint:CalicoEndpoint", name, {}, opts);
-    const { model, endpoint, host, controller } = args;
+    const { endpoint, host, controller } = args;
     const child = (extra: pulumi.CustomResourceOptions = {}) =>
       pulumi.mergeOptions({ parent: this }, extra);
     const workload = endpoint.workload;
@@ -223,18 +223,13 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
     // The wiring: the script (rendered for this container id) is kept on the host so that
     // `remove` runs the very text that `add` ran, and the agent finds it at every start; a new container id replaces the wiring
     // (old one removed first).
-    const script = this.containerId.apply((id) => renderEndpointScript(model, endpoint.name, id));
+    const script = this.containerId.apply((id) => renderEndpointScript(endpoint, id));
     const path = endpointScriptPath(endpoint);
-    const sudo = sudoFor(host.user);
     this.wiring = new command.remote.Command(
       `${name}-wiring`,
       {
         connection: host.connection,
-        create: `${atomicWriteScript(host.user, path, 0o755)}\n${sudo}bash ${shQuote(path)} add`,
-        delete: [
-          `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
-          `${sudo}rm -f ${shQuote(path)}`,
-        ].join("\n"),
+        ...keptScriptCommands(host.user, path, "add"),
         stdin: script,
         triggers: [this.containerId],
         addPreviousOutputInEnv: false,
@@ -257,7 +252,7 @@ export class CalicoEndpoint extends pulumi.ComponentResource {
         connection: controller.connection,
         user: controller.user,
         path: `${PATHS.dataDir}/${endpoint.dataFile}`,
-        content: this.containerId.apply((id) => renderEndpointData(model, endpoint.name, id)),
+        content: this.containerId.apply((id) => renderEndpointData(endpoint, id)),
         replaceOnChange: true,
       },
       child({ dependsOn: [controller.prepared, this.wiring] }),

@@ -13,7 +13,7 @@ import { gceNames, type GceNames } from "./names.js";
 import type { HostReach, HostReachMap } from "./platform.js";
 import { renderIgnition } from "./render/index.js";
 
-export interface GceFabricArgs {
+export interface FabricArgs {
   model: ClusterModel;
   /** The SSH public key (OpenSSH format) that Ignition gives the `core` user. */
   sshPublicKey: pulumi.Input<string>;
@@ -30,7 +30,7 @@ export interface GceHost {
   identity: pulumi.Output<string>;
 }
 
-export class GceFabric extends pulumi.ComponentResource {
+export class Fabric extends pulumi.ComponentResource {
   /** The network the hosts are in: its self link. */
   public readonly network: pulumi.Output<string>;
   public readonly subnets: gcp.compute.Subnetwork[];
@@ -42,12 +42,12 @@ export class GceFabric extends pulumi.ComponentResource {
   /** The GCE names and the host tag of this stack. */
   public readonly names: GceNames;
 
-  constructor(name: string, args: GceFabricArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: FabricArgs, opts?: pulumi.ComponentResourceOptions) {
     super("calico-docker:gce:Fabric", name, {}, opts);
     const { model } = args;
     const gce = model.config.gce;
     if (model.deployment === undefined) {
-      throw new Error("GceFabric needs a model built with its deployment (project and stack)");
+      throw new Error("the GCE Fabric needs a model built with its deployment (project and stack)");
     }
     const names = gceNames(model.deployment);
     this.names = names;
@@ -199,12 +199,12 @@ export class GceFabric extends pulumi.ComponentResource {
     names: GceNames,
     model: ClusterModel,
     host: HostModel,
-    args: GceFabricArgs,
+    args: FabricArgs,
     subnetOfRegion: Map<string, pulumi.Input<string>>,
   ): GceHost {
     const gce = model.config.gce;
     const publicKey = pulumi.output(args.sshPublicKey);
-    const userData = publicKey.apply((key) => renderIgnition(model, host.name, key.trim()));
+    const userData = publicKey.apply((key) => renderIgnition(model, host, key.trim()));
     const instance = new gcp.compute.Instance(
       `${name}-${host.name}`,
       {

@@ -184,6 +184,17 @@ export function routesFor(config: CalicoConfig): RouteModel[] {
   }));
 }
 
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [item]);
+    else list.push(item);
+  }
+  return out;
+}
+
 export function buildModel(config: CalicoConfig, deployment?: Deployment): ClusterModel {
   const endpoints: EndpointModel[] = config.endpoints.map((e) => ({
     ...e,
@@ -191,24 +202,27 @@ export function buildModel(config: CalicoConfig, deployment?: Deployment): Clust
     containerName: e.name,
     dataFile: `${e.name}.txt`,
   }));
+  // Endpoints by host and members by group, each in one pass (stack order kept).
+  const endpointsOf = groupBy(endpoints, (e) => e.host);
   const reflectors = new Set(config.bgp.enabled ? config.bgp.routeReflectors : []);
   const bare = config.hosts.map((h, index) => ({
     ...h,
     index,
     isController: h.name === config.controller,
     isRouteReflector: reflectors.has(h.name),
-    endpoints: endpoints.filter((e) => e.host === h.name),
+    endpoints: endpointsOf.get(h.name) ?? [],
   }));
   const hosts: HostModel[] = bare.map((h) => ({ ...h, peers: peersFor(config, h.name, bare) }));
 
   const groupNames = [
     ...new Set([...endpoints.map((e) => e.group), ...Object.keys(config.groups)]),
   ];
+  const membersOf = groupBy(endpoints, (e) => e.group);
   const groups: GroupModel[] = groupNames.sort().map((name) => {
     const rules: GroupRules | undefined = config.groups[name];
     return {
       name,
-      members: endpoints.filter((e) => e.group === name).map((e) => e.name),
+      members: (membersOf.get(name) ?? []).map((e) => e.name),
       explicit: rules !== undefined,
       ...(rules !== undefined
         ? { inbound: rules.inbound.map(toWire), outbound: rules.outbound.map(toWire) }

@@ -1,6 +1,6 @@
 /**
  * The seam between a platform and the hosts on it: what the host layer needs to reach one
- * host, whichever platform made it (`GceFabric.reach`, `existingHosts(model)`).
+ * host, whichever platform made it (`Fabric.reach` in gce.ts, `existingHosts(model)`).
  */
 import type * as pulumi from "@pulumi/pulumi";
 

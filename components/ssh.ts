@@ -286,6 +286,26 @@ export function atomicWriteScript(user: string, path: string, mode: number): str
 }
 
 /**
+ * A script kept on a host, so that removal runs the very text that was applied: `create`
+ * writes stdin to `path` atomically and runs it with `applyArg`; `delete` runs it with
+ * `remove` when it is there, then deletes it.
+ */
+export function keptScriptCommands(
+  user: string,
+  path: string,
+  applyArg: string,
+): { create: string; delete: string } {
+  const sudo = sudoFor(user);
+  return {
+    create: `${atomicWriteScript(user, path, 0o755)}\n${sudo}bash ${shQuote(path)} ${applyArg}`,
+    delete: [
+      `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
+      `${sudo}rm -f ${shQuote(path)}`,
+    ].join("\n"),
+  };
+}
+
+/**
  * A file on a host, written from a string: create writes it atomically (stdin to a temp file,
  * then `mv`, so no reader ever sees half a file), delete removes it. Without
  * `replaceOnChange` a content change re-runs create (an in-place rewrite); with it the content

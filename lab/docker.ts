@@ -76,6 +76,12 @@ export function dockerdArgs(state: StateDir, prefix: string): string[] {
     state.dockerPid,
     "-H",
     `unix://${state.dockerSocket(prefix)}`,
+    // Where a system containerd runs, dockerd uses it: keep the lab's containers in
+    // containerd namespaces of its own, apart from the system Docker's.
+    "--containerd-namespace",
+    `${prefix}-lab`,
+    "--containerd-plugins-namespace",
+    `${prefix}-lab-plugins`,
     "--iptables=false",
     "--ip-masq=false",
     "--bridge=none",

@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { buildModel, tapName, type ClusterModel } from "../components/model.js";
+import { buildModel, tapName, type ClusterModel, type EndpointModel } from "../components/model.js";
 import {
   renderBirdConf,
   renderEndpointScript,
@@ -288,6 +288,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   }
 
   mkdirSync(state.endpointScripts, { recursive: true });
+  const endpointOf = new Map(model.endpoints.map((m) => [m.name, m]));
   if (dockerReady !== undefined) {
     const rec = await step(
       log,
@@ -316,9 +317,13 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
           e.id = await createEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
-          await writeFile(state.endpointScript(e.name), renderEndpointScript(model, e.name, e.id), {
-            mode: 0o755,
-          });
+          await writeFile(
+            state.endpointScript(e.name),
+            renderEndpointScript(endpointOf.get(e.name)!, e.id),
+            {
+              mode: 0o755,
+            },
+          );
           await docker(rec.host, ["start", e.id]);
         });
         state.write(st); // the containers' ids and taps
@@ -352,7 +357,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
       `wire ${plan.endpoints.length} endpoint(s) with the endpoint script`,
       async () => {
         const failures = await poolSettled(plan.endpoints, concurrency, (e) =>
-          runEndpointScript(model, state, plan, e, "add"),
+          runEndpointScript(endpointOf.get(e.name)!, state, plan, e, "add"),
         );
         if (failures.length > 0) {
           throw new LabError(
@@ -373,7 +378,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   if (plan.bgp) {
     await step(log, `BIRD in ${plan.hosts.length} host(s)`, async () => {
       await pool(plan.hosts, concurrency, async (h) => {
-        await writeFile(state.birdConf(h.index), renderBirdConf(model, h.name));
+        await writeFile(state.birdConf(h.index), renderBirdConf(model, model.hosts[h.index]!));
         try {
           await run("bird", ["-p", "-c", state.birdConf(h.index)]);
         } catch (e) {
@@ -482,7 +487,8 @@ async function runHostScript(
   action: "apply" | "remove",
 ): Promise<string> {
   const file = state.hostScript(h.index);
-  if (!existsSync(file)) await writeFile(file, renderHostScript(model, h.name), { mode: 0o755 });
+  if (!existsSync(file))
+    await writeFile(file, renderHostScript(model, model.hosts[h.index]!), { mode: 0o755 });
   return hostScriptAction(state, h, action);
 }
 
@@ -500,7 +506,7 @@ async function hostScriptAction(
 }
 
 async function runEndpointScript(
-  model: ClusterModel,
+  endpoint: EndpointModel,
   state: StateDir,
   plan: LabPlan,
   e: EndpointPlan,
@@ -511,7 +517,7 @@ async function runEndpointScript(
   const file = state.endpointScript(e.name);
   // Docker mode: rendered for the container's id (a new container gets a new script).
   if (dockerHost !== undefined || !existsSync(file)) {
-    await writeFile(file, renderEndpointScript(model, e.name, e.id), { mode: 0o755 });
+    await writeFile(file, renderEndpointScript(endpoint, e.id), { mode: 0o755 });
   }
   return scriptIn(host.ns, file, action, e, dockerHost);
 }

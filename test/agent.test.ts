@@ -26,7 +26,7 @@ import {
   renderEndpointScript,
 } from "../components/render/index.js";
 import { canRunDockerd, importBusybox, startDockerd, type Dockerd } from "./helpers/docker.js";
-import { devRaw } from "./helpers/stacks.js";
+import { devRaw, hostOf } from "./helpers/stacks.js";
 import { canUseNetns, run, withNetns } from "./helpers/tools.js";
 
 const skip = canUseNetns() ?? canRunDockerd();
@@ -232,7 +232,7 @@ describe("host agent, with a real dockerd", { skip }, () => {
       ]);
       const file = join(scriptDir(), `endpoint-${e.name}.sh`);
       if (GOOD.includes(e.name)) {
-        writeFileSync(file, renderEndpointScript(model, e.name, id), { mode: 0o755 });
+        writeFileSync(file, renderEndpointScript(e, id), { mode: 0o755 });
       } else if (e.name === FAILING) {
         writeFileSync(file, "#!/bin/sh\necho 'cannot wire: boom' >&2\nexit 3\n", { mode: 0o755 });
       } else if (e.name === OTHER_HOST) {
@@ -241,7 +241,7 @@ describe("host agent, with a real dockerd", { skip }, () => {
       }
     }
     const agentFile = join(dir, "calico-agent.sh");
-    writeFileSync(agentFile, renderAgentScript(model, "host-1"), { mode: 0o755 });
+    writeFileSync(agentFile, renderAgentScript(model, hostOf(model, "host-1")), { mode: 0o755 });
     agent = spawn("ip", ["netns", "exec", hostNs, "bash", agentFile, "run"], {
       env: { ...d.env, CALICO_SCRIPT_DIR: scriptDir() },
       stdio: ["ignore", "pipe", "pipe"],

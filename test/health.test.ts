@@ -13,7 +13,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Publisher, Reply } from "zeromq";
 import { renderAclManagerCfg, renderFelixCfg } from "../components/render/index.js";
-import { devModel } from "./helpers/stacks.js";
+import { devModel, hostOf } from "./helpers/stacks.js";
 import { hasCommand } from "./helpers/tools.js";
 
 const CHECK = resolve(
@@ -184,7 +184,7 @@ describe("felix image health check, against real ZeroMQ peers", { skip }, () => 
       const model = devModel();
       const felix = join(dir, "felix.cfg");
       const acl = join(dir, "acl_manager.cfg");
-      writeFileSync(felix, renderFelixCfg(model, "host-2"));
+      writeFileSync(felix, renderFelixCfg(model, hostOf(model, "host-2")));
       writeFileSync(acl, renderAclManagerCfg(model));
       writeFileSync(join(dir, "none.cfg"), "[global]\nPluginAddress = 10.0.0.1\n");
       const py = [

@@ -21,7 +21,7 @@ after(() => world.cleanup());
 const { CalicoCluster } = await import("../components/cluster.js");
 const { loadConfig } = await import("../components/config.js");
 const { rawFromStackConfig } = await import("../components/stack-keys.js");
-const { devRaw } = await import("./helpers/stacks.js");
+const { devRaw, hostOf } = await import("./helpers/stacks.js");
 const { buildModel, PATHS } = await import("../components/model.js");
 const render = await import("../components/render/index.js");
 const { sha256 } = await import("../components/ssh.js");
@@ -110,7 +110,7 @@ describe("seed: Running bird under GCE", () => {
             v.readOnly,
         ),
       );
-      const conf = render.renderBirdConf(model, host);
+      const conf = render.renderBirdConf(model, hostOf(model, host));
       const file = of(T.command).filter(
         (x) => onHost(x) === host && String(x.inputs.create).endsWith(`'${PATHS.birdConf}'`),
       );
@@ -128,7 +128,7 @@ describe("seed: Running bird under GCE", () => {
     assert.equal(render.gceBgp(model), true);
     for (const h of model.hosts) {
       const prep = of(T.command).find((c) => c.name === `bgp-${h.name}-prepare`)!;
-      assert.equal(prep.inputs.stdin, render.renderHostScript(model, h.name));
+      assert.equal(prep.inputs.stdin, render.renderHostScript(model, h));
       assert.ok(String(prep.inputs.stdin).includes(`GCE_BGP='yes'`));
       assert.ok(String(prep.inputs.stdin).includes("peer"));
       assert.ok(String(prep.inputs.stdin).includes("unreachable"));

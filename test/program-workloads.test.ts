@@ -73,6 +73,7 @@ const { buildModel } = await import("../components/model.js");
 const { loadConfig } = await import("../components/config.js");
 const { rawFromStackConfig } = await import("../components/stack-keys.js");
 const render = await import("../components/render/index.js");
+const { endpointOf } = await import("./helpers/stacks.js");
 
 const endpointsOut = await valueOf(program.endpoints);
 await world.settle();
@@ -178,9 +179,9 @@ describe("the workload container is made as the stack says, and confined", () =>
     const id = mockContainerId("calico-ep-web-1");
     const wiring = world.byName("calico-ep-web-1-wiring");
     assert.deepEqual(wiring.inputs.triggers, [id]);
-    assert.equal(wiring.inputs.stdin, render.renderEndpointScript(model, "web-1", id));
+    assert.equal(wiring.inputs.stdin, render.renderEndpointScript(endpointOf(model, "web-1"), id));
     const data = world.byName("calico-ep-web-1-data");
-    assert.equal(data.inputs.stdin, render.renderEndpointData(model, "web-1", id));
+    assert.equal(data.inputs.stdin, render.renderEndpointData(endpointOf(model, "web-1"), id));
   });
 });
 
@@ -203,7 +204,7 @@ describe("an attached container is found and wired, never created", () => {
     const id = mockContainerId("calico-ep-legacy-attach");
     const wiring = world.byName("calico-ep-legacy-wiring");
     assert.deepEqual(wiring.inputs.triggers, [id]);
-    assert.equal(wiring.inputs.stdin, render.renderEndpointScript(model, "legacy", id));
+    assert.equal(wiring.inputs.stdin, render.renderEndpointScript(endpointOf(model, "legacy"), id));
     assert.match(String(wiring.inputs.delete), /endpoint-legacy\.sh' remove/);
     assert.ok(
       !String(wiring.inputs.delete).includes("docker"),
@@ -211,7 +212,7 @@ describe("an attached container is found and wired, never created", () => {
     );
     assert.equal(
       world.byName("calico-ep-legacy-data").inputs.stdin,
-      render.renderEndpointData(model, "legacy", id),
+      render.renderEndpointData(endpointOf(model, "legacy"), id),
     );
   });
   it("the stack output says which endpoints are attached and what the others run", () => {

@@ -114,18 +114,18 @@ function wireEndpoints(
   for (const e of model.endpoints) {
     const id = syntheticEndpointId(e.name);
     const file = join(dir, `ep-${e.name}.sh`);
-    writeFileSync(file, renderEndpointScript(model, e.name, id));
+    writeFileSync(file, renderEndpointScript(e, id));
     ok(inNetns(hostNs(e.host), "bash", [file, "add", "--netns", epNs(e.name)]), `wire ${e.name}`);
+    // The script's add restores the host side itself (route and proxy ARP, as Felix sets them).
     const tap = tapName(id);
-    ok(inNetns(hostNs(e.host), "ip", ["route", "add", `${e.ip}/32`, "dev", tap]), "host route");
-    ok(
-      inNetns(hostNs(e.host), "sysctl", [
-        "-q",
-        "-w",
-        `net.ipv4.conf.${tap}.proxy_arp=1`,
-        `net.ipv4.neigh.${tap}.proxy_delay=0`,
-      ]),
-      "proxy arp",
+    const routes = ok(
+      inNetns(hostNs(e.host), "ip", ["-4", "route", "show", `${e.ip}/32`]),
+      "host route",
+    ).stdout;
+    assert.match(
+      routes,
+      new RegExp(`dev ${tap}\\b`),
+      `${e.name}: no host route ${e.ip} dev ${tap} after add`,
     );
   }
 }
@@ -213,7 +213,7 @@ describe("rendered bird.conf with real BIRD", { skip }, () => {
             );
           }
           wireEndpoints(model, hostNs, epNs, dir);
-          for (const h of model.hosts) birds.start(hostNs(h.name), renderBirdConf(model, h.name));
+          for (const h of model.hosts) birds.start(hostNs(h.name), renderBirdConf(model, h));
 
           const others = (h: string) => model.endpoints.filter((e) => e.host !== h);
           const ms = await waitFor(
@@ -309,7 +309,7 @@ describe("rendered bird.conf with real BIRD", { skip }, () => {
           );
         }
         wireEndpoints(model, hostNs, epNs, dir);
-        for (const h of [h1, h2]) birds.start(hostNs(h.name), renderBirdConf(model, h.name));
+        for (const h of [h1, h2]) birds.start(hostNs(h.name), renderBirdConf(model, h));
         const established = (h: string) =>
           run("birdc", ["-s", join(dir, `${hostNs(h)}.ctl`), "show", "protocols"]).stdout.includes(
             "Established",
@@ -334,7 +334,7 @@ describe("rendered bird.conf with real BIRD", { skip }, () => {
         for (const h of [h1, h2]) {
           const root = join(dir, `root-${h.name}`);
           const file = join(dir, `prepare-${h.name}.sh`);
-          writeFileSync(file, renderHostScript(model, h.name));
+          writeFileSync(file, renderHostScript(model, h));
           ok(
             inNetns(hostNs(h.name), "bash", [file, "apply"], {
               env: { ...process.env, CALICO_ROOT: root },

@@ -57,7 +57,7 @@ describe("rendered stacks (properties)", () => {
           model.hosts.filter((h) => h.isRouteReflector).map((h) => h.name),
         );
         for (const h of model.hosts) {
-          const blocks = bgpBlocks(renderBirdConf(model, h.name));
+          const blocks = bgpBlocks(renderBirdConf(model, h));
           assert.equal(blocks.length, h.peers.length);
           assert.equal(new Set(blocks.map((b) => b.name)).size, blocks.length, "unique names");
           assert.deepEqual(
@@ -138,7 +138,7 @@ describe("rendered stacks (properties)", () => {
         );
         for (const e of model.endpoints) {
           const id = syntheticEndpointId(e.name);
-          const s = sections(renderEndpointData(model, e.name, id))[`endpoint ${e.name}`];
+          const s = sections(renderEndpointData(e, id))[`endpoint ${e.name}`];
           assert.deepEqual({ ...s }, { id, ip: e.ip, mac: e.mac, host: e.host, group: e.group });
         }
         const groups = renderGroupsTxt(model);
@@ -175,7 +175,7 @@ describe("rendered stacks (properties)", () => {
             modelArb({ platform: "existing", bgp: true, peering, session }),
             ({ model }) => {
               for (const h of model.hosts) {
-                const r = birdParse(renderBirdConf(model, h.name));
+                const r = birdParse(renderBirdConf(model, h));
                 assert.ok(r.ok, `${h.name}: ${r.output}`);
               }
             },
@@ -190,7 +190,7 @@ describe("rendered stacks (properties)", () => {
     fc.assert(
       fc.property(modelArb({ platform: "gce", bgp: true }), ({ model }) => {
         for (const h of model.hosts) {
-          const r = birdParse(renderBirdConf(model, h.name));
+          const r = birdParse(renderBirdConf(model, h));
           assert.ok(r.ok, `${h.name}: ${r.output}`);
         }
       }),

@@ -28,7 +28,7 @@ import {
   tapName,
   type ClusterModel,
 } from "../components/model.js";
-import { devRaw, modelOf } from "./helpers/stacks.js";
+import { devRaw, endpointOf, hostOf, modelOf } from "./helpers/stacks.js";
 import {
   renderAgentScript,
   renderEndpointScript,
@@ -84,7 +84,8 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
   }
 
   function state(root: string): string {
-    const nat = ok(inNetns(ns, "iptables-save", ["-t", "nat"]), "iptables-save")
+    // The SNAT chain sits in the legacy tables, beside Felix's (libiptc) chains.
+    const nat = ok(inNetns(ns, "iptables-legacy-save", ["-t", "nat"]), "iptables-legacy-save")
       .stdout.split("\n")
       .filter((l) => !l.startsWith("#"))
       .map((l) => l.replace(/\[\d+:\d+\]/, ""))
@@ -99,7 +100,11 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
   }
 
   function script(model: ClusterModel, root: string, action: string): RunResult {
-    const file = scriptFile(root, `host-${action}.sh`, renderHostScript(model, "host-1"));
+    const file = scriptFile(
+      root,
+      `host-${action}.sh`,
+      renderHostScript(model, hostOf(model, "host-1")),
+    );
     return inNetns(ns, "bash", [file, action], { env: { ...process.env, CALICO_ROOT: root } });
   }
 
@@ -130,6 +135,9 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
         /^-A CALICO-SNAT -s 192\.168\.0\.0\/16 ! -d 192\.168\.0\.0\/16 .*-j MASQUERADE$/m,
       );
       assert.match(once, /^unreachable 192\.168\.0\.0\/16/m);
+      assert.match(first.stdout, /iptables for the SNAT chain: iptables-legacy/);
+      const nft = inNetns(ns, "iptables-nft-save", ["-t", "nat"]).stdout;
+      assert.doesNotMatch(nft, /CALICO-SNAT/, "nothing of ours in the nf_tables backend");
       assert.match(once, /inet 10\.240\.0\.2 peer 10\.240\.0\.1\/32/);
       const second = ok(script(devBgp, root, "apply"), "second apply");
       assert.equal(state(root), once, "a second apply changes nothing");
@@ -140,7 +148,7 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
       }
       assert.equal(
         readFileSync(join(root, "etc/modules-load.d/calico.conf"), "utf8"),
-        "ip6_tables\nxt_set\n",
+        "ip_tables\niptable_filter\niptable_nat\nip6_tables\nxt_set\n",
       );
       ok(script(devBgp, root, "remove"), "remove");
       assert.equal(state(root), before, "remove undoes apply");
@@ -176,7 +184,7 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
     await withHost((root) => {
       const installed = join(root, "opt/calico/bin/calico-host-prepare.sh");
       mkdirSync(dirname(installed), { recursive: true });
-      writeFileSync(installed, renderHostScript(dev, "host-1"), { mode: 0o755 });
+      writeFileSync(installed, renderHostScript(dev, hostOf(dev, "host-1")), { mode: 0o755 });
       const unit = join(root, "etc/systemd/system/calico-host-prepare.service");
       const run1 = ok(
         inNetns(ns, "bash", [installed, "apply"], { env: { ...process.env, CALICO_ROOT: root } }),
@@ -195,7 +203,7 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
       // The host agent and its unit are installed too, and left alone when unchanged.
       const agent = join(root, "opt/calico/bin/calico-agent.sh");
       const agentUnitFile = join(root, "etc/systemd/system/calico-agent.service");
-      assert.equal(readFileSync(agent, "utf8"), renderAgentScript(dev, "host-1"));
+      assert.equal(readFileSync(agent, "utf8"), renderAgentScript(dev, hostOf(dev, "host-1")));
       assert.equal(statSync(agent).mode & 0o777, 0o755);
       assert.match(
         readFileSync(agentUnitFile, "utf8"),
@@ -258,7 +266,7 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
   async function withScript(fn: (sh: (...args: string[]) => RunResult) => void): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), "cdr-ep-"));
     try {
-      const file = scriptFile(dir, `endpoint-${e.name}.sh`, renderEndpointScript(dev, e.name, id));
+      const file = scriptFile(dir, `endpoint-${e.name}.sh`, renderEndpointScript(e, id));
       await withNetns([host, ep, ep2], () =>
         fn((...args) => inNetns(host, "bash", [file, ...args])),
       );
@@ -394,7 +402,7 @@ describe("endpoint script, docker mode (a stand-in docker on PATH)", { skip }, (
 
   it("finds the namespace from docker's pid, links it, wires it; remove unlinks", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cdr-dk-"));
-    const file = scriptFile(dir, "endpoint.sh", renderEndpointScript(model, name, id));
+    const file = scriptFile(dir, "endpoint.sh", renderEndpointScript(endpointOf(model, name), id));
     const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` };
     await withNetns([host, ep], async () => {
       // A process in the endpoint namespace stands in for the container.

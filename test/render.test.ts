@@ -13,12 +13,14 @@ import {
   tapName,
   type ClusterModel,
 } from "../components/model.js";
-import { devRaw, modelOf } from "./helpers/stacks.js";
+import { devRaw, endpointOf, hostOf, modelOf } from "./helpers/stacks.js";
 import {
   BIRD_FILTERS,
   STAND_IN_SSH_KEY,
   RenderError,
   agentUnit,
+  imageBuildScript,
+  readinessScript,
   renderAclManagerCfg,
   renderAgentScript,
   renderAll,
@@ -87,14 +89,14 @@ describe("plugin data", () => {
 
   it("an endpoint file has id, ip, mac, host and group", () => {
     for (const e of dev.endpoints) {
-      const text = renderEndpointData(dev, e.name, ID(e.name));
+      const text = renderEndpointData(e, ID(e.name));
       assertSnapshot(`render/dev/plugin-data/${e.dataFile}`, text);
       assert.deepEqual(
         { ...parseIni(text)[`endpoint ${e.name}`] },
         { id: ID(e.name), ip: e.ip, mac: e.mac, host: e.host, group: e.group },
       );
     }
-    assert.match(renderEndpointData(dev, "192_168_1_1", ID("x")), /^id=[0-9a-f]{64}$/m);
+    assert.match(renderEndpointData(endpointOf(dev, "192_168_1_1"), ID("x")), /^id=[0-9a-f]{64}$/m);
   });
 
   it("groups.txt carries the explicit rules as JSON wire rules, all four keys", () => {
@@ -116,21 +118,23 @@ describe("plugin data", () => {
     assert.equal(renderGroupsTxt(rr), undefined);
   });
 
-  it("rejects an unknown endpoint and an id that is not a container id", () => {
-    assert.throws(() => renderEndpointData(dev, "nope", ID("nope")), /no endpoint named "nope"/);
+  it("rejects an id that is not a container id", () => {
     assert.throws(
-      () => renderEndpointData(dev, "192_168_1_1", "abc;rm -rf /"),
+      () => renderEndpointData(endpointOf(dev, "192_168_1_1"), "abc;rm -rf /"),
       (e: unknown) =>
         e instanceof RenderError && /64 lowercase hex.*"abc;rm -rf \/"/.test(e.message),
     );
-    assert.throws(() => renderEndpointData(dev, "192_168_1_1", ID("a").toUpperCase()), RenderError);
+    assert.throws(
+      () => renderEndpointData(endpointOf(dev, "192_168_1_1"), ID("a").toUpperCase()),
+      RenderError,
+    );
   });
 });
 
 describe("bird.conf", () => {
   it("dev stack with BGP on: router id, one session, pool filters; BIRD accepts it", () => {
     for (const h of devBgp.hosts) {
-      const conf = renderBirdConf(devBgp, h.name);
+      const conf = renderBirdConf(devBgp, h);
       assertSnapshot(`render/dev-bgp/${h.name}.bird.conf`, conf);
       assert.match(
         conf,
@@ -156,7 +160,7 @@ describe("bird.conf", () => {
 
   it("route reflectors: clients peer with reflectors only, reflectors with all", () => {
     for (const h of rr.hosts) {
-      const conf = renderBirdConf(rr, h.name);
+      const conf = renderBirdConf(rr, h);
       assertSnapshot(`render/rr-direct/${h.name}.bird.conf`, conf);
       const parsed = birdParse(conf);
       assert.ok(parsed.ok, `${h.name}: ${parsed.output}`);
@@ -195,20 +199,16 @@ describe("bird.conf", () => {
         bgp: {},
       }),
     );
-    const conf = renderBirdConf(one, "alpha");
+    const conf = renderBirdConf(one, hostOf(one, "alpha"));
     assert.equal(bgpBlocks(conf).length, 0);
     assert.ok(birdParse(conf).ok);
-  });
-
-  it("rejects an unknown host", () => {
-    assert.throws(() => renderBirdConf(devBgp, "host-9"), /no host named "host-9".*host-1, host-2/);
   });
 });
 
 describe("felix.cfg and acl_manager.cfg", () => {
   it("felix.cfg has the three sections and the keys Felix 0.10 reads", () => {
     for (const h of dev.hosts) {
-      const text = renderFelixCfg(dev, h.name);
+      const text = renderFelixCfg(dev, h);
       assertSnapshot(`render/dev/${h.name}.felix.cfg`, text);
       const cfg = parseIni(text) as Record<string, Record<string, string>>;
       assert.deepEqual(Object.keys(cfg), ["global", "log", "connection"]);
@@ -245,7 +245,10 @@ describe("felix.cfg and acl_manager.cfg", () => {
     const m = buildModel(
       loadConfig({ ...rrRaw, felix: { resyncIntervalSecs: 5, logSeverity: "DEBUG" } }),
     );
-    const cfg = parseIni(renderFelixCfg(m, "gamma")) as Record<string, Record<string, string>>;
+    const cfg = parseIni(renderFelixCfg(m, hostOf(m, "gamma"))) as Record<
+      string,
+      Record<string, string>
+    >;
     assert.equal(cfg.global!.ResyncIntervalSecs, "5");
     assert.equal(cfg.global!.PluginAddress, "10.0.0.12"); // controller beta
     assert.equal(cfg.log!.LogSeverityFile, "DEBUG");
@@ -268,23 +271,42 @@ describe("felix.cfg and acl_manager.cfg", () => {
 describe("scripts", () => {
   it("host scripts: values quoted at the top, shellcheck clean", () => {
     const scripts = [
-      ...dev.hosts.map((h) => renderHostScript(dev, h.name)),
-      ...devBgp.hosts.map((h) => renderHostScript(devBgp, h.name)),
-      ...rr.hosts.map((h) => renderHostScript(rr, h.name)),
+      ...dev.hosts.map((h) => renderHostScript(dev, h)),
+      ...devBgp.hosts.map((h) => renderHostScript(devBgp, h)),
+      ...rr.hosts.map((h) => renderHostScript(rr, h)),
     ];
     assertSnapshot("render/dev/host-1.calico-host-prepare.sh", scripts[0]!);
     assert.match(scripts[0]!, /^set -euo pipefail$/m);
     assert.match(scripts[0]!, /^INTERNAL_ADDRESS='10\.240\.0\.2'$/m);
     assert.match(scripts[0]!, /^ENDPOINT_POOL='192\.168\.0\.0\/16'$/m);
     assert.match(scripts[0]!, /^GCE_BGP='no'$/m);
-    assert.match(renderHostScript(devBgp, "host-1"), /^GCE_BGP='yes'$/m);
-    assert.match(renderHostScript(rr, "alpha"), /^GCE_BGP='no'$/m); // BGP, but not on GCE
+    assert.match(renderHostScript(devBgp, hostOf(devBgp, "host-1")), /^GCE_BGP='yes'$/m);
+    assert.match(renderHostScript(rr, hostOf(rr, "alpha")), /^GCE_BGP='no'$/m); // BGP, but not on GCE
+    const sc = shellcheck(scripts);
+    assert.ok(sc.ok, sc.output);
+  });
+
+  it("readiness gate and image build: names quoted, shellcheck clean", () => {
+    // Run by `sh -c` over SSH: checked as POSIX sh.
+    const root = { ...hostOf(rr, "alpha"), sshUser: "root" };
+    const scripts = [
+      ...dev.hosts.map((h) => readinessScript(h)),
+      readinessScript(root),
+      imageBuildScript("calico:felix", "Dockerfile"),
+      imageBuildScript("registry.example.com/team/plugin:1.2", "images/plugin/Dockerfile"),
+    ].map((s) => `#!/bin/sh\n${s}\n`);
+    assert.match(scripts[0]!, /calico-docker: core@host-1 cannot run sudo/);
+    assert.doesNotMatch(scripts[dev.hosts.length]!, /sudo/, "root needs no sudo check");
+    assert.match(
+      scripts.at(-1)!,
+      /-t 'registry\.example\.com\/team\/plugin:1\.2' -f 'images\/plugin\/Dockerfile'/,
+    );
     const sc = shellcheck(scripts);
     assert.ok(sc.ok, sc.output);
   });
 
   it("endpoint scripts: id, tap, IP and MAC quoted at the top, shellcheck clean", () => {
-    const scripts = dev.endpoints.map((e) => renderEndpointScript(dev, e.name, ID(e.name)));
+    const scripts = dev.endpoints.map((e) => renderEndpointScript(e, ID(e.name)));
     assertSnapshot("render/dev/host-1.endpoint-192_168_1_1.sh", scripts[0]!);
     const e = dev.endpoints[0]!;
     assert.match(scripts[0]!, new RegExp(`^ENDPOINT_ID='${ID(e.name)}'$`, "m"));
@@ -298,30 +320,29 @@ describe("scripts", () => {
     assert.match(scripts[0]!, /for key in proxy_arp route_localnet; do/);
     const sc = shellcheck([
       ...scripts,
-      ...rr.endpoints.map((x) => renderEndpointScript(rr, x.name, ID(x.name))),
+      ...rr.endpoints.map((x) => renderEndpointScript(x, ID(x.name))),
     ]);
     assert.ok(sc.ok, sc.output);
   });
 
   it("host agent: its host baked in, selecting by label, shellcheck clean", () => {
     const scripts = [
-      ...dev.hosts.map((h) => renderAgentScript(dev, h.name)),
-      ...rr.hosts.map((h) => renderAgentScript(rr, h.name)),
+      ...dev.hosts.map((h) => renderAgentScript(dev, h)),
+      ...rr.hosts.map((h) => renderAgentScript(rr, h)),
     ];
     assertSnapshot("render/dev/host-1.calico-agent.sh", scripts[0]!);
     assert.match(scripts[0]!, /^HOST_NAME='host-1'$/m);
-    assert.match(renderAgentScript(rr, "gamma"), /^HOST_NAME='gamma'$/m);
+    assert.match(renderAgentScript(rr, hostOf(rr, "gamma")), /^HOST_NAME='gamma'$/m);
     assert.match(scripts[0]!, /^HOST_LABEL='calico-docker\.host'$/m);
     assert.match(scripts[0]!, /--filter "label=\$HOST_LABEL=\$HOST_NAME"/);
     assert.match(scripts[0]!, /^SCRIPT_DIR="\$\{CALICO_SCRIPT_DIR:-\$DEFAULT_SCRIPT_DIR\}"$/m);
-    assert.throws(() => renderAgentScript(dev, "nope"), /no host named "nope"/);
     const sc = shellcheck(scripts);
     assert.ok(sc.ok, sc.output);
   });
 
   it("refuses an endpoint id that could break the script", () => {
     assert.throws(
-      () => renderEndpointScript(dev, "192_168_1_1", `${"a".repeat(63)}'`),
+      () => renderEndpointScript(endpointOf(dev, "192_168_1_1"), `${"a".repeat(63)}'`),
       RenderError,
     );
   });
@@ -332,7 +353,7 @@ describe("ignition", () => {
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmSGmlkOaP0iyJqu2tN0XLFYJ7SrHHq3bH0tQ3lWw7o deploy";
 
   it("is Ignition 3.3.0 with the core user, docker, modules, sysctls and directories", () => {
-    const text = renderIgnition(dev, "host-1", key);
+    const text = renderIgnition(dev, hostOf(dev, "host-1"), key);
     assertSnapshot("render/dev/host-1.ignition.json", text);
     type File = { path: string; contents: { source: string } };
     const ign = JSON.parse(text) as {
@@ -358,9 +379,15 @@ describe("ignition", () => {
       assert.ok(f.contents.source.startsWith("data:,"));
       return decodeURIComponent(f.contents.source.slice("data:,".length));
     };
-    assert.equal(content("/etc/modules-load.d/calico.conf"), "ip6_tables\nxt_set\n");
+    assert.equal(
+      content("/etc/modules-load.d/calico.conf"),
+      "ip_tables\niptable_filter\niptable_nat\nip6_tables\nxt_set\n",
+    );
     // The host agent, the same text host preparation installs, executable.
-    assert.equal(content("/opt/calico/bin/calico-agent.sh"), renderAgentScript(dev, "host-1"));
+    assert.equal(
+      content("/opt/calico/bin/calico-agent.sh"),
+      renderAgentScript(dev, hostOf(dev, "host-1")),
+    );
     assert.equal(
       ign.storage.files.find((f) => f.path === "/opt/calico/bin/calico-agent.sh")!.mode,
       0o755,
@@ -375,12 +402,14 @@ describe("ignition", () => {
   });
 
   it("takes the stand-in key, refuses a multi-line or foreign key", () => {
-    assert.ok(renderIgnition(dev, "host-2", STAND_IN_SSH_KEY).includes(STAND_IN_SSH_KEY));
+    assert.ok(
+      renderIgnition(dev, hostOf(dev, "host-2"), STAND_IN_SSH_KEY).includes(STAND_IN_SSH_KEY),
+    );
     assert.throws(
-      () => renderIgnition(dev, "host-1", `${key}\nssh-rsa AAAA evil`),
+      () => renderIgnition(dev, hostOf(dev, "host-1"), `${key}\nssh-rsa AAAA evil`),
       /not one OpenSSH/,
     );
-    assert.throws(() => renderIgnition(dev, "host-1", "hello"), /not one OpenSSH/);
+    assert.throws(() => renderIgnition(dev, hostOf(dev, "host-1"), "hello"), /not one OpenSSH/);
   });
 });
 
@@ -455,6 +484,9 @@ describe("renderAll", () => {
       })),
     };
     assert.throws(() => renderAll(m), /felix\.txt would overwrite/);
-    assert.throws(() => renderEndpointData(m, "felix", ID("felix")), /felix\.txt would overwrite/);
+    assert.throws(
+      () => renderEndpointData(endpointOf(m, "felix"), ID("felix")),
+      /felix\.txt would overwrite/,
+    );
   });
 });

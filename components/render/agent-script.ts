@@ -5,10 +5,10 @@
  * by running that endpoint's script `add`; and it restarts a system container of its host
  * (felix, aclmgr, bird, plugin-*) that Docker reports unhealthy. Pure: no I/O.
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { PATHS } from "../model.js";
 import { NETNS_NAME_RE } from "./endpoint-script.js";
-import { banner, hostByName, shAssignments } from "./text.js";
+import { banner, shAssignments } from "./text.js";
 
 /** Where host preparation installs the agent. */
 export const AGENT_SCRIPT = `${PATHS.scriptDir}/calico-agent.sh`;
@@ -45,8 +45,7 @@ RestartSec=2
 WantedBy=multi-user.target`;
 }
 
-export function renderAgentScript(model: ClusterModel, hostName: string): string {
-  const host = hostByName(model, hostName);
+export function renderAgentScript(model: ClusterModel, host: HostModel): string {
   const vars = shAssignments([
     ["HOST_NAME", host.name],
     ["DEFAULT_SCRIPT_DIR", PATHS.scriptDir],

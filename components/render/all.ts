@@ -79,7 +79,7 @@ export function renderPluginData(
   for (const e of model.endpoints) {
     const id = ids.get(e.name);
     if (id === undefined) throw new RenderError(`no endpoint id for ${e.name}`);
-    files.push({ name: e.dataFile, content: renderEndpointData(model, e.name, id) });
+    files.push({ name: e.dataFile, content: renderEndpointData(e, id) });
   }
   return files;
 }
@@ -93,22 +93,18 @@ export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): Ren
   const gce = model.config.platform === "gce";
   for (const host of model.hosts) {
     const dir = host.name;
-    add(`${dir}/calico-host-prepare.sh`, renderHostScript(model, host.name), 0o755);
-    add(`${dir}/calico-agent.sh`, renderAgentScript(model, host.name), 0o755);
-    add(`${dir}/felix.cfg`, renderFelixCfg(model, host.name));
-    if (bgp) add(`${dir}/bird.conf`, renderBirdConf(model, host.name));
+    add(`${dir}/calico-host-prepare.sh`, renderHostScript(model, host), 0o755);
+    add(`${dir}/calico-agent.sh`, renderAgentScript(model, host), 0o755);
+    add(`${dir}/felix.cfg`, renderFelixCfg(model, host));
+    if (bgp) add(`${dir}/bird.conf`, renderBirdConf(model, host));
     if (gce) {
       add(
         `${dir}/ignition.json`,
-        renderIgnition(model, host.name, opts.sshPublicKey ?? STAND_IN_SSH_KEY),
+        renderIgnition(model, host, opts.sshPublicKey ?? STAND_IN_SSH_KEY),
       );
     }
     for (const e of host.endpoints) {
-      add(
-        `${dir}/endpoint-${e.name}.sh`,
-        renderEndpointScript(model, e.name, ids.get(e.name)!),
-        0o755,
-      );
+      add(`${dir}/endpoint-${e.name}.sh`, renderEndpointScript(e, ids.get(e.name)!), 0o755);
     }
     if (host.isController) {
       add(`${dir}/acl_manager.cfg`, renderAclManagerCfg(model));

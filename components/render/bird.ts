@@ -4,7 +4,7 @@
  * filtered to the endpoint pool.
  */
 import type { ClusterModel, HostModel, PeerModel } from "../model.js";
-import { banner, hostByName } from "./text.js";
+import { banner } from "./text.js";
 
 /** Names of the filters defined once per bird.conf. */
 export const BIRD_FILTERS = {
@@ -64,9 +64,8 @@ function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string
   return lines.join("\n") + "\n";
 }
 
-/** BIRD 1.x configuration for `hostName`; meaningful when `config.bgp.enabled`. */
-export function renderBirdConf(model: ClusterModel, hostName: string): string {
-  const host = hostByName(model, hostName);
+/** BIRD 1.x configuration for `host`; meaningful when `config.bgp.enabled`. */
+export function renderBirdConf(model: ClusterModel, host: HostModel): string {
   const pool = model.config.endpointPool;
   const set = `[ ${pool}+ ]`;
   const { peering } = model.config.bgp;

@@ -8,9 +8,9 @@
  * Felix 0.10 reprograms a tap only at its next resync: a re-wired container (after a
  * restart) would be unreachable until then.
  */
-import type { ClusterModel } from "../model.js";
+import type { EndpointModel } from "../model.js";
 import { PATHS, tapName } from "../model.js";
-import { banner, checkEndpointId, endpointByName, shAssignments } from "./text.js";
+import { banner, checkEndpointId, shAssignments } from "./text.js";
 
 /** What `--netns` accepts (the same shape as a safe endpoint name). */
 export const NETNS_NAME_RE = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$";
@@ -20,12 +20,7 @@ export function netnsLinkName(endpointName: string): string {
   return `calico-${endpointName}`;
 }
 
-export function renderEndpointScript(
-  model: ClusterModel,
-  endpointName: string,
-  endpointId: string,
-): string {
-  const e = endpointByName(model, endpointName);
+export function renderEndpointScript(e: EndpointModel, endpointId: string): string {
   const id = checkEndpointId(e.name, endpointId);
   const vars = shAssignments([
     ["ENDPOINT_NAME", e.name],

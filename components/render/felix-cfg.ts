@@ -2,9 +2,9 @@
  * `felix.cfg` (every host) and `acl_manager.cfg` (the controller), the INI files Felix
  * 0.10 and its ACL Manager read (PROTOCOL.md, "Configuration files of that era").
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { PATHS } from "../model.js";
-import { banner, hostByName, iniSection } from "./text.js";
+import { banner, iniSection } from "./text.js";
 
 function logSection(model: ClusterModel, file: string): string {
   const severity = model.config.felix.logSeverity;
@@ -16,8 +16,7 @@ function logSection(model: ClusterModel, file: string): string {
   ]);
 }
 
-export function renderFelixCfg(model: ClusterModel, hostName: string): string {
-  const host = hostByName(model, hostName);
+export function renderFelixCfg(model: ClusterModel, host: HostModel): string {
   const controller = model.controller.internalAddress;
   return [
     banner(`felix.cfg for host ${host.name} (Felix 0.10).`, ";"),

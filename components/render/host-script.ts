@@ -3,13 +3,23 @@
  * safe to re-run; `remove` undoes what `apply` changed in the network (SNAT chain, and on
  * GCE with BGP the peer address and the unreachable pool route), also safe to re-run.
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { PATHS } from "../model.js";
 import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
-import { banner, hostByName, shAssignments, shQuote } from "./text.js";
+import { banner, shAssignments, shQuote } from "./text.js";
 
-/** Kernel modules Felix needs on the host (a container cannot load them). */
-export const KERNEL_MODULES = ["ip6_tables", "xt_set"] as const;
+/**
+ * Kernel modules Felix needs on the host (a container cannot load them): the legacy
+ * x_tables tables it writes through libiptc (a host whose own iptables is nf_tables, like
+ * Flatcar, loads none of them), ip6_tables and ipsets.
+ */
+export const KERNEL_MODULES = [
+  "ip_tables",
+  "iptable_filter",
+  "iptable_nat",
+  "ip6_tables",
+  "xt_set",
+] as const;
 /** The nat chain holding the SNAT rule, jumped to from POSTROUTING. */
 export const SNAT_CHAIN = "CALICO-SNAT";
 /** Directories the containers and the program need, created by `apply`. */
@@ -48,8 +58,7 @@ export function gceBgp(model: ClusterModel): boolean {
   return model.config.platform === "gce" && model.config.bgp.enabled;
 }
 
-export function renderHostScript(model: ClusterModel, hostName: string): string {
-  const host = hostByName(model, hostName);
+export function renderHostScript(model: ClusterModel, host: HostModel): string {
   const vars = shAssignments([
     ["HOST_NAME", host.name],
     ["INTERNAL_ADDRESS", host.internalAddress],
@@ -106,7 +115,7 @@ UNIT
 )
 AGENT_TEXT=$(
   cat <<'CALICO_AGENT_SCRIPT'
-${renderAgentScript(model, host.name).trimEnd()}
+${renderAgentScript(model, host).trimEnd()}
 CALICO_AGENT_SCRIPT
 )
 CALICO_ROOT="\${CALICO_ROOT:-}"
@@ -123,7 +132,21 @@ fail() {
   printf '[calico-host] error: %s\\n' "$*" >&2
   exit 1
 }
-ipt() { iptables -w 5 -t nat "$@"; }
+# Felix writes the legacy x_tables through libiptc (python-iptables), whatever the host's own
+# iptables uses; Flatcar's is nf_tables. Rules in the two backends do not see each other, so
+# the SNAT chain goes where Felix's chains are: iptables-legacy, or an iptables that is
+# legacy itself (before 1.8, or switched). docs/deploy.md, "One iptables backend".
+legacy_iptables() {
+  if command -v iptables-legacy >/dev/null 2>&1; then
+    echo iptables-legacy
+  elif command -v iptables >/dev/null 2>&1 && ! iptables -V 2>/dev/null | grep -q nf_tables; then
+    echo iptables
+  else
+    fail "no legacy iptables here (iptables-legacy): Felix's chains are in the legacy tables, and the SNAT rule must be beside them"
+  fi
+}
+IPT=""
+ipt() { "$IPT" -w 5 -t nat "$@"; }
 
 # Write FILE with CONTENT unless it already holds exactly that. Returns 1 when the
 # directory is not writable (read-only /etc).
@@ -191,7 +214,7 @@ apply_sysctls() {
 
 snat_rule() {
   # -m comment may be missing on old kernels; the dedicated chain names the rule anyway.
-  if iptables -m comment --help >/dev/null 2>&1; then
+  if "$IPT" -m comment --help >/dev/null 2>&1; then
     printf '%s\\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -m comment --comment "$SNAT_COMMENT" -j MASQUERADE
   else
     printf '%s\\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -j MASQUERADE
@@ -200,6 +223,8 @@ snat_rule() {
 
 apply_snat() {
   local -a rule
+  IPT=$(legacy_iptables)
+  say "iptables for the SNAT chain: $IPT (Felix's backend, legacy)"
   mapfile -t rule < <(snat_rule)
   if ! ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
     ipt -N "$SNAT_CHAIN"
@@ -222,6 +247,10 @@ apply_snat() {
 }
 
 remove_snat() {
+  if ! IPT=$(legacy_iptables 2>/dev/null); then
+    say "no legacy iptables: no nat chain $SNAT_CHAIN to remove"
+    return 0
+  fi
   local removed=0
   while ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; do
     ipt -D POSTROUTING -j "$SNAT_CHAIN"

@@ -4,10 +4,10 @@
  * Calico directories), and the host agent with its unit, enabled, so endpoint containers
  * are wired from the first boot on (host preparation over SSH installs the same files).
  */
-import type { ClusterModel } from "../model.js";
+import type { ClusterModel, HostModel } from "../model.js";
 import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
 import { HOST_DIRS, HOST_SYSCTLS, KERNEL_MODULES } from "./host-script.js";
-import { RenderError, hostByName } from "./text.js";
+import { RenderError } from "./text.js";
 
 export const IGNITION_VERSION = "3.3.0";
 
@@ -34,12 +34,7 @@ export function tmpfilesConf(): string {
   return HOST_DIRS.map((d) => `d ${d} 0755 root root -`).join("\n") + "\n";
 }
 
-export function renderIgnition(
-  model: ClusterModel,
-  hostName: string,
-  sshPublicKey: string,
-): string {
-  const host = hostByName(model, hostName);
+export function renderIgnition(model: ClusterModel, host: HostModel, sshPublicKey: string): string {
   const key = sshPublicKey.trim();
   if (/[\r\n]/.test(key) || !SSH_KEY_RE.test(key)) {
     throw new RenderError(
@@ -70,7 +65,7 @@ export function renderIgnition(
           HOST_SYSCTLS.map(([k, v]) => `${k} = ${v}`).join("\n") + "\n",
         ),
         file("/etc/tmpfiles.d/calico.conf", tmpfilesConf()),
-        file(AGENT_SCRIPT, renderAgentScript(model, host.name), 0o755),
+        file(AGENT_SCRIPT, renderAgentScript(model, host), 0o755),
       ],
     },
   };

@@ -30,6 +30,8 @@ export {
   type RenderAllOptions,
 } from "./all.js";
 export { RenderError, shQuote, ENDPOINT_ID_RE } from "./text.js";
+export { readinessScript } from "./readiness-script.js";
+export { imageBuildScript } from "./image-build-script.js";
 export {
   renderAgentScript,
   agentUnit,

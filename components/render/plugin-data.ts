@@ -3,8 +3,8 @@
  * `felix.txt`, one `<endpoint>.txt` per endpoint, and `groups.txt` for explicit rules.
  */
 import { RESERVED_ENDPOINT_NAMES } from "../config.js";
-import type { ClusterModel } from "../model.js";
-import { RenderError, checkEndpointId, endpointByName, iniSection } from "./text.js";
+import type { ClusterModel, EndpointModel } from "../model.js";
+import { RenderError, checkEndpointId, iniSection } from "./text.js";
 
 /** File names the plugin data directory reserves (an endpoint's file must not take them). */
 export const RESERVED_DATA_FILES: readonly string[] = RESERVED_ENDPOINT_NAMES.map(
@@ -38,12 +38,7 @@ export function renderFelixTxt(model: ClusterModel): string {
 }
 
 /** `<name>.txt`: `[endpoint <name>]` with `id`, `ip`, `mac`, `host`, `group`. */
-export function renderEndpointData(
-  model: ClusterModel,
-  endpointName: string,
-  endpointId: string,
-): string {
-  const e = endpointByName(model, endpointName);
+export function renderEndpointData(e: EndpointModel, endpointId: string): string {
   checkDataFile(e.name, e.dataFile);
   return iniSection(
     `endpoint ${e.name}`,

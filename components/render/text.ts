@@ -1,8 +1,7 @@
 /**
- * Small text helpers shared by the renderers: shell quoting, INI sections, lookups that
- * fail with a clear message. Pure.
+ * Small text helpers shared by the renderers: shell quoting, INI sections, endpoint id
+ * checks, banners. Pure.
  */
-import type { ClusterModel, EndpointModel, HostModel } from "../model.js";
 
 /** A problem with the arguments of a render function (not with the stack config). */
 export class RenderError extends Error {
@@ -48,26 +47,6 @@ export function iniSection(
     lines.push(`${key}${sep}${text}`);
   }
   return lines.join("\n") + "\n";
-}
-
-export function hostByName(model: ClusterModel, hostName: string): HostModel {
-  const host = model.hosts.find((h) => h.name === hostName);
-  if (host === undefined) {
-    throw new RenderError(
-      `no host named ${JSON.stringify(hostName)} in the stack (hosts: ${model.hosts
-        .map((h) => h.name)
-        .join(", ")})`,
-    );
-  }
-  return host;
-}
-
-export function endpointByName(model: ClusterModel, endpointName: string): EndpointModel {
-  const endpoint = model.endpoints.find((e) => e.name === endpointName);
-  if (endpoint === undefined) {
-    throw new RenderError(`no endpoint named ${JSON.stringify(endpointName)} in the stack`);
-  }
-  return endpoint;
 }
 
 /** A docker container id: 64 lowercase hex characters (what the plugin accepts). */

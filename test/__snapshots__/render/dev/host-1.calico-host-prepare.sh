@@ -30,7 +30,7 @@ ENDPOINT_POOL='192.168.0.0/16'
 GCE_BGP='no'
 SNAT_CHAIN='CALICO-SNAT'
 SNAT_COMMENT='calico-docker: SNAT for endpoints leaving the pool'
-KERNEL_MODULES=('ip6_tables' 'xt_set')
+KERNEL_MODULES=('ip_tables' 'iptable_filter' 'iptable_nat' 'ip6_tables' 'xt_set')
 HOST_DIRS=('/var/log/calico' '/var/run/netns' '/opt/plugin/data' '/etc/calico' '/opt/calico/bin' '/var/lib/calico')
 SYSCTLS=('net.ipv4.ip_forward=1')
 
@@ -293,7 +293,21 @@ fail() {
   printf '[calico-host] error: %s\n' "$*" >&2
   exit 1
 }
-ipt() { iptables -w 5 -t nat "$@"; }
+# Felix writes the legacy x_tables through libiptc (python-iptables), whatever the host's own
+# iptables uses; Flatcar's is nf_tables. Rules in the two backends do not see each other, so
+# the SNAT chain goes where Felix's chains are: iptables-legacy, or an iptables that is
+# legacy itself (before 1.8, or switched). docs/deploy.md, "One iptables backend".
+legacy_iptables() {
+  if command -v iptables-legacy >/dev/null 2>&1; then
+    echo iptables-legacy
+  elif command -v iptables >/dev/null 2>&1 && ! iptables -V 2>/dev/null | grep -q nf_tables; then
+    echo iptables
+  else
+    fail "no legacy iptables here (iptables-legacy): Felix's chains are in the legacy tables, and the SNAT rule must be beside them"
+  fi
+}
+IPT=""
+ipt() { "$IPT" -w 5 -t nat "$@"; }
 
 # Write FILE with CONTENT unless it already holds exactly that. Returns 1 when the
 # directory is not writable (read-only /etc).
@@ -361,7 +375,7 @@ apply_sysctls() {
 
 snat_rule() {
   # -m comment may be missing on old kernels; the dedicated chain names the rule anyway.
-  if iptables -m comment --help >/dev/null 2>&1; then
+  if "$IPT" -m comment --help >/dev/null 2>&1; then
     printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -m comment --comment "$SNAT_COMMENT" -j MASQUERADE
   else
     printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -j MASQUERADE
@@ -370,6 +384,8 @@ snat_rule() {
 
 apply_snat() {
   local -a rule
+  IPT=$(legacy_iptables)
+  say "iptables for the SNAT chain: $IPT (Felix's backend, legacy)"
   mapfile -t rule < <(snat_rule)
   if ! ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
     ipt -N "$SNAT_CHAIN"
@@ -392,6 +408,10 @@ apply_snat() {
 }
 
 remove_snat() {
+  if ! IPT=$(legacy_iptables 2>/dev/null); then
+    say "no legacy iptables: no nat chain $SNAT_CHAIN to remove"
+    return 0
+  fi
   local removed=0
   while ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; do
     ipt -D POSTROUTING -j "$SNAT_CHAIN"
