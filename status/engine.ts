@@ -187,7 +187,8 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
     ),
     section(
       "snat",
-      `${HOST_IPTABLES} -w 5 -t nat -S ${q(SNAT_CHAIN)} && echo ${MARK}postrouting && ${HOST_IPTABLES} -w 5 -t nat -S POSTROUTING`,
+      // Where the host script puts it: Felix's legacy tables (iptables-legacy when present).
+      `ipt=${HOST_IPTABLES}; if command -v iptables-legacy >/dev/null 2>&1; then ipt=iptables-legacy; fi; "$ipt" -w 5 -t nat -S ${q(SNAT_CHAIN)} && echo ${MARK}postrouting && "$ipt" -w 5 -t nat -S POSTROUTING`,
     ),
   ];
   if (t.model.config.bgp.enabled) {
