@@ -11,7 +11,7 @@ import {
 } from "../status/engine.js";
 import { formatProblem } from "../status/report.js";
 import { existsSync } from "node:fs";
-import { missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
+import { CommandError, missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
 import {
   FELIX_STAND_IN,
   LabError,
@@ -139,7 +139,8 @@ export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" |
 
 /**
  * Which of `targets` answer one ping from namespace `ns`; none when the namespace cannot be
- * entered (a restarted container whose namespace link is not made again yet).
+ * entered (a restarted container whose namespace link is being made again: it may be back
+ * by the time the error is seen, so the error's text says it, not the link).
  */
 async function pingFrom(
   ns: string,
@@ -149,7 +150,10 @@ async function pingFrom(
   try {
     return await pingFromOnce(ns, targets, pinger);
   } catch (e) {
-    if (!existsSync(netnsPath(ns))) return new Set();
+    const gone = !existsSync(netnsPath(ns));
+    if (gone || (e instanceof CommandError && /network namespace|ns\/net/.test(e.stderr))) {
+      return new Set();
+    }
     throw e;
   }
 }

@@ -14,6 +14,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildModel, tapName, type ClusterModel, type EndpointModel } from "../components/model.js";
 import {
+  attachLookupScript,
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
@@ -33,6 +34,7 @@ import {
   type LabOptions,
 } from "./context.js";
 import {
+  checkImages,
   checkNamesFree,
   daemonAnswers,
   dockerHostFromEnv,
@@ -237,6 +239,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         ? (await waitForDaemon(external, 5000), { host: external, own: false })
         : await startDockerd(state, plan.prefix);
       await ensureUtilImage(rec.host, state);
+      await checkImages(rec.host, plan);
       await checkNamesFree(rec.host, plan);
       return rec;
     })();
@@ -315,6 +318,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         const offsets = agentLogOffsets(state, plan);
         // Created, its script rendered for its id, then started: the agent finds the script.
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
+          if (e.workload.attach) {
+            // Someone else's running container: found, its script written and run here
+            // (it is already running: no start for the agent to see).
+            e.id = await attachedContainerId(endpointOf.get(e.name)!, plan, e, rec.host);
+            e.tap = tapName(e.id);
+            await runEndpointScript(endpointOf.get(e.name)!, state, plan, e, "add", rec.host);
+            return;
+          }
           e.id = await createEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
           await writeFile(
@@ -336,7 +347,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         const failed = await waitForAgents(
           state,
           plan,
-          plan.endpoints,
+          plan.endpoints.filter((e) => !e.workload.attach),
           60_000 + 200 * plan.endpoints.length,
           offsets,
         );
@@ -503,6 +514,25 @@ async function hostScriptAction(
   });
   await writeFile(path.join(state.dir, `host-prepare-h${h.index}.${action}.log`), stdout + stderr);
   return stdout + stderr;
+}
+
+/**
+ * The id of an attached endpoint's running container: the production lookup script, run in
+ * its host's namespace against the lab's daemon. It fails naming the endpoint's key.
+ */
+async function attachedContainerId(
+  endpoint: EndpointModel,
+  plan: LabPlan,
+  e: EndpointPlan,
+  dockerHost: string,
+): Promise<string> {
+  const host = plan.hosts.find((h) => h.name === e.host)!;
+  const r = await runIn(host.ns, "sh", ["-c", attachLookupScript(endpoint)], {
+    env: { ...process.env, DOCKER_HOST: dockerHost },
+    okCodes: [1],
+  });
+  if (r.code !== 0) throw new LabError(r.stderr.trim());
+  return r.stdout.trim().split("\n").pop()!.trim();
 }
 
 async function runEndpointScript(

@@ -49,6 +49,21 @@ export interface EndpointPlan {
   /** The container id: synthetic in netns mode; in docker mode Docker's, once created. */
   id: string;
   tap: string;
+  /** Where the endpoint is in the stack config (`endpoints[2]`), for messages. */
+  configPath: string;
+  /**
+   * What the container runs (docker mode): the stack's image (else the lab's util image),
+   * command, plain environment, working directory and user; or `attach`: a running
+   * container of that name, which the lab wires and never starts or removes.
+   */
+  workload: {
+    attach: boolean;
+    image?: string;
+    command?: string[];
+    env?: Record<string, string>;
+    workingDir?: string;
+    user?: string;
+  };
 }
 
 /**
@@ -161,7 +176,27 @@ export function buildPlan(
           ? named
           : `${prefix}-x${i}`;
     const base = { name: e.name, host: e.host, ip: e.ip, group: e.group };
-    return { ...base, container: e.containerName, ns, id, tap: tapName(id) };
+    const w = e.workload;
+    const workload: EndpointPlan["workload"] =
+      w.kind === "attach"
+        ? { attach: true }
+        : {
+            attach: false,
+            ...(w.image !== undefined ? { image: w.image } : {}),
+            ...(w.command !== undefined ? { command: w.command } : {}),
+            ...(Object.keys(w.env).length > 0 ? { env: w.env } : {}),
+            ...(w.workingDir !== undefined ? { workingDir: w.workingDir } : {}),
+            ...(w.user !== undefined ? { user: w.user } : {}),
+          };
+    return {
+      ...base,
+      container: e.containerName,
+      ns,
+      id,
+      tap: tapName(id),
+      configPath: e.configPath,
+      workload,
+    };
   });
   const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
   // The operator: a free address of the first host's subnet (GCE) or of the LAN, from the top.
