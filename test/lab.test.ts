@@ -300,6 +300,22 @@ describe("lab CLI refusals", { concurrency: true }, () => {
     }
   });
 
+  it("names the file and line of a stack file that is not YAML, with no stack trace", async () => {
+    const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(path.join(tmpdir(), "lab-cli-"));
+    try {
+      const file = path.join(dir, "Pulumi.broken.yaml");
+      await writeFile(file, "config:\n  calico-docker:hosts: [\n  calico-docker:hosts: 1\n");
+      const r = cli(["up", "--stack", "broken", "--stack-file", file, "--state-dir", dir]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`${file.replace(/[.]/g, "\\.")}, line \\d+`));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "a stack trace");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("tells the operator to run up first when there is no lab to check", () => {
     const r = cli(["check", "--stack", "no-such-lab", "--state-dir", "/nonexistent"]);
     assert.equal(r.code, 1);
