@@ -499,10 +499,10 @@ describe("secrets", () => {
 });
 
 describe("stack outputs", () => {
-  it("hosts: name, internal and external IP, SSH command", () => {
+  it("hosts: name, internal and external IP, SSH user (npm run status reads it), SSH command", () => {
     assert.deepEqual(
-      hostsOut.map((h) => [h.name, h.internalAddress, h.controller]),
-      model.hosts.map((h) => [h.name, h.internalAddress, h.isController]),
+      hostsOut.map((h) => [h.name, h.internalAddress, h.controller, h.sshUser]),
+      model.hosts.map((h) => [h.name, h.internalAddress, h.isController, "core"]),
     );
     for (const h of hostsOut) assert.match(h.ssh, new RegExp(`core@${h.externalAddress}$`));
   });
