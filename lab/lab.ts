@@ -18,6 +18,7 @@ import {
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
+  renderPluginData,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
 import { agentLogOffsets, startAgent, stopAgent, stopAgents, waitForAgents } from "./agent.js";
@@ -51,6 +52,7 @@ import {
 } from "./docker.js";
 import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
+import { startLabSshd, stopLabSshd } from "./sshd.js";
 import {
   buildPlan,
   isLabNamespace,
@@ -85,6 +87,9 @@ const TOOL_PACKAGES: Record<string, string> = {
   ping: "iputils-ping",
   bird: "bird",
   birdc: "bird",
+  sshd: "openssh-server",
+  "ssh-keygen": "openssh-client",
+  ssh: "openssh-client",
 };
 
 export interface Needs {
@@ -110,6 +115,9 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
     "nsenter",
     "sysctl",
     "ping",
+    "sshd",
+    "ssh-keygen",
+    "ssh",
     ...(needBird ? ["bird", "birdc"] : []),
     ...(needs.docker === "daemon" ? ["dockerd"] : []),
     ...(needs.docker !== undefined ? ["docker", "busybox", "tar"] : []),
@@ -216,6 +224,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     stack,
     prefix: plan.prefix,
     createdAt: new Date().toISOString(),
+    config: model.config,
     plan,
     namespaces: [],
     birds: [],
@@ -405,6 +414,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
   }
 
+  await step(log, "the controller's plugin data, as render/ makes it", () =>
+    writePluginData(model, state, plan),
+  );
+
+  await step(log, `sshd in ${plan.hosts.length} host(s), for npm run status -- --lab`, () =>
+    startLabSshd(state, plan, concurrency),
+  );
+
   st.upDoneAt = Date.now();
   state.write(st);
   const durationMs = performance.now() - t0;
@@ -419,6 +436,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   };
 }
 
+/** The controller's plugin data directory, file by file as render/ makes it for production. */
+async function writePluginData(model: ClusterModel, state: StateDir, plan: LabPlan) {
+  const dir = state.pluginDataDir(model.controller.index);
+  mkdirSync(dir, { recursive: true });
+  const ids = new Map(plan.endpoints.map((e) => [e.name, e.id]));
+  for (const f of renderPluginData(model, ids)) await writeFile(path.join(dir, f.name), f.content);
+}
+
 async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
   const f = plan.fabricNs;
   await ipBatch(f, [
@@ -426,12 +451,13 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
     `link add ${plan.bridge} type bridge`,
     ...plan.bridgeAddresses.map((a) => `addr add ${a} dev ${plan.bridge}`),
     `link set ${plan.bridge} up`,
-    ...plan.hosts.flatMap((h) => [
+    ...[...plan.hosts, plan.operator].flatMap((h) => [
       `link add ${h.fabricPort} type veth peer name ${h.uplink} netns ${h.ns}`,
       `link set ${h.fabricPort} master ${plan.bridge}`,
       `link set ${h.fabricPort} up`,
     ]),
   ]);
+  await ipBatch(plan.operator.ns, hostLinkCommands(plan.operator));
   // The fabric routes between the regional subnets on one bridge: no redirects.
   await runIn(f, "sysctl", [
     "-q",
@@ -448,7 +474,9 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
 }
 
 /** The host's uplink as on GCE (a /32 and a gateway), or as on a LAN. */
-export function hostLinkCommands(h: HostPlan): string[] {
+export function hostLinkCommands(
+  h: Pick<HostPlan, "address" | "prefixLength" | "gateway" | "uplink">,
+): string[] {
   const lines = [
     "link set lo up",
     `addr add ${h.address}/${h.prefixLength} dev ${h.uplink}`,
@@ -690,6 +718,9 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
     await killAll([...found]);
     return [...found];
   });
+
+  const sshd = await step(log, "stop sshd", () => stopLabSshd(state));
+  pids.push(...sshd);
 
   // Docker: this lab's containers, then its own daemon and what it mounted, then the
   // namespace links the endpoint script made.

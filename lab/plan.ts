@@ -66,6 +66,20 @@ export interface EndpointPlan {
   };
 }
 
+/**
+ * The operator's seat: a namespace on the fabric, like a workstation on the network, from
+ * which `npm run status -- --lab` reaches the hosts' sshd (never the root namespace).
+ */
+export interface OperatorPlan {
+  ns: string;
+  address: string;
+  /** As a host's: 32 with a gateway on the GCE-like fabric, else the LAN's prefix. */
+  prefixLength: number;
+  gateway?: string;
+  uplink: string;
+  fabricPort: string;
+}
+
 export interface FabricRoute {
   name: string;
   dest: string;
@@ -85,6 +99,7 @@ export interface LabPlan {
   bridgeAddresses: string[];
   hosts: HostPlan[];
   endpoints: EndpointPlan[];
+  operator: OperatorPlan;
   /** The routes the GCE fabric would hold (the stack's static routes). */
   fabricRoutes: FabricRoute[];
 }
@@ -184,6 +199,22 @@ export function buildPlan(
     };
   });
   const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
+  // The operator: a free address of the first host's subnet (GCE) or of the LAN, from the top.
+  const first = hosts[0]!;
+  const [opNet, opBits] = router
+    ? ipaddr.IPv4.parseCIDR(subnetOf.get(model.hosts[0]!.region)!)
+    : ipaddr.IPv4.parseCIDR(`${first.address}/${lanBits}`);
+  const used = new Set(hosts.map((h) => h.address));
+  let op = ipToInt(networkOf(opNet.toString(), opBits)) + 2 ** (32 - opBits) - 3;
+  while (used.has(intToIp(op))) op--;
+  const operator: OperatorPlan = {
+    ns: `${prefix}-op`,
+    address: intToIp(op),
+    prefixLength: router ? 32 : lanBits,
+    ...(first.gateway !== undefined ? { gateway: first.gateway } : {}),
+    uplink: "eth0",
+    fabricPort: "op0",
+  };
   return {
     stack,
     prefix,
@@ -199,6 +230,7 @@ export function buildPlan(
       : [],
     hosts,
     endpoints,
+    operator,
     fabricRoutes: model.routes.map((r) => ({
       name: r.name,
       dest: r.destRange,
@@ -211,6 +243,7 @@ export function buildPlan(
 export function planNamespaces(plan: LabPlan): string[] {
   return [
     plan.fabricNs,
+    plan.operator.ns,
     ...plan.hosts.map((h) => h.ns),
     ...(plan.endpointMode === "netns" ? plan.endpoints.map((e) => e.ns) : []),
   ];

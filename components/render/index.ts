@@ -24,6 +24,7 @@ export { attachLookupScript } from "./attach-script.js";
 export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
 export {
   renderAll,
+  renderPluginData,
   endpointIdsFor,
   STAND_IN_SSH_KEY,
   type RenderedFile,
