@@ -119,8 +119,8 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
     before(async () => {
       host = (await startDockerd(daemonState(), prefix)).host;
       await ensureUtilImage(host, daemonState());
-      // Started as docs/workloads.md says: --net=none, a restart policy and the endpoint
-      // labels, so the host agent wires it again after a restart.
+      // Started as docs/workloads.md says: --net=none and a restart policy (the host agent
+      // knows it by name), and the endpoint labels the lab's check finds containers by.
       await docker(host, [
         "run",
         "-d",
