@@ -120,7 +120,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
       host = (await startDockerd(daemonState(), prefix)).host;
       await ensureUtilImage(host, daemonState());
       // Started as docs/workloads.md says: --net=none and a restart policy (the host agent
-      // knows it by name), and the endpoint labels the lab's check finds containers by.
+      // knows it by name), and the endpoint labels `npm run status` finds containers by.
       await docker(host, [
         "run",
         "-d",
