@@ -148,8 +148,9 @@ for (let i = 1; i < rows.length; i++) {
   );
 }
 console.log(
-  "\nbird.conf: a full mesh gives every host one `protocol bgp` block per other host, so its" +
-    "\ntotal text grows with hosts² (each file with hosts); route reflectors make it linear." +
+  "\nbird.conf: a full mesh gives every host a 6-line `protocol bgp … from` block per other" +
+    "\nhost (what they share is in one `template bgp`), so its total text grows with hosts²" +
+    "\n(each file with hosts); route reflectors make it linear." +
     "\nThe measured factor stays under the ideal ×100 while the fixed head of each file" +
     "\n(filters, kernel/device/direct protocols) still weighs: it tends to ×100 as hosts grow." +
     "\nEverything else (plugin data, endpoint and host scripts, felix.cfg) grows linearly in" +
