@@ -12,7 +12,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadConfig, type CalicoConfig } from "../components/config.js";
 import { buildModel } from "../components/model.js";
 import { labCheck } from "../lab/check.js";
 import {
@@ -26,30 +25,7 @@ import { ipBatch, pool, run, sleep } from "../lab/exec.js";
 import { hostLinkCommands, labDockerHost, labDown, labUp } from "../lab/lab.js";
 import { buildPlan, type EndpointMode, type LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
-
-interface Size {
-  hosts: number;
-  endpoints: number;
-}
-
-function benchConfig({ hosts, endpoints }: Size): CalicoConfig {
-  const zones = ["asia-east1-a", "us-central1-a"];
-  return loadConfig({
-    platform: "gce",
-    endpointPool: "192.168.0.0/16",
-    gce: { subnetCidr: "10.240.0.0/16", sshSourceRanges: ["203.0.113.0/24"] },
-    bgp: { enabled: true, peering: "full-mesh" },
-    hosts: Array.from({ length: hosts }, (_, h) => ({
-      name: `host-${h + 1}`,
-      zone: zones[h % zones.length],
-    })),
-    endpoints: Array.from({ length: hosts * endpoints }, (_, i) => {
-      const h = Math.floor(i / endpoints);
-      const n = i % endpoints;
-      return { host: `host-${h + 1}`, ip: `192.168.${h + 1}.${n + 1}`, group: `g${n % 4}` };
-    }),
-  });
-}
+import { benchConfig, parseSizes, type Size } from "./sizes.js";
 
 const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(2)} s`);
 const concurrency = 8;
@@ -251,11 +227,7 @@ const arg = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const sizes: Size[] = (arg("--sizes") ?? "2x3,10x50").split(",").map((t) => {
-  const m = /^(\d+)x(\d+)$/.exec(t);
-  if (!m) throw new Error(`--sizes: ${JSON.stringify(t)} is not HOSTSxENDPOINTS like 10x50`);
-  return { hosts: Number(m[1]), endpoints: Number(m[2]) };
-});
+const sizes: Size[] = parseSizes(arg("--sizes") ?? "2x3,10x50");
 const pingerArg = arg("--pinger");
 const verbose = args.includes("--verbose");
 const restartCount = Number(arg("--restarts") ?? "20");

@@ -36,6 +36,8 @@ export interface HostOutput {
   controller: boolean;
   internalAddress: string;
   externalAddress: string;
+  /** The user the program (and `npm run status`) logs in as. */
+  sshUser: string;
   ssh: string;
 }
 
@@ -222,6 +224,7 @@ export class CalicoCluster extends pulumi.ComponentResource {
           controller: h.isController,
           internalAddress: internal,
           externalAddress: address,
+          sshUser: h.sshUser,
           ssh: `ssh -i ${keyPath} ${h.sshUser}@${address}`,
         }));
       }),

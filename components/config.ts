@@ -22,6 +22,7 @@ import {
 } from "./allocation.js";
 import { cidrContains, cidrProblem, cidrsOverlap, inCidr, isIPv4 } from "./ipv4.js";
 import { gceNameIssues, type Deployment } from "./names.js";
+import { refuseProtoKey } from "./records.js";
 import { sshRangeProblems } from "./ssh-ranges.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -54,23 +55,6 @@ const cidr = z.string().superRefine((v, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 const pattern = (re: RegExp, what: string) => z.string().regex(re, { message: `is not ${what}` });
-
-/**
- * A record that refuses a `__proto__` key. zod's records skip such a key without a word
- * (assigning it would replace the result's prototype), before the key schema sees it, so
- * `groups: {__proto__: ...}` would vanish from the config. JSON.parse and the YAML parser
- * both keep it as an ordinary own key, so it is there to find.
- */
-function refuseProtoKey<T extends z.ZodType>(record: T, message: string) {
-  return z
-    .unknown()
-    .superRefine((value, ctx) => {
-      if (value !== null && typeof value === "object" && Object.hasOwn(value, "__proto__")) {
-        ctx.addIssue({ code: "custom", path: ["__proto__"], message });
-      }
-    })
-    .pipe(record);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The schema, as written in Pulumi.<stack>.yaml (without the `calico-docker:` prefix).
@@ -225,7 +209,10 @@ const schema = z
     /** Private registries the hosts log in to before pulling workload images. */
     registries: z.array(registrySchema).default([]),
     /** Stack secrets named by secretEnv/passwordSecret: presence only, never the value. */
-    stackSecrets: z.record(z.string(), z.object({ secret: z.boolean() }).strict()).default({}),
+    stackSecrets: refuseProtoKey(
+      z.record(z.string(), z.object({ secret: z.boolean() }).strict()),
+      "is not a stack secret's name",
+    ).default({}),
     felix: z
       .object({
         resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),

@@ -296,8 +296,12 @@ export function keptScriptCommands(
   applyArg: string,
 ): { create: string; delete: string } {
   const sudo = sudoFor(user);
+  const p = shQuote(path);
+  // Under the lock the host agent takes on the same script, so a re-wire the agent starts
+  // (a container start) and this run never interleave.
+  const run = `if command -v flock >/dev/null 2>&1; then ${sudo}flock -w 60 ${p} bash ${p} ${applyArg}; else ${sudo}bash ${p} ${applyArg}; fi`;
   return {
-    create: `${atomicWriteScript(user, path, 0o755)}\n${sudo}bash ${shQuote(path)} ${applyArg}`,
+    create: `${atomicWriteScript(user, path, 0o755)}\n${run}`,
     delete: [
       `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
       `${sudo}rm -f ${shQuote(path)}`,

@@ -13,6 +13,7 @@
  * (`registries[].passwordSecret`).
  */
 import { z } from "zod";
+import { refuseProtoKey } from "./records.js";
 
 /**
  * A Docker image reference: `[registry[:port]/]path[:tag][@digest]` (Docker's reference
@@ -72,7 +73,7 @@ const volumeSchema = z
 
 /** A record whose keys must match `re`; a bad key is reported at its own path, by name. */
 function keyedRecord<T extends z.ZodType>(re: RegExp, what: string, value: T) {
-  return z.record(z.string(), value).superRefine((record, ctx) => {
+  const record = z.record(z.string(), value).superRefine((record, ctx) => {
     for (const key of Object.keys(record)) {
       if (!re.test(key)) {
         ctx.addIssue({
@@ -83,6 +84,7 @@ function keyedRecord<T extends z.ZodType>(re: RegExp, what: string, value: T) {
       }
     }
   });
+  return refuseProtoKey(record, `the name "__proto__" is not ${what}`);
 }
 
 const envValue = z

@@ -1,10 +1,17 @@
 /**
- * `check`: is the lab routing? BGP session state per host (birdc), the routes each host
- * holds for remote endpoints, and a full endpoint-to-endpoint ping matrix, with timings.
+ * `check`: is the lab routing? The health probes `npm run status` runs (BGP sessions, a
+ * route for every remote endpoint, every endpoint wired, SNAT, plugin data), here through
+ * the lab's namespaces, then a full endpoint-to-endpoint ping matrix, with timings.
  */
-import ipaddr from "ipaddr.js";
+import {
+  runStatus,
+  type BgpSession,
+  type KernelRoute,
+  type StatusReport,
+} from "../status/engine.js";
+import { formatProblem } from "../status/report.js";
 import { existsSync } from "node:fs";
-import { missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
+import { CommandError, missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
 import {
   FELIX_STAND_IN,
   LabError,
@@ -14,13 +21,7 @@ import {
   type LabOptions,
 } from "./context.js";
 import type { EndpointPlan, LabPlan } from "./plan.js";
-import type { StateDir } from "./state.js";
-
-export interface BgpSession {
-  name: string;
-  state: string;
-  info: string;
-}
+import { labNamespaceTransport, labTarget } from "./probes.js";
 
 export interface HostBgp {
   host: string;
@@ -78,6 +79,8 @@ export interface CheckReport {
   matrix: MatrixResult;
   timings: { bgpEstablished?: Timing; allRoutes?: Timing; fullMatrix?: Timing };
   felix: string;
+  /** The health probes' report (what `npm run status -- --lab` shows, here through namespaces). */
+  probes: StatusReport;
   problems: string[];
 }
 
@@ -89,126 +92,36 @@ export interface CheckOptions extends LabOptions {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BGP
+// Routes and BGP: the health probes of status/engine.ts, through the lab's namespaces.
 
-/** Parse `birdc show protocols` into its BGP sessions. */
-export function parseBirdProtocols(text: string): BgpSession[] {
-  const sessions: BgpSession[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^(\S+)\s+BGP\s+\S+\s+(\S+)\s+\S+(?:\s+(.*))?$/.exec(line.trim());
-    if (m) sessions.push({ name: m[1]!, state: m[2]!, info: (m[3] ?? "").trim() });
-  }
-  return sessions;
-}
-
-export async function bgpStatus(state: StateDir, plan: LabPlan): Promise<HostBgp[]> {
-  return pool(plan.hosts, 8, async (h) => {
-    try {
-      const { stdout } = await run(
-        "birdc",
-        ["-s", state.birdSocket(h.index), "show", "protocols"],
-        {
-          timeoutMs: 5000,
-        },
-      );
-      const sessions = parseBirdProtocols(stdout);
-      return {
-        host: h.name,
-        running: true,
-        sessions,
-        established: sessions.every((s) => s.info.startsWith("Established")),
-      };
-    } catch {
-      return { host: h.name, running: false, sessions: [], established: false };
-    }
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routes
-
-interface KernelRoute {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  protocol?: string;
-  type?: string;
-}
-
+/** A namespace's main IPv4 table (tests read it to watch routes come and go). */
 export async function routeTable(ns: string): Promise<KernelRoute[]> {
   const { stdout } = await run("ip", ["-n", ns, "-j", "-4", "route", "show", "table", "main"]);
   return stdout.trim() === "" ? [] : (JSON.parse(stdout) as KernelRoute[]);
 }
 
-function cidrOf(dst: string): [ipaddr.IPv4, number] {
-  if (dst === "default") return [ipaddr.IPv4.parse("0.0.0.0"), 0];
-  if (dst.includes("/")) return ipaddr.IPv4.parseCIDR(dst);
-  return [ipaddr.IPv4.parse(dst), 32];
+/** The probes' per-host BGP and route facts, as the check report shows them. */
+function bgpOf(r: StatusReport): HostBgp[] {
+  return r.hosts.map((h) => ({
+    host: h.host,
+    running: h.bgp?.running ?? false,
+    sessions: h.bgp?.sessions ?? [],
+    established: (h.bgp?.running ?? false) && h.problems.every((p) => p.check !== "bgp"),
+  }));
 }
 
-/** The kernel's choice for `ip` in a table (longest prefix wins; metrics ignored). */
-export function longestMatch(routes: KernelRoute[], ip: string): KernelRoute | undefined {
-  const addr = ipaddr.IPv4.parse(ip);
-  let best: KernelRoute | undefined;
-  let bestBits = -1;
-  for (const r of routes) {
-    const [net, bits] = cidrOf(r.dst);
-    if (bits > bestBits && addr.match(net, bits)) {
-      best = r;
-      bestBits = bits;
-    }
-  }
-  return best;
-}
-
-const usable = (r: KernelRoute | undefined) =>
-  r !== undefined && (r.type === undefined || r.type === "unicast");
-
-function describe(r: KernelRoute): string {
-  const dst = r.dst.includes("/") || r.dst === "default" ? r.dst : `${r.dst}/32`;
-  if (r.type !== undefined && r.type !== "unicast") return `${r.type} ${dst}`;
-  return [
-    dst,
-    r.gateway ? `via ${r.gateway}` : "",
-    r.dev ? `dev ${r.dev}` : "",
-    r.protocol && r.protocol !== "boot" ? `proto ${r.protocol}` : "",
-  ]
-    .filter(Boolean)
-    .join(" ");
-}
-
-export async function routeStatus(plan: LabPlan): Promise<HostRoutes[]> {
-  const hostAddr = new Map(plan.hosts.map((h) => [h.name, h.address]));
-  const fabric = plan.bgp ? [] : await routeTable(plan.fabricNs);
-  return pool(plan.hosts, 8, async (h) => {
-    const table = await routeTable(h.ns);
-    const remote = plan.endpoints.filter((e) => e.host !== h.name);
-    const missing: string[] = [];
-    const routes: string[] = [];
-    for (const e of remote) {
-      if (plan.bgp) {
-        const r = table.find((x) => x.dst === e.ip || x.dst === `${e.ip}/32`);
-        routes.push(`${e.ip}: ${r ? describe(r) : "none"}`);
-        if (!(r !== undefined && r.protocol === "bird" && usable(r))) missing.push(e.ip);
-        continue;
-      }
-      // No BGP: the host sends it to the fabric, which has a route to the right host.
-      const local = longestMatch(table, e.ip);
-      const far = longestMatch(fabric, e.ip);
-      routes.push(
-        `${e.ip}: ${local ? describe(local) : "none"}, fabric ${far ? describe(far) : "none"}`,
-      );
-      const ok =
-        usable(local) && local!.gateway !== undefined && far?.gateway === hostAddr.get(e.host);
-      if (!ok) missing.push(e.ip);
-    }
+function routesOf(r: StatusReport, plan: LabPlan): HostRoutes[] {
+  return r.hosts.map((h) => {
+    const missing = h.problems
+      .filter((p) => p.check === "routes")
+      .map((p) => /\(([\d.]+)\)$/.exec(p.subject)?.[1] ?? p.subject);
     return {
-      host: h.name,
-      expected: remote.length,
-      present: remote.length - missing.length,
+      host: h.host,
+      expected: h.routes.length,
+      present: h.routes.length - missing.length,
       missing,
       via: plan.bgp ? "bgp" : "fabric",
-      routes,
+      routes: h.routes,
     };
   });
 }
@@ -226,7 +139,8 @@ export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" |
 
 /**
  * Which of `targets` answer one ping from namespace `ns`; none when the namespace cannot be
- * entered (a restarted container whose namespace link is not made again yet).
+ * entered (a restarted container whose namespace link is being made again: it may be back
+ * by the time the error is seen, so the error's text says it, not the link).
  */
 async function pingFrom(
   ns: string,
@@ -236,7 +150,10 @@ async function pingFrom(
   try {
     return await pingFromOnce(ns, targets, pinger);
   } catch (e) {
-    if (!existsSync(netnsPath(ns))) return new Set();
+    const gone = !existsSync(netnsPath(ns));
+    if (gone || (e instanceof CommandError && /network namespace|ns\/net/.test(e.stderr))) {
+      return new Set();
+    }
     throw e;
   }
 }
@@ -356,34 +273,30 @@ export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   const problems: string[] = [];
   const timings: CheckReport["timings"] = {};
 
-  let bgp: HostBgp[] = [];
-  if (plan.bgp) {
-    bgp = await poll(log, "BGP sessions Established", deadline, async (first) => {
-      const status = await bgpStatus(state, plan);
-      const done = status.every((h) => h.running && h.established);
-      if (done) timings.bgpEstablished = timing(first);
-      return { done, value: status };
-    });
-    for (const h of bgp) {
-      if (!h.running) problems.push(`${h.host}: BIRD is not running (no answer on its socket)`);
-      for (const s of h.sessions.filter((x) => !x.info.startsWith("Established"))) {
-        problems.push(`${h.host}: BGP session ${s.name} is ${s.state} ${s.info}`.trim());
+  const { target } = labTarget(opts);
+  const transport = labNamespaceTransport(plan);
+  const hostsOk = (r: StatusReport, check: string) =>
+    r.hosts.every((h) => h.checks.every((c) => c.check !== check || c.status !== "problem"));
+  const probes = await poll(
+    log,
+    "the health probes (BGP, routes, wiring, SNAT, plugin data)",
+    deadline,
+    async (first) => {
+      const r = await runStatus(target, transport);
+      if (plan.bgp && timings.bgpEstablished === undefined && hostsOk(r, "bgp")) {
+        timings.bgpEstablished = timing(first);
       }
-    }
+      if (timings.allRoutes === undefined && hostsOk(r, "routes"))
+        timings.allRoutes = timing(first);
+      return { done: r.ok, value: r };
+    },
+  );
+  for (const p of probes.problems) problems.push(formatProblem(p));
+  if (probes.consequences.length > 0) {
+    problems.push(`... and ${probes.consequences.length} consequence(s) of the above`);
   }
-
-  const routes = await poll(log, "routes for every remote endpoint", deadline, async (first) => {
-    const status = await routeStatus(plan);
-    const done = status.every((h) => h.missing.length === 0);
-    if (done) timings.allRoutes = timing(first);
-    return { done, value: status };
-  });
-  for (const r of routes.filter((x) => x.missing.length > 0)) {
-    problems.push(
-      `${r.host}: no route to ${r.missing.length} remote endpoint(s): ${r.missing.slice(0, 8).join(", ")}` +
-        (r.missing.length > 8 ? ", ..." : ""),
-    );
-  }
+  const bgp = plan.bgp ? bgpOf(probes) : [];
+  const routes = routesOf(probes, plan);
 
   log(`- ping matrix (${pinger}) ...`);
   const matrix = await pingMatrix(plan, {
@@ -406,6 +319,7 @@ export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
     matrix,
     timings,
     felix: FELIX_STAND_IN,
+    probes,
     problems,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
+import { StackFileError } from "../components/stackfile.js";
 import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
 import { LabError } from "./context.js";
@@ -42,7 +43,12 @@ async function main(action: () => Promise<number>) {
   try {
     process.exitCode = await action();
   } catch (e) {
-    if (e instanceof LabError || e instanceof ConfigError || e instanceof CommandError) {
+    if (
+      e instanceof LabError ||
+      e instanceof ConfigError ||
+      e instanceof StackFileError ||
+      e instanceof CommandError
+    ) {
       process.stderr.write(`lab: ${e.message}\n`);
     } else {
       process.stderr.write(`lab: ${(e as Error).stack ?? String(e)}\n`);

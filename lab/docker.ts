@@ -251,8 +251,39 @@ export function endpointCreateArgs(e: EndpointPlan, prefix: string): string[] {
     "--stop-signal",
     "SIGKILL",
     ...Object.entries(endpointLabels(e, prefix)).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
-    UTIL_IMAGE,
+    ...Object.entries(e.workload.env ?? {}).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+    ...(e.workload.workingDir !== undefined ? ["--workdir", e.workload.workingDir] : []),
+    ...(e.workload.user !== undefined ? ["--user", e.workload.user] : []),
+    e.workload.image ?? UTIL_IMAGE,
+    ...(e.workload.command ?? []),
   ];
+}
+
+/**
+ * Refuse, before any container starts, an endpoint whose image the daemon does not have: the
+ * lab pulls nothing (there is no registry), so the message names the endpoint's key.
+ */
+export async function checkImages(host: string, plan: LabPlan): Promise<void> {
+  const problems: string[] = [];
+  const checked = new Map<string, boolean>();
+  for (const e of plan.endpoints) {
+    const image = e.workload.image;
+    if (e.workload.attach || image === undefined) continue;
+    if (!checked.has(image)) {
+      const r = await docker(host, ["image", "inspect", "-f", "{{.Id}}", image], {
+        okCodes: [1],
+      });
+      checked.set(image, r.code === 0);
+    }
+    if (!checked.get(image)) {
+      problems.push(
+        `${e.configPath}.image: ${image} (endpoint ${e.name}) is not on the lab's Docker ` +
+          `daemon at ${host}, and the lab pulls nothing (no registry): load it first ` +
+          `(docker load, or docker import a root filesystem), or use ${UTIL_IMAGE}`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new LabError(problems.join("\n"));
 }
 
 /** Create (not start) an endpoint container; its id. */
@@ -289,7 +320,8 @@ export async function checkNamesFree(host: string, plan: LabPlan): Promise<void>
     "--format",
     `{{.Names}}\t{{.Label "${LAB_LABEL}"}}`,
   ]);
-  const wanted = new Set(plan.endpoints.map((e) => e.container));
+  // An attached endpoint's container is someone else's by design.
+  const wanted = new Set(plan.endpoints.filter((e) => !e.workload.attach).map((e) => e.container));
   const taken = stdout
     .split("\n")
     .map((l) => l.split("\t"))

@@ -14,9 +14,11 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildModel, tapName, type ClusterModel, type EndpointModel } from "../components/model.js";
 import {
+  attachLookupScript,
   renderBirdConf,
   renderEndpointScript,
   renderHostScript,
+  renderPluginData,
 } from "../components/render/index.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
 import { agentLogOffsets, startAgent, stopAgent, stopAgents, waitForAgents } from "./agent.js";
@@ -32,6 +34,7 @@ import {
   type LabOptions,
 } from "./context.js";
 import {
+  checkImages,
   checkNamesFree,
   daemonAnswers,
   dockerHostFromEnv,
@@ -49,6 +52,7 @@ import {
 } from "./docker.js";
 import { ipBatch, missingTools, pool, poolSettled, run, runIn } from "./exec.js";
 import { ensureNeighbourCapacity, restoreNeighbourCapacity } from "./neigh.js";
+import { startLabSshd, stopLabSshd } from "./sshd.js";
 import {
   buildPlan,
   isLabNamespace,
@@ -83,6 +87,9 @@ const TOOL_PACKAGES: Record<string, string> = {
   ping: "iputils-ping",
   bird: "bird",
   birdc: "bird",
+  sshd: "openssh-server",
+  "ssh-keygen": "openssh-client",
+  ssh: "openssh-client",
 };
 
 export interface Needs {
@@ -108,6 +115,9 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
     "nsenter",
     "sysctl",
     "ping",
+    "sshd",
+    "ssh-keygen",
+    "ssh",
     ...(needBird ? ["bird", "birdc"] : []),
     ...(needs.docker === "daemon" ? ["dockerd"] : []),
     ...(needs.docker !== undefined ? ["docker", "busybox", "tar"] : []),
@@ -214,6 +224,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     stack,
     prefix: plan.prefix,
     createdAt: new Date().toISOString(),
+    config: model.config,
     plan,
     namespaces: [],
     birds: [],
@@ -228,6 +239,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         ? (await waitForDaemon(external, 5000), { host: external, own: false })
         : await startDockerd(state, plan.prefix);
       await ensureUtilImage(rec.host, state);
+      await checkImages(rec.host, plan);
       await checkNamesFree(rec.host, plan);
       return rec;
     })();
@@ -306,6 +318,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         const offsets = agentLogOffsets(state, plan);
         // Created, its script rendered for its id, then started: the agent finds the script.
         const failures = await poolSettled(plan.endpoints, concurrency, async (e) => {
+          if (e.workload.attach) {
+            // Someone else's running container: found, its script written and run here
+            // (it is already running: no start for the agent to see).
+            e.id = await attachedContainerId(endpointOf.get(e.name)!, plan, e, rec.host);
+            e.tap = tapName(e.id);
+            await runEndpointScript(endpointOf.get(e.name)!, state, plan, e, "add", rec.host);
+            return;
+          }
           e.id = await createEndpointContainer(rec.host, e, plan.prefix);
           e.tap = tapName(e.id);
           await writeFile(
@@ -327,7 +347,7 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
         const failed = await waitForAgents(
           state,
           plan,
-          plan.endpoints,
+          plan.endpoints.filter((e) => !e.workload.attach),
           60_000 + 200 * plan.endpoints.length,
           offsets,
         );
@@ -394,6 +414,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
     );
   }
 
+  await step(log, "the controller's plugin data, as render/ makes it", () =>
+    writePluginData(model, state, plan),
+  );
+
+  await step(log, `sshd in ${plan.hosts.length} host(s), for npm run status -- --lab`, () =>
+    startLabSshd(state, plan, concurrency),
+  );
+
   st.upDoneAt = Date.now();
   state.write(st);
   const durationMs = performance.now() - t0;
@@ -408,6 +436,14 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   };
 }
 
+/** The controller's plugin data directory, file by file as render/ makes it for production. */
+async function writePluginData(model: ClusterModel, state: StateDir, plan: LabPlan) {
+  const dir = state.pluginDataDir(model.controller.index);
+  mkdirSync(dir, { recursive: true });
+  const ids = new Map(plan.endpoints.map((e) => [e.name, e.id]));
+  for (const f of renderPluginData(model, ids)) await writeFile(path.join(dir, f.name), f.content);
+}
+
 async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
   const f = plan.fabricNs;
   await ipBatch(f, [
@@ -415,12 +451,13 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
     `link add ${plan.bridge} type bridge`,
     ...plan.bridgeAddresses.map((a) => `addr add ${a} dev ${plan.bridge}`),
     `link set ${plan.bridge} up`,
-    ...plan.hosts.flatMap((h) => [
+    ...[...plan.hosts, plan.operator].flatMap((h) => [
       `link add ${h.fabricPort} type veth peer name ${h.uplink} netns ${h.ns}`,
       `link set ${h.fabricPort} master ${plan.bridge}`,
       `link set ${h.fabricPort} up`,
     ]),
   ]);
+  await ipBatch(plan.operator.ns, hostLinkCommands(plan.operator));
   // The fabric routes between the regional subnets on one bridge: no redirects.
   await runIn(f, "sysctl", [
     "-q",
@@ -437,7 +474,9 @@ async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
 }
 
 /** The host's uplink as on GCE (a /32 and a gateway), or as on a LAN. */
-export function hostLinkCommands(h: HostPlan): string[] {
+export function hostLinkCommands(
+  h: Pick<HostPlan, "address" | "prefixLength" | "gateway" | "uplink">,
+): string[] {
   const lines = [
     "link set lo up",
     `addr add ${h.address}/${h.prefixLength} dev ${h.uplink}`,
@@ -475,6 +514,25 @@ async function hostScriptAction(
   });
   await writeFile(path.join(state.dir, `host-prepare-h${h.index}.${action}.log`), stdout + stderr);
   return stdout + stderr;
+}
+
+/**
+ * The id of an attached endpoint's running container: the production lookup script, run in
+ * its host's namespace against the lab's daemon. It fails naming the endpoint's key.
+ */
+async function attachedContainerId(
+  endpoint: EndpointModel,
+  plan: LabPlan,
+  e: EndpointPlan,
+  dockerHost: string,
+): Promise<string> {
+  const host = plan.hosts.find((h) => h.name === e.host)!;
+  const r = await runIn(host.ns, "sh", ["-c", attachLookupScript(endpoint)], {
+    env: { ...process.env, DOCKER_HOST: dockerHost },
+    okCodes: [1],
+  });
+  if (r.code !== 0) throw new LabError(r.stderr.trim());
+  return r.stdout.trim().split("\n").pop()!.trim();
 }
 
 async function runEndpointScript(
@@ -660,6 +718,9 @@ export async function labDown(opts: LabOptions = {}): Promise<DownResult> {
     await killAll([...found]);
     return [...found];
   });
+
+  const sshd = await step(log, "stop sshd", () => stopLabSshd(state));
+  pids.push(...sshd);
 
   // Docker: this lab's containers, then its own daemon and what it mounted, then the
   // namespace links the endpoint script made.

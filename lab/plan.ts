@@ -49,6 +49,35 @@ export interface EndpointPlan {
   /** The container id: synthetic in netns mode; in docker mode Docker's, once created. */
   id: string;
   tap: string;
+  /** Where the endpoint is in the stack config (`endpoints[2]`), for messages. */
+  configPath: string;
+  /**
+   * What the container runs (docker mode): the stack's image (else the lab's util image),
+   * command, plain environment, working directory and user; or `attach`: a running
+   * container of that name, which the lab wires and never starts or removes.
+   */
+  workload: {
+    attach: boolean;
+    image?: string;
+    command?: string[];
+    env?: Record<string, string>;
+    workingDir?: string;
+    user?: string;
+  };
+}
+
+/**
+ * The operator's seat: a namespace on the fabric, like a workstation on the network, from
+ * which `npm run status -- --lab` reaches the hosts' sshd (never the root namespace).
+ */
+export interface OperatorPlan {
+  ns: string;
+  address: string;
+  /** As a host's: 32 with a gateway on the GCE-like fabric, else the LAN's prefix. */
+  prefixLength: number;
+  gateway?: string;
+  uplink: string;
+  fabricPort: string;
 }
 
 export interface FabricRoute {
@@ -70,6 +99,7 @@ export interface LabPlan {
   bridgeAddresses: string[];
   hosts: HostPlan[];
   endpoints: EndpointPlan[];
+  operator: OperatorPlan;
   /** The routes the GCE fabric would hold (the stack's static routes). */
   fabricRoutes: FabricRoute[];
 }
@@ -146,9 +176,45 @@ export function buildPlan(
           ? named
           : `${prefix}-x${i}`;
     const base = { name: e.name, host: e.host, ip: e.ip, group: e.group };
-    return { ...base, container: e.containerName, ns, id, tap: tapName(id) };
+    const w = e.workload;
+    const workload: EndpointPlan["workload"] =
+      w.kind === "attach"
+        ? { attach: true }
+        : {
+            attach: false,
+            ...(w.image !== undefined ? { image: w.image } : {}),
+            ...(w.command !== undefined ? { command: w.command } : {}),
+            ...(Object.keys(w.env).length > 0 ? { env: w.env } : {}),
+            ...(w.workingDir !== undefined ? { workingDir: w.workingDir } : {}),
+            ...(w.user !== undefined ? { user: w.user } : {}),
+          };
+    return {
+      ...base,
+      container: e.containerName,
+      ns,
+      id,
+      tap: tapName(id),
+      configPath: e.configPath,
+      workload,
+    };
   });
   const addressOf = new Map(model.hosts.map((h) => [h.name, h.internalAddress]));
+  // The operator: a free address of the first host's subnet (GCE) or of the LAN, from the top.
+  const first = hosts[0]!;
+  const [opNet, opBits] = router
+    ? ipaddr.IPv4.parseCIDR(subnetOf.get(model.hosts[0]!.region)!)
+    : ipaddr.IPv4.parseCIDR(`${first.address}/${lanBits}`);
+  const used = new Set(hosts.map((h) => h.address));
+  let op = ipToInt(networkOf(opNet.toString(), opBits)) + 2 ** (32 - opBits) - 3;
+  while (used.has(intToIp(op))) op--;
+  const operator: OperatorPlan = {
+    ns: `${prefix}-op`,
+    address: intToIp(op),
+    prefixLength: router ? 32 : lanBits,
+    ...(first.gateway !== undefined ? { gateway: first.gateway } : {}),
+    uplink: "eth0",
+    fabricPort: "op0",
+  };
   return {
     stack,
     prefix,
@@ -164,6 +230,7 @@ export function buildPlan(
       : [],
     hosts,
     endpoints,
+    operator,
     fabricRoutes: model.routes.map((r) => ({
       name: r.name,
       dest: r.destRange,
@@ -176,6 +243,7 @@ export function buildPlan(
 export function planNamespaces(plan: LabPlan): string[] {
   return [
     plan.fabricNs,
+    plan.operator.ns,
     ...plan.hosts.map((h) => h.ns),
     ...(plan.endpointMode === "netns" ? plan.endpoints.map((e) => e.ns) : []),
   ];

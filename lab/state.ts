@@ -6,6 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { CalicoConfig } from "../components/config.js";
+import { PATHS } from "../components/model.js";
 import { AGENT_SCRIPT } from "../components/render/index.js";
 import type { NeighbourRecord } from "./neigh.js";
 import type { LabPlan } from "./plan.js";
@@ -44,6 +46,8 @@ export interface LabState {
   stack: string;
   prefix: string;
   createdAt: string;
+  /** The validated config the lab was built from (the probes judge against it). */
+  config?: CalicoConfig;
   /** The plan as built (check and down use it, not the possibly edited stack file). */
   plan?: LabPlan;
   /** Namespaces recorded before they are created. */
@@ -88,6 +92,23 @@ export class StateDir {
   }
   endpointScript(name: string): string {
     return path.join(this.dir, "endpoints", `endpoint-${name}.sh`);
+  }
+  /** The lab's SSH files: host keys, the operator's key, authorized_keys, known_hosts. */
+  get sshDir(): string {
+    return path.join(this.dir, "ssh");
+  }
+  sshdConf(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.conf`);
+  }
+  sshdPid(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.pid`);
+  }
+  sshdLog(index: number): string {
+    return path.join(this.dir, `sshd-h${index}.log`);
+  }
+  /** The controller's plugin data directory, as `render/` makes it for production. */
+  pluginDataDir(controllerIndex: number): string {
+    return path.join(this.hostRoot(controllerIndex), PATHS.dataDir);
   }
   /** The lab's own dockerd: data root, exec root, socket, pid file and log. */
   get dockerDataRoot(): string {

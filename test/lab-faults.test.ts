@@ -8,10 +8,10 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { bgpStatus, choosePinger, labCheck, pingMatrix, routeTable } from "../lab/check.js";
+import { choosePinger, labCheck, pingMatrix, routeTable } from "../lab/check.js";
 import { run, runIn, sleep } from "../lab/exec.js";
 import { startBird, stopBird } from "../lab/bird.js";
-import { requireState, type LabOptions } from "../lab/context.js";
+import type { LabOptions } from "../lab/context.js";
 import {
   endpointScriptAction,
   felixStandIn,
@@ -22,7 +22,8 @@ import {
 } from "../lab/lab.js";
 import { docker } from "../lab/docker.js";
 import type { LabPlan } from "../lab/plan.js";
-import { StateDir } from "../lab/state.js";
+import { labNamespaceTransport, labTarget } from "../lab/probes.js";
+import { runStatus } from "../status/engine.js";
 import {
   leftovers,
   NOTHING,
@@ -101,16 +102,17 @@ describe("lab fault checks (dev stack, BGP on)", { skip }, () => {
   });
 
   it("a stopped BIRD: its routes are withdrawn and exactly the pairs across it fail; a restart recovers", async () => {
-    const state = new StateDir(stateRoot, opts.stack!);
     assert.deepEqual(await birdRoutes("host-1"), ["192.168.1.3"]);
     await stopBird(opts, "host-2");
     await eventually(
       "host-1 to drop host-2's endpoint route",
       async () => (await birdRoutes("host-1")).length === 0,
     );
-    const status = await bgpStatus(state, requireState(state).plan);
-    assert.equal(status.find((h) => h.host === "host-2")!.running, false);
-    assert.equal(status.find((h) => h.host === "host-1")!.established, false);
+    const { target } = labTarget(opts);
+    const status = await runStatus(target, labNamespaceTransport(plan));
+    assert.equal(status.hosts.find((h) => h.host === "host-2")!.bgp!.running, false);
+    const host1 = status.hosts.find((h) => h.host === "host-1")!;
+    assert.doesNotMatch(host1.bgp!.sessions[0]!.info, /^Established/);
 
     const matrix = await pingMatrix(plan, { deadlineMs: 2000, pinger: await choosePinger() });
     const onHost2 = new Set(plan.endpoints.filter((e) => e.host === "host-2").map((e) => e.name));

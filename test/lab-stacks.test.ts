@@ -16,6 +16,7 @@ import { docker } from "../lab/docker.js";
 import { labDockerHost, labDown, labNamespaces, labUp } from "../lab/lab.js";
 import type { EndpointMode } from "../lab/plan.js";
 import { labPrefix } from "../lab/plan.js";
+import { labSshdPids } from "../lab/sshd.js";
 import { StateDir } from "../lab/state.js";
 import {
   configFromYaml,
@@ -50,7 +51,7 @@ async function cycle(
     const made = await labNamespaces(labPrefix(opts.stack!));
     if (endpoints === "docker") {
       // Hosts and fabric are namespaces; each endpoint a running container, labelled.
-      assert.equal(made.length, 1 + config.hosts.length);
+      assert.equal(made.length, 2 + config.hosts.length, "fabric, operator, hosts");
       const { stdout } = await docker(labDockerHost(opts), [
         "ps",
         "--format",
@@ -61,7 +62,7 @@ async function cycle(
         config.endpoints.map((e) => `endpoint ${e.host} ${e.ip}`).sort(),
       );
     } else {
-      assert.equal(made.length, 1 + config.hosts.length + config.endpoints.length);
+      assert.equal(made.length, 2 + config.hosts.length + config.endpoints.length);
     }
     const report = await labCheck({ ...opts, timeoutMs: 30_000 });
     assert.deepEqual(report.problems, [], JSON.stringify(report, null, 2));
@@ -80,6 +81,7 @@ async function cycle(
   }
   const left = leftovers(before, await systemSnapshot());
   assert.deepEqual(left, NOTHING, "left behind");
+  assert.deepEqual(labSshdPids(new StateDir(stateRoot, opts.stack!)), [], "sshd left running");
   assert.equal(existsSync(new StateDir(stateRoot, opts.stack!).dir), false, "state folder");
 }
 

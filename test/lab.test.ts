@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import ipaddr from "ipaddr.js";
 import { buildModel, syntheticEndpointId, tapName } from "../components/model.js";
 import { NETNS_NAME_RE, netnsLinkName } from "../components/render/index.js";
-import { longestMatch, parseBirdProtocols } from "../lab/check.js";
+import { longestMatch, parseBirdProtocols } from "../status/engine.js";
 import { agentVerdicts } from "../lab/agent.js";
 import { dockerHostFromEnv, endpointCreateArgs, isStaticElf, UTIL_IMAGE } from "../lab/docker.js";
 import { hostLinkCommands } from "../lab/lab.js";
@@ -49,7 +49,7 @@ describe("lab names", () => {
   it("names every namespace of the dev stack with its prefix, uniquely, as the scripts accept", () => {
     const plan = buildPlan(buildModel(stackWith("dev")), "dev");
     const all = planNamespaces(plan);
-    assert.equal(all.length, 1 + 2 + 3);
+    assert.equal(all.length, 1 + 1 + 2 + 3, "fabric, operator, hosts, endpoints");
     assert.equal(new Set(all).size, all.length);
     for (const ns of all) assert.ok(isLabNamespace(plan, ns), ns);
     assert.ok(!isLabNamespace(plan, `${labPrefix("dev-x")}-fabric`));
@@ -151,7 +151,11 @@ describe("lab Docker endpoints (plan and arguments)", () => {
   it("makes endpoints containers: namespace links named as the endpoint script names them", () => {
     const plan = buildPlan(buildModel(stackWith("dev")), "dev", "docker");
     assert.equal(plan.endpointMode, "docker");
-    assert.deepEqual(planNamespaces(plan), [plan.fabricNs, ...plan.hosts.map((h) => h.ns)]);
+    assert.deepEqual(planNamespaces(plan), [
+      plan.fabricNs,
+      plan.operator.ns,
+      ...plan.hosts.map((h) => h.ns),
+    ]);
     for (const e of plan.endpoints) {
       assert.equal(e.ns, netnsLinkName(e.name));
       assert.match(e.ns, new RegExp(NETNS_NAME_RE));
@@ -291,6 +295,22 @@ describe("lab CLI refusals", { concurrency: true }, () => {
       const r = cli(["up", "--stack", "bad", "--stack-file", file, "--state-dir", dir]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /hosts\[0\]\.name: .*RFC 1035.*"Host_1"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the file and line of a stack file that is not YAML, with no stack trace", async () => {
+    const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(path.join(tmpdir(), "lab-cli-"));
+    try {
+      const file = path.join(dir, "Pulumi.broken.yaml");
+      await writeFile(file, "config:\n  calico-docker:hosts: [\n  calico-docker:hosts: 1\n");
+      const r = cli(["up", "--stack", "broken", "--stack-file", file, "--state-dir", dir]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`${file.replace(/[.]/g, "\\.")}, line \\d+`));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "a stack trace");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

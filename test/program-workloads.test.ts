@@ -68,7 +68,7 @@ const secretKeys = ["sshPrivateKey", "dbPassword", "registryToken"].map(
 );
 const world = await installMocks(entries, { stack: "workloads", secretKeys });
 const program = await import("../index.js");
-const { attachLookupScript } = await import("../components/endpoint.js");
+const { attachLookupScript } = await import("../components/render/index.js");
 const { buildModel } = await import("../components/model.js");
 const { loadConfig } = await import("../components/config.js");
 const { rawFromStackConfig } = await import("../components/stack-keys.js");

@@ -167,7 +167,13 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       const prep = world.byName(`calico-${h.name}-prepare`);
       assert.equal(commandHost(prep), h.name);
       assert.equal(prep.inputs.stdin, render.renderHostScript(model, h));
-      assert.match(str(prep.inputs.create), new RegExp(`bash '${PATHS.hostScript}' apply$`));
+      // Run under the lock the host agent takes on kept scripts (flock), or plainly without it.
+      assert.match(
+        str(prep.inputs.create),
+        new RegExp(
+          `then sudo -n flock -w 60 '${PATHS.hostScript}' bash '${PATHS.hostScript}' apply; else sudo -n bash '${PATHS.hostScript}' apply; fi$`,
+        ),
+      );
       assert.match(str(prep.inputs.delete), new RegExp(`bash '${PATHS.hostScript}' remove`));
       assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin)), identity(h.name)]);
       for (const m of render.KERNEL_MODULES) assert.ok(str(prep.inputs.stdin).includes(`'${m}'`));
@@ -380,7 +386,12 @@ describe("seed: Create some configuration for Felix", () => {
       const wiring = world.byName(`calico-ep-${e.name}-wiring`);
       assert.equal(commandHost(wiring), e.host);
       assert.equal(wiring.inputs.stdin, render.renderEndpointScript(e, id));
-      assert.match(str(wiring.inputs.create), new RegExp(`endpoint-${e.name}\\.sh' add$`));
+      assert.match(
+        str(wiring.inputs.create),
+        new RegExp(
+          `flock -w 60 '[^']*endpoint-${e.name}\\.sh' bash '[^']*endpoint-${e.name}\\.sh' add; else .*\\.sh' add; fi$`,
+        ),
+      );
       assert.match(str(wiring.inputs.delete), new RegExp(`endpoint-${e.name}\\.sh' remove`));
       assert.deepEqual(wiring.inputs.triggers, [id]);
 
@@ -488,10 +499,10 @@ describe("secrets", () => {
 });
 
 describe("stack outputs", () => {
-  it("hosts: name, internal and external IP, SSH command", () => {
+  it("hosts: name, internal and external IP, SSH user (npm run status reads it), SSH command", () => {
     assert.deepEqual(
-      hostsOut.map((h) => [h.name, h.internalAddress, h.controller]),
-      model.hosts.map((h) => [h.name, h.internalAddress, h.isController]),
+      hostsOut.map((h) => [h.name, h.internalAddress, h.controller, h.sshUser]),
+      model.hosts.map((h) => [h.name, h.internalAddress, h.isController, "core"]),
     );
     for (const h of hostsOut) assert.match(h.ssh, new RegExp(`core@${h.externalAddress}$`));
   });

@@ -420,3 +420,45 @@ describe("the worked example in docs/workloads.md", () => {
     }
   });
 });
+
+describe("workload records keep every key (zod's records drop __proto__ without a word)", () => {
+  // JSON.parse keeps "__proto__" as an own key, as the Pulumi runtime hands config over.
+  const withProto = (value: unknown) =>
+    JSON.parse(`{"__proto__": ${JSON.stringify(value)}}`) as Raw;
+
+  it("env", () => {
+    assertRejects(
+      stack({ env: withProto("x") }),
+      "endpoints[0].env.__proto__",
+      /is not an environment variable name/,
+      "x",
+    );
+  });
+
+  it("labels", () => {
+    assertRejects(
+      stack({ labels: withProto("x") }),
+      "endpoints[0].labels.__proto__",
+      /is not a label key/,
+      "x",
+    );
+  });
+
+  it("secretEnv", () => {
+    assertRejects(
+      stack({ secretEnv: withProto("dbPassword") }),
+      "endpoints[0].secretEnv.__proto__",
+      /is not an environment variable name/,
+      "dbPassword",
+    );
+  });
+
+  it("stackSecrets", () => {
+    assertRejects(
+      stack({}, { stackSecrets: withProto({ secret: true }) }),
+      "stackSecrets.__proto__",
+      /is not a stack secret's name/,
+      { secret: true },
+    );
+  });
+});

@@ -64,6 +64,26 @@ export function endpointIdsFor(
   return ids;
 }
 
+/**
+ * The plugin's data directory on the controller, file by file: felix.txt, groups.txt (when a
+ * group has rules) and one file per endpoint. `npm run status` compares the live directory
+ * with this.
+ */
+export function renderPluginData(
+  model: ClusterModel,
+  ids: Map<string, string>,
+): { name: string; content: string }[] {
+  const files = [{ name: "felix.txt", content: renderFelixTxt(model) }];
+  const groups = renderGroupsTxt(model);
+  if (groups !== undefined) files.push({ name: "groups.txt", content: groups });
+  for (const e of model.endpoints) {
+    const id = ids.get(e.name);
+    if (id === undefined) throw new RenderError(`no endpoint id for ${e.name}`);
+    files.push({ name: e.dataFile, content: renderEndpointData(e, id) });
+  }
+  return files;
+}
+
 export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): RenderedFile[] {
   const ids = endpointIdsFor(model, opts.endpointIds);
   for (const e of model.endpoints) checkDataFile(e.name, e.dataFile);
@@ -88,12 +108,7 @@ export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): Ren
     }
     if (host.isController) {
       add(`${dir}/acl_manager.cfg`, renderAclManagerCfg(model));
-      add(`${dir}/plugin-data/felix.txt`, renderFelixTxt(model));
-      const groups = renderGroupsTxt(model);
-      if (groups !== undefined) add(`${dir}/plugin-data/groups.txt`, groups);
-      for (const e of model.endpoints) {
-        add(`${dir}/plugin-data/${e.dataFile}`, renderEndpointData(e, ids.get(e.name)!));
-      }
+      for (const f of renderPluginData(model, ids)) add(`${dir}/plugin-data/${f.name}`, f.content);
     }
   }
   return files;

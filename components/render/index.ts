@@ -20,9 +20,11 @@ export {
   BOOT_UNIT,
 } from "./host-script.js";
 export { renderEndpointScript, netnsLinkName, NETNS_NAME_RE } from "./endpoint-script.js";
+export { attachLookupScript } from "./attach-script.js";
 export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
 export {
   renderAll,
+  renderPluginData,
   endpointIdsFor,
   STAND_IN_SSH_KEY,
   type RenderedFile,

@@ -4,7 +4,13 @@
  */
 import type { Logger } from "pino";
 import { Router } from "zeromq";
-import { endpointsForHost, orphanEndpoints, resolveHost, type State } from "./state.js";
+import {
+  endpointsForHost,
+  orphanEndpoints,
+  resolveHost,
+  type State,
+  type StateDelta,
+} from "./state.js";
 import { FelixConnection } from "./felix.js";
 import { invalidReply, jsonType, preview } from "./protocol.js";
 import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
@@ -59,6 +65,8 @@ export class EndpointPlugin {
   private router: Router | null = null;
   private serving: Promise<void> | null = null;
   private warnedOrphans = "";
+  /** Endpoints on hosts without a [felix] section: name -> `name@host`. */
+  private orphans = new Map<string, string>();
   private stopping = false;
 
   constructor(opts: EndpointPluginOptions) {
@@ -74,7 +82,10 @@ export class EndpointPlugin {
       watch: push,
       ...storeTuning(opts),
     });
-    this.store.on("change", (state) => this.onState(state));
+    this.store.on("change", (state, delta) => {
+      if (delta && !delta.felixChanged) this.onEndpoints(state, delta);
+      else this.onState(state);
+    });
   }
 
   get endpoint(): string {
@@ -163,12 +174,43 @@ export class EndpointPlugin {
       }
       if ((this.opts.mode ?? "push") === "push") conn.setDesired(endpointsForHost(state, f.host));
     }
-    const orphans = orphanEndpoints(state).map((e) => `${e.name}@${e.host}`);
+    this.orphans = new Map(orphanEndpoints(state).map((e) => [e.name, `${e.name}@${e.host}`]));
+    this.warnOrphans();
+  }
+
+  private warnOrphans(): void {
+    const orphans = [...this.orphans.values()];
     const text = orphans.join(",");
     if (text !== this.warnedOrphans && orphans.length > 0) {
       this.log.warn({ endpoints: orphans }, "endpoints on hosts without a [felix] section");
     }
     this.warnedOrphans = text;
+  }
+
+  /**
+   * Only endpoints changed (the Felix hosts are the same): only the hosts they were and are
+   * on are told, and only about them.
+   */
+  private onEndpoints(state: State, delta: StateDelta): void {
+    if (this.stopping) return;
+    const push = (this.opts.mode ?? "push") === "push";
+    const connOf = (host: string): FelixConnection | undefined => {
+      const f = resolveHost(state, host);
+      return f ? this.connections.get(f.host.toLowerCase()) : undefined;
+    };
+    // Removals first: an id may move from one endpoint to another in the same change.
+    for (const { before } of delta.endpoints.values()) {
+      if (!before) continue;
+      if (push) connOf(before.host)?.deleteDesired(before.id);
+      this.orphans.delete(before.name);
+    }
+    for (const { after: e } of delta.endpoints.values()) {
+      if (!e) continue;
+      const conn = connOf(e.host);
+      if (push) conn?.setDesiredOne(e.id, { mac: e.mac, state: e.state, addrs: [e.ip] });
+      if (!resolveHost(state, e.host)) this.orphans.set(e.name, `${e.name}@${e.host}`);
+    }
+    this.warnOrphans();
   }
 
   private async handle(req: {

@@ -150,6 +150,17 @@ export class FelixConnection {
     this.kick();
   }
 
+  /** Sets what one endpoint of this host should be. */
+  setDesiredOne(id: string, view: EndpointView): void {
+    this.desired.set(id, view);
+    this.kick();
+  }
+
+  /** This host should no longer have the endpoint. */
+  deleteDesired(id: string): void {
+    if (this.desired.delete(id)) this.kick();
+  }
+
   /** Endpoints the plugin would announce in a resync now. */
   snapshot(): Array<[string, EndpointView]> {
     return [...this.desired.entries()];

@@ -190,3 +190,145 @@ export function groupsOf(state: State): Map<string, Group> {
   }
   return out;
 }
+
+/** What changed in one step of an incremental merge. */
+export interface StateDelta {
+  /** Endpoints (by name) whose merged definition changed: before and after (absent = none). */
+  readonly endpoints: ReadonlyMap<string, { before?: Endpoint; after?: Endpoint }>;
+  readonly felixChanged: boolean;
+  readonly groupsChanged: boolean;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Same definition, wherever it comes from (the `file` field left out). */
+function sameDef<T extends { file: string }>(a: T | undefined, b: T | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const strip = (x: T): string => {
+    const rest: Partial<T> = { ...x };
+    delete rest.file;
+    return JSON.stringify(rest);
+  };
+  return strip(a) === strip(b);
+}
+
+function count(m: Map<string, number>, key: string, by: number): void {
+  const n = (m.get(key) ?? 0) + by;
+  if (n === 0) m.delete(key);
+  else m.set(key, n);
+}
+
+/**
+ * How many times each name is defined over all files (felix hosts, endpoint names and ids,
+ * groups). A name defined exactly once cannot be in a conflict, so a change that touches
+ * only such names can be applied to the merged state without merging everything again.
+ */
+export class DefinitionCounts {
+  readonly felix = new Map<string, number>();
+  readonly names = new Map<string, number>();
+  readonly ids = new Map<string, number>();
+  readonly groups = new Map<string, number>();
+
+  add(content: FileContent | null, by: 1 | -1): void {
+    if (!content) return;
+    for (const f of content.felix) count(this.felix, f.host.toLowerCase(), by);
+    for (const e of content.endpoints) {
+      count(this.names, e.name, by);
+      count(this.ids, e.id, by);
+    }
+    for (const g of content.groups) count(this.groups, g.name, by);
+  }
+
+  /** Every name of `content` is defined at most once. */
+  unique(content: FileContent | null): boolean {
+    if (!content) return true;
+    return (
+      content.felix.every((f) => (this.felix.get(f.host.toLowerCase()) ?? 0) <= 1) &&
+      content.endpoints.every(
+        (e) => (this.names.get(e.name) ?? 0) <= 1 && (this.ids.get(e.id) ?? 0) <= 1,
+      ) &&
+      content.groups.every((g) => (this.groups.get(g.name) ?? 0) <= 1)
+    );
+  }
+}
+
+/**
+ * Applies the change of some files' contents to `state` in place, in time proportional to
+ * what changed, when that gives exactly what mergeFiles would: every name the old and new
+ * contents define is defined only once, before and after (`counts` is updated here).
+ * Returns null, with `counts` updated all the same, when a full merge is needed.
+ */
+export function applyFileChanges(
+  state: State,
+  counts: DefinitionCounts,
+  changes: ReadonlyArray<{ before: FileContent | null; after: FileContent | null }>,
+): StateDelta | null {
+  let simple = changes.every((c) => counts.unique(c.before));
+  for (const c of changes) counts.add(c.before, -1);
+  for (const c of changes) counts.add(c.after, 1);
+  simple &&= changes.every((c) => counts.unique(c.after));
+  if (!simple) return null;
+  const felix = state.felix as Map<string, FelixHost>;
+  const endpoints = state.endpoints as Map<string, Endpoint>;
+  const groupRules = state.groupRules as Map<string, GroupRules>;
+  const delta: Mutable<StateDelta> & {
+    endpoints: Map<string, { before?: Endpoint; after?: Endpoint }>;
+  } = {
+    endpoints: new Map(),
+    felixChanged: false,
+    groupsChanged: false,
+  };
+  const felixBefore = new Map<string, FelixHost | undefined>();
+  const groupsBefore = new Map<string, GroupRules | undefined>();
+  const endpointsBefore = new Map<string, Endpoint | undefined>();
+  const remember = <T>(m: Map<string, T | undefined>, key: string, cur: Map<string, T>): void => {
+    if (!m.has(key)) m.set(key, cur.get(key));
+  };
+  for (const { before } of changes) {
+    if (!before) continue;
+    for (const f of before.felix) {
+      const key = f.host.toLowerCase();
+      remember(felixBefore, key, felix);
+      felix.delete(key);
+    }
+    for (const e of before.endpoints) {
+      remember(endpointsBefore, e.name, endpoints);
+      endpoints.delete(e.name);
+    }
+    for (const g of before.groups) {
+      remember(groupsBefore, g.name, groupRules);
+      groupRules.delete(g.name);
+    }
+  }
+  for (const { after } of changes) {
+    if (!after) continue;
+    for (const f of after.felix) {
+      const key = f.host.toLowerCase();
+      remember(felixBefore, key, felix);
+      felix.set(key, f);
+    }
+    for (const e of after.endpoints) {
+      remember(endpointsBefore, e.name, endpoints);
+      endpoints.set(e.name, e);
+    }
+    for (const g of after.groups) {
+      remember(groupsBefore, g.name, groupRules);
+      groupRules.set(g.name, g);
+    }
+  }
+  for (const [key, old] of felixBefore) {
+    if (!sameDef(old, felix.get(key))) delta.felixChanged = true;
+  }
+  for (const [key, old] of groupsBefore) {
+    if (!sameDef(old, groupRules.get(key))) delta.groupsChanged = true;
+  }
+  for (const [name, old] of endpointsBefore) {
+    const now = endpoints.get(name);
+    if (sameDef(old, now)) continue;
+    delta.endpoints.set(name, {
+      ...(old === undefined ? {} : { before: old }),
+      ...(now === undefined ? {} : { after: now }),
+    });
+  }
+  return delta;
+}

@@ -23,7 +23,13 @@ import { lstat, open, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { parseDataFile, type FileContent, type Problem } from "./parse.js";
-import { EMPTY_STATE, mergeFiles, type State } from "./state.js";
+import {
+  applyFileChanges,
+  DefinitionCounts,
+  mergeFiles,
+  type State,
+  type StateDelta,
+} from "./state.js";
 
 /** What the endpoint and network plugins may tune of their data store. */
 export type DataStoreTuning = Pick<
@@ -79,7 +85,11 @@ interface FileRecord {
 }
 
 export interface DataStoreEvents {
-  change: [state: State, previous: State];
+  /**
+   * The merged state changed. `delta` says what changed when only endpoints, hosts or
+   * groups defined once were touched; null means anything may have changed.
+   */
+  change: [state: State, delta: StateDelta | null];
 }
 
 function isDataFile(name: string): boolean {
@@ -133,8 +143,13 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
   private readonly pollMs: number;
   private readonly watchEnabled: boolean;
   private readonly files = new Map<string, FileRecord>();
-  private current: State = EMPTY_STATE;
-  private currentPrint = fingerprint(EMPTY_STATE);
+  /** The merged state; updated in place when a change touches no conflicting name. */
+  private current: State = { felix: new Map(), endpoints: new Map(), groupRules: new Map() };
+  /** Fingerprint of `current`, or null when it must be computed again. */
+  private currentPrint: string | null = null;
+  /** The file contents `current` is made of. */
+  private readonly merged = new Map<string, FileContent>();
+  private readonly counts = new DefinitionCounts();
   private watcher: FSWatcher | null = null;
   private parentWatcher: FSWatcher | null = null;
   /** Inode and device of the directory being watched. */
@@ -427,36 +442,54 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
       // Keep the last good state: a vanished directory must not destroy every endpoint.
       return;
     }
-    let touched = false;
+    const touched = new Set<string>();
     for (const name of full ? [...this.files.keys()] : []) {
       if (!looks.has(name)) {
         this.files.delete(name);
         this.log.info({ file: name }, "data file removed");
-        touched = true;
+        touched.add(name);
       }
     }
     for (const [name, look] of looks) {
-      if (await this.loadFile(name, look, force)) touched = true;
+      if (await this.loadFile(name, look, force)) touched.add(name);
     }
-    if (!touched) return;
-    const contents = new Map<string, FileContent>();
-    for (const [name, rec] of this.files) if (rec.content) contents.set(name, rec.content);
-    const { state, problems } = mergeFiles(contents);
-    const problemsText = JSON.stringify(problems);
-    if (problemsText !== this.lastMergeProblems) {
-      for (const p of problems) this.log.warn({ ...p }, problemText(p));
-      this.lastMergeProblems = problemsText;
+    const changes: Array<{ before: FileContent | null; after: FileContent | null }> = [];
+    for (const name of touched) {
+      const before = this.merged.get(name) ?? null;
+      const after = this.files.get(name)?.content ?? null;
+      if (before === after) continue;
+      changes.push({ before, after });
+      if (after) this.merged.set(name, after);
+      else this.merged.delete(name);
     }
-    const print = fingerprint(state);
-    if (print === this.currentPrint || this.stopped) return;
-    const previous = this.current;
-    this.current = state;
-    this.currentPrint = print;
+    if (changes.length === 0) return;
+    // Only what the changed files define is looked at, unless a name they define (before or
+    // after) is defined elsewhere too: then the whole directory is merged again.
+    const delta = applyFileChanges(this.current, this.counts, changes);
+    let state = this.current;
+    if (delta) {
+      if (delta.endpoints.size === 0 && !delta.felixChanged && !delta.groupsChanged) return;
+      this.currentPrint = null;
+      if (this.stopped) return;
+    } else {
+      const merge = mergeFiles(this.merged);
+      state = merge.state;
+      const problemsText = JSON.stringify(merge.problems);
+      if (problemsText !== this.lastMergeProblems) {
+        for (const p of merge.problems) this.log.warn({ ...p }, problemText(p));
+        this.lastMergeProblems = problemsText;
+      }
+      const print = fingerprint(state);
+      const before = this.currentPrint ?? fingerprint(this.current);
+      this.current = state;
+      this.currentPrint = print;
+      if (print === before || this.stopped) return;
+    }
     this.log.info(
       { hosts: state.felix.size, endpoints: state.endpoints.size, groups: state.groupRules.size },
       "data changed",
     );
-    this.emit("change", state, previous);
+    this.emit("change", state, delta);
   }
 
   /** Milliseconds the file still has to stay quiet, or 0 when it may be read. */

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseDataFile, type FileContent } from "../src/parse.js";
 import {
+  applyFileChanges,
+  DefinitionCounts,
   defaultPolicy,
   endpointsForHost,
   groupsOf,
@@ -245,4 +247,86 @@ test("group rules are validated strictly, naming the rule and the field", () => 
   const c = ok("groups.txt", '[group g]\ninbound=[{"group":"g"}]\n');
   assert.deepEqual(c.groups[0]?.inbound, [{ group: "g", cidr: null, protocol: null, port: null }]);
   assert.deepEqual(c.groups[0]?.outbound, []);
+});
+
+test("incremental merge: random file changes give what a full merge gives, conflicts included", () => {
+  // A small pool so that names, ids and hosts collide often; a seeded generator.
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const section = (): string => {
+    const k = rand(10);
+    if (k < 6) {
+      const n = rand(8);
+      return endpointText({
+        name: `ep${n}`,
+        id: endpointId(`id${rand(8)}`),
+        ip: `10.0.0.${rand(4) + 1}`,
+        mac: "ee:ee:00:00:00:01",
+        host: `host${rand(3)}`,
+        group: `g${rand(3)}`,
+      });
+    }
+    if (k < 8) return felixText([{ host: `host${rand(3)}`, ip: `10.1.0.${rand(3) + 1}` }]);
+    return `[group g${rand(3)}]\ninbound=[]\noutbound=${rand(2) ? "[]" : '[{"cidr":"10.0.0.0/8"}]'}\n`;
+  };
+  const fileText = (): string =>
+    Array.from({ length: rand(3) + 1 }, section)
+      .join("\n")
+      .replace(/\[endpoint (ep\d+)\]([\s\S]*?)\[endpoint \1\]/, "[endpoint $1]$2[endpoint x$1]");
+  const sorted = <T>(m: ReadonlyMap<string, T>): Array<[string, T]> =>
+    [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const merged = new Map<string, FileContent>();
+  const counts = new DefinitionCounts();
+  let state = mergeFiles(merged).state;
+  let fast = 0;
+  let full = 0;
+  for (let step = 0; step < 2000; step++) {
+    const changes: Array<{ before: FileContent | null; after: FileContent | null }> = [];
+    for (let k = rand(2) + 1; k > 0; k--) {
+      const name = `f${rand(6)}.txt`;
+      if (changes.length > 0 && merged.has(name) && rand(2) === 0) continue;
+      const before = merged.get(name) ?? null;
+      let after: FileContent | null = null;
+      if (rand(5) > 0) {
+        const r = parseDataFile(name, fileText());
+        after = r.content;
+      }
+      if (before === after) continue;
+      changes.push({ before, after });
+      if (after) merged.set(name, after);
+      else merged.delete(name);
+    }
+    const previous = {
+      felix: new Map(state.felix),
+      endpoints: new Map(state.endpoints),
+      groupRules: new Map(state.groupRules),
+    };
+    const delta = applyFileChanges(state, counts, changes);
+    const expected = mergeFiles(merged).state;
+    if (delta) {
+      fast++;
+      for (const [name, e] of sorted(expected.endpoints)) {
+        const was = previous.endpoints.get(name);
+        const same = JSON.stringify({ ...was, file: "" }) === JSON.stringify({ ...e, file: "" });
+        assert.equal(delta.endpoints.has(name), !same, `step ${step}: delta of ${name}`);
+        if (!same) assert.deepEqual(delta.endpoints.get(name)?.after, e);
+      }
+      for (const name of previous.endpoints.keys()) {
+        if (!expected.endpoints.has(name)) {
+          assert.deepEqual(delta.endpoints.get(name)?.before, previous.endpoints.get(name));
+        }
+      }
+    } else {
+      full++;
+      state = expected;
+    }
+    assert.deepEqual(sorted(state.felix), sorted(expected.felix), `step ${step}: felix`);
+    assert.deepEqual(sorted(state.endpoints), sorted(expected.endpoints), `step ${step}`);
+    assert.deepEqual(sorted(state.groupRules), sorted(expected.groupRules), `step ${step}`);
+  }
+  // Both ways were taken many times.
+  assert.ok(fast > 100 && full > 100, `fast ${fast}, full ${full}`);
 });

@@ -1,6 +1,6 @@
 /**
  * What the lab tests compare before and after a lab: named namespaces, the root namespace's
- * links, BIRD and Docker processes (dockerd, containerd, shims), agents and mounts. A lab must
+ * links, BIRD and Docker processes (dockerd, containerd, shims), agents, sshd and mounts. A lab must
  * leave none of its own behind.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -19,6 +19,8 @@ export interface SystemSnapshot {
   agents: string[];
   /** Mount points. */
   mounts: string[];
+  /** sshd processes (the lab runs one per host). */
+  sshds: string[];
 }
 
 /** An empty snapshot: what `leftovers` says when nothing was left behind. */
@@ -29,6 +31,7 @@ export const NOTHING: SystemSnapshot = {
   dockers: [],
   agents: [],
   mounts: [],
+  sshds: [],
 };
 
 export async function systemSnapshot(): Promise<SystemSnapshot> {
@@ -37,6 +40,7 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
   const birds: string[] = [];
   const dockers: string[] = [];
   const agents: string[] = [];
+  const sshds: string[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -46,6 +50,8 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
       if (/(^|\/)bird$/.test(argv[0] ?? "") && !argv.includes("-p")) birds.push(line);
       if (/(^|\/)(dockerd|containerd[a-z0-9-]*)$/.test(argv[0] ?? "")) dockers.push(line);
       if (argv.some((a) => /calico-agent[^/]*\.sh$/.test(a))) agents.push(line);
+      // sshd rewrites its command line: "sshd: /usr/sbin/sshd -D -f <conf> [listener] ...".
+      if (/^(sshd: )?(\S*\/)?sshd( |$)/.test(argv.join(" "))) sshds.push(line);
     } catch {
       // gone meanwhile
     }
@@ -69,6 +75,7 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
     dockers: dockers.sort(),
     agents: agents.sort(),
     mounts: [...new Set(mounts)].sort(),
+    sshds: sshds.sort(),
   };
 }
 
@@ -82,6 +89,7 @@ export function leftovers(before: SystemSnapshot, after: SystemSnapshot): System
     dockers: extra(before.dockers, after.dockers),
     agents: extra(before.agents, after.agents),
     mounts: extra(before.mounts, after.mounts),
+    sshds: extra(before.sshds, after.sshds),
   };
 }
 
