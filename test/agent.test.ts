@@ -8,7 +8,11 @@
  *   - `docker restart` (one, then several at once) is re-wired within 2 s: eth0, address,
  *     MAC, default route, tap, host route, proxy ARP;
  *   - the daemon restarted: the agent reconnects and makes a pass;
- *   - a system container whose health check the test makes fail is restarted, with why.
+ *   - a system container whose health check the test makes fail is restarted, with why;
+ *   - an attached endpoint (attach: true), a container started by the test with
+ *     `docker run --net=none` and none of our labels, is wired at start and after a
+ *     `docker restart`; a missing one is logged as skipped until it appears, then wired
+ *     when it is started.
  * Needs root, namespaces and docker.io + busybox-static; run under the test lock.
  */
 import assert from "node:assert/strict";
@@ -38,6 +42,9 @@ const GOOD = ["a", "b", "c", "d", "e", "f"].map((x) => `cda${tag}-${x}`);
 const FAILING = `cda${tag}-fail`;
 const NO_SCRIPT = `cda${tag}-none`;
 const OTHER_HOST = `cda${tag}-other`;
+/** Attached endpoints of host-1: one running from the start, one started later. */
+const ATTACHED = `cda${tag}-att`;
+const LATE = `cda${tag}-late`;
 
 const model = buildModel(
   loadConfig({
@@ -47,6 +54,8 @@ const model = buildModel(
       { name: FAILING, host: "host-1", ip: "192.168.7.100", group: "web" },
       { name: NO_SCRIPT, host: "host-1", ip: "192.168.7.101", group: "web" },
       { name: OTHER_HOST, host: "host-2", ip: "192.168.7.102", group: "web" },
+      { name: ATTACHED, host: "host-1", ip: "192.168.7.103", group: "web", attach: true },
+      { name: LATE, host: "host-1", ip: "192.168.7.104", group: "web", attach: true },
     ],
     groups: {},
   }),
@@ -186,6 +195,28 @@ function labels(e: EndpointModel): string[] {
   ].flatMap(([k, v]) => ["--label", `${k}=${v}`]);
 }
 
+/**
+ * Starts the endpoint's container: `--net=none`, a restart policy; the program's labels
+ * unless it is attached (something else runs it: no labels of ours). Returns its id.
+ */
+function runEndpoint(d: Dockerd, e: EndpointModel): string {
+  return d.dockerOk([
+    "run",
+    "-d",
+    "--name",
+    e.containerName,
+    "--net=none",
+    `--restart=${ENDPOINT_RESTART_POLICY}`,
+    // busybox sleep as pid 1 ignores SIGTERM: do not wait 10 s for it at daemon stop.
+    "--stop-timeout",
+    "1",
+    ...(e.workload.kind === "attach" ? [] : labels(e)),
+    IMAGE,
+    "sleep",
+    "100000",
+  ]);
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
@@ -215,23 +246,11 @@ describe("host agent, with a real dockerd", { skip }, () => {
     d = await startDockerd({ prefix: "cda-d-" });
     importBusybox(d, IMAGE);
     for (const e of model.endpoints) {
-      const id = d.dockerOk([
-        "run",
-        "-d",
-        "--name",
-        e.containerName,
-        "--net=none",
-        `--restart=${ENDPOINT_RESTART_POLICY}`,
-        // busybox sleep as pid 1 ignores SIGTERM: do not wait 10 s for it at daemon stop.
-        "--stop-timeout",
-        "1",
-        ...labels(e),
-        IMAGE,
-        "sleep",
-        "100000",
-      ]);
+      // The late attached container is started by its test.
+      if (e.name === LATE) continue;
+      const id = runEndpoint(d, e);
       const file = join(scriptDir(), `endpoint-${e.name}.sh`);
-      if (GOOD.includes(e.name)) {
+      if (GOOD.includes(e.name) || e.name === ATTACHED) {
         writeFileSync(file, renderEndpointScript(e, id), { mode: 0o755 });
       } else if (e.name === FAILING) {
         writeFileSync(file, "#!/bin/sh\necho 'cannot wire: boom' >&2\nexit 3\n", { mode: 0o755 });
@@ -272,7 +291,7 @@ describe("host agent, with a real dockerd", { skip }, () => {
   });
 
   it("at start wires its host's endpoints, reports the one with no script, logs the failing one", async () => {
-    await log.wait(/pass \(agent start\): 8 endpoint container\(s\) running/, 0);
+    await log.wait(/pass \(agent start\): 9 endpoint container\(s\) running/, 0);
     for (const name of GOOD) {
       await log.wait(
         new RegExp(`wired endpoint ${name} \\(container [0-9a-f]{12}, agent start\\)`),
@@ -290,6 +309,33 @@ describe("host agent, with a real dockerd", { skip }, () => {
     await untilWired(d!, GOOD, 5000);
     assert.doesNotMatch(log.text(), new RegExp(OTHER_HOST), "another host's endpoint is not ours");
     assert.ok(!existsSync(join(dir, "other-ran")));
+  });
+
+  it("wires an attached container with none of our labels at start; a missing one is skipped", async () => {
+    await log.wait(
+      new RegExp(`wired endpoint ${ATTACHED} \\(container [0-9a-f]{12}, agent start\\)`),
+      0,
+    );
+    await untilWired(d!, [ATTACHED], 5000);
+    await log.wait(
+      new RegExp(
+        `skipped attached endpoint ${LATE} \\(agent start\\): no running container named ${LATE}; skipped until it appears`,
+      ),
+      0,
+    );
+    assert.equal(agent!.exitCode, null, "the agent is still running");
+  });
+
+  it("re-wires a restarted attached container (no labels of ours) within 2 s, every time", async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const from = log.mark();
+      await d!.dockerAsync(["restart", "-t", "0", byName(ATTACHED).containerName]);
+      times.push(...(await startToWired(d!, [ATTACHED], "started", from)));
+    }
+    times.sort((a, b) => a - b);
+    console.log(`attached, docker restart: container start -> wired (ms): ${times.join(", ")}`);
+    assert.ok(pct(times, 100) < 2000, `every restart wired within 2 s: ${times.join(", ")}`);
   });
 
   it("re-wires a restarted endpoint within 2 s of its start, every time", async () => {
@@ -328,7 +374,7 @@ describe("host agent, with a real dockerd", { skip }, () => {
     // The daemon starts the containers itself (restart policy); the agent's pass wires them.
     await log.wait(/events stream ended/, from);
     await log.wait(/pass \(Docker is back\)/, from);
-    const times = await startToWired(d!, GOOD, "Docker is back", from);
+    const times = await startToWired(d!, [...GOOD, ATTACHED], "Docker is back", from);
     const lastWired = Math.max(
       ...log.lines.map((l, i) =>
         i >= from && /wired endpoint .*Docker is back/.test(l) ? log.times[i]! : 0,
@@ -342,12 +388,44 @@ describe("host agent, with a real dockerd", { skip }, () => {
     assert.ok(pct(times, 100) < 5000, `all wired: ${times.join(", ")}`);
   });
 
+  it("a missing attached container, logged once as skipped, is wired when it appears", async () => {
+    // Two passes so far (agent start, Docker is back): one line about the missing container.
+    const skipped = log.lines.filter((l) => l.includes(`skipped attached endpoint ${LATE} `));
+    assert.equal(skipped.length, 1, log.text());
+    assert.match(skipped[0]!, /skipped until it appears/);
+    const e = byName(LATE);
+    const id = d!.dockerOk([
+      "create",
+      "--name",
+      e.containerName,
+      "--net=none",
+      "--stop-timeout",
+      "1",
+      IMAGE,
+      "sleep",
+      "100000",
+    ]);
+    writeFileSync(join(scriptDir(), `endpoint-${LATE}.sh`), renderEndpointScript(e, id), {
+      mode: 0o755,
+    });
+    const from = log.mark();
+    d!.dockerOk(["start", e.containerName]);
+    await log.wait(
+      new RegExp(`attached endpoint ${LATE}: container ${id.slice(0, 12)} appeared`),
+      from,
+    );
+    const times = await startToWired(d!, [LATE], "started", from);
+    assert.ok(pct(times, 100) < 2000, `wired within 2 s: ${times.join(", ")}`);
+  });
+
   it("once: one pass, then exit 1 because one endpoint failed", () => {
     const r = run("ip", ["netns", "exec", hostNs, "bash", join(dir, "calico-agent.sh"), "once"], {
       env: { ...d!.env, CALICO_SCRIPT_DIR: scriptDir() },
     });
     assert.equal(r.status, 1, r.output);
-    for (const name of GOOD) assert.match(r.stdout, new RegExp(`wired endpoint ${name} .*once`));
+    for (const name of [...GOOD, ATTACHED, LATE]) {
+      assert.match(r.stdout, new RegExp(`wired endpoint ${name} .*once`));
+    }
     assert.match(r.stdout, new RegExp(`skipped endpoint ${NO_SCRIPT} `));
     assert.match(r.stdout, new RegExp(`failed to wire endpoint ${FAILING} `));
     assert.match(r.stdout, /1 endpoint\(s\) failed to wire/);

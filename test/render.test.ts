@@ -387,7 +387,26 @@ describe("scripts", () => {
     assert.match(scripts[0]!, /^HOST_LABEL='calico-docker\.host'$/m);
     assert.match(scripts[0]!, /--filter "label=\$HOST_LABEL=\$HOST_NAME"/);
     assert.match(scripts[0]!, /^SCRIPT_DIR="\$\{CALICO_SCRIPT_DIR:-\$DEFAULT_SCRIPT_DIR\}"$/m);
-    const sc = shellcheck(scripts);
+    assert.match(scripts[0]!, /^ATTACHED=\(\)$/m);
+    // Attached endpoints (attach: true) are known by name; their events carry no labels.
+    const att = modelOf({
+      ...devRaw(),
+      endpoints: [
+        { name: "legacy-app", host: "host-1", ip: "192.168.1.9", group: "web", attach: true },
+        { name: "db-1", host: "host-1", ip: "192.168.1.10", group: "web", attach: true },
+        { name: "other", host: "host-2", ip: "192.168.1.11", group: "web", attach: true },
+      ],
+      groups: {},
+    });
+    const withAttached = renderAgentScript(att, hostOf(att, "host-1"));
+    assert.match(withAttached, /^ATTACHED=\('legacy-app' 'db-1'\)$/m);
+    assert.match(withAttached, /--filter event=health_status --format "\$EVENT_FORMAT"/);
+    assert.match(
+      scripts[0]!,
+      /--filter event=health_status --filter "label=\$HOST_LABEL=\$HOST_NAME" --format/,
+    );
+    assert.match(renderAgentScript(att, hostOf(att, "host-2")), /^ATTACHED=\('other'\)$/m);
+    const sc = shellcheck([...scripts, withAttached]);
     assert.ok(sc.ok, sc.output);
   });
 

@@ -83,8 +83,11 @@ AGENT_TEXT=$(
 #          calico-docker.role=endpoint and calico-docker.host=host-1 runs that endpoint's
 #          script "endpoint-<name>.sh add" (<name> from its calico-docker.endpoint label),
 #          which gives the container its eth0, address, MAC and route again and restores
-#          the tap's host route and proxy ARP. Starts are wired in parallel. A full pass over
-#          the running endpoint containers is made at start and each time the daemon comes
+#          the tap's host route and proxy ARP. So does every start of the container of an
+#          attached endpoint (attach: true: run by something else, with no labels of ours),
+#          known by its name (on this host: none).
+#          Starts are wired in parallel. A full pass over the running endpoint containers,
+#          attached ones included, is made at start and each time the daemon comes
 #          back (the events stream ends: the agent asks every 0.2 s, after 10 s every 2 s).
 #          A system container of this host (felix, aclmgr, bird, plugin-*) that Docker
 #          reports unhealthy is restarted (docker restart), with the reason logged.
@@ -93,6 +96,7 @@ AGENT_TEXT=$(
 #
 # One line per wired, skipped or failed endpoint goes to stdout (the journal). A container
 # with no script is reported and skipped; a failing script is logged and the agent goes on.
+# An attached container that is not running is logged once, and skipped until it appears.
 #
 # Environment: CALICO_SCRIPT_DIR  where the endpoint scripts are (default /opt/calico/bin)
 #              DOCKER_HOST        the daemon to follow (the docker CLI's default otherwise)
@@ -105,8 +109,14 @@ HOST_LABEL='calico-docker.host'
 ENDPOINT_LABEL='calico-docker.endpoint'
 NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
 SCRIPT_DIR="${CALICO_SCRIPT_DIR:-$DEFAULT_SCRIPT_DIR}"
+# The attached endpoints of this host (attach: true): endpoint and container names.
+ATTACHED=()
+declare -A IS_ATTACHED=()
+for _n in "${ATTACHED[@]}"; do IS_ATTACHED[$_n]=1; done
+# Attached endpoints reported missing (logged once until they appear).
+declare -A MISSING=()
 MAX_JOBS=16
-EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}'
+EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}|{{index .Actor.Attributes "'"$HOST_LABEL"'"}}'
 HAVE_FLOCK=no
 if command -v flock >/dev/null 2>&1; then HAVE_FLOCK=yes; fi
 declare -A RESTARTING=()
@@ -179,16 +189,39 @@ spawn_restart() {
 
 # One pass: every running endpoint container of this host, and unhealthy system ones.
 pass() {
-  local why=$1 list id name role n=0
-  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}' 2>&1); then
+  local why=$1 list id name role cname n=0
+  local -A running=()
+  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}|{{.Names}}' 2>&1); then
     log "pass failed: docker ps: $list"
     return 1
   fi
-  while IFS='|' read -r id name; do
+  while IFS='|' read -r id name cname; do
     [[ -n "$id" ]] || continue
+    # An attached container that also carries our labels is wired once, as attached.
+    [[ -z "${IS_ATTACHED[$cname]:-}" ]] || continue
     spawn_wire "$id" "$name" "$why"
     n=$((n + 1))
   done <<<"$list"
+  if [[ ${#ATTACHED[@]} -gt 0 ]]; then
+    if ! list=$(docker ps --no-trunc --format '{{.ID}}|{{.Names}}' 2>&1); then
+      log "pass failed: docker ps: $list"
+      return 1
+    fi
+    while IFS='|' read -r id cname; do
+      if [[ -n "$id" && -n "${IS_ATTACHED[$cname]:-}" ]]; then running[$cname]=$id; fi
+    done <<<"$list"
+    for name in "${ATTACHED[@]}"; do
+      id=${running[$name]:-}
+      if [[ -n "$id" ]]; then
+        unset "MISSING[$name]"
+        spawn_wire "$id" "$name" "$why"
+        n=$((n + 1))
+      elif [[ -z "${MISSING[$name]:-}" ]]; then
+        MISSING[$name]=1
+        log "skipped attached endpoint $name ($why): no running container named $name; skipped until it appears"
+      fi
+    done
+  fi
   log "pass ($why): $n endpoint container(s) running"
   list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format '{{.ID}}|{{.Names}}|{{.Label "'"$ROLE_LABEL"'"}}' 2>/dev/null) || list=""
   while IFS='|' read -r id name role; do
@@ -199,17 +232,27 @@ pass() {
 
 # Follow the events since SINCE until the stream ends.
 follow() {
-  local since=$1 fd action id role name cname
+  local since=$1 fd action id role name cname chost
   exec {fd}< <(exec docker events --since "$since" --filter type=container --filter event=start \
     --filter event=health_status --filter "label=$HOST_LABEL=$HOST_NAME" --format "$EVENT_FORMAT")
   EVENTS_PID=$!
-  while IFS='|' read -r -u "$fd" action id role name cname; do
+  while IFS='|' read -r -u "$fd" action id role name cname chost; do
     case "$action" in
       start)
-        if [[ "$role" == endpoint ]]; then spawn_wire "$id" "$name" "started"; fi
+        if [[ -n "${IS_ATTACHED[$cname]:-}" ]]; then
+          if [[ -n "${MISSING[$cname]:-}" ]]; then
+            unset "MISSING[$cname]"
+            log "attached endpoint $cname: container ${id:0:12} appeared"
+          fi
+          spawn_wire "$id" "$cname" "started"
+        elif [[ "$role" == endpoint && "$chost" == "$HOST_NAME" ]]; then
+          spawn_wire "$id" "$name" "started"
+        fi
         ;;
       "health_status: unhealthy")
-        if [[ "$role" != endpoint ]]; then spawn_restart "$id" "$cname" "${role:-unlabelled}"; fi
+        if [[ "$role" != endpoint && "$chost" == "$HOST_NAME" && -z "${IS_ATTACHED[$cname]:-}" ]]; then
+          spawn_restart "$id" "$cname" "${role:-unlabelled}"
+        fi
         ;;
     esac
   done
