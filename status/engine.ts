@@ -200,10 +200,19 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
       .map((f) => `--filter ${q(f)}`)
       .join(" ");
     if (t.docker.host !== undefined) parts.unshift(`export DOCKER_HOST=${q(t.docker.host)}`);
+    // Attached endpoints run containers something else made, which carry none of our labels:
+    // they are found by name (name filters are OR-ed with each other).
+    const byName = locals
+      .filter((e) => e.workload.kind === "attach")
+      .map((e) => `--filter ${q(`name=^/${e.containerName}$`)}`);
+    const list =
+      byName.length === 0
+        ? `docker ps -aq ${filter}`
+        : `{ docker ps -aq ${filter} && docker ps -aq ${byName.join(" ")}; }`;
     parts.push(
       section(
         "containers",
-        `ids=$(docker ps -aq ${filter}) && printf '%s\\n' "$ids" | xargs -r docker inspect --format ${q(INSPECT_FORMAT)}`,
+        `ids=$(${list}) && printf '%s\\n' "$ids" | sort -u | xargs -r docker inspect --format ${q(INSPECT_FORMAT)}`,
       ),
     );
   }
@@ -476,7 +485,11 @@ export function judgeHost(
     const link = links.find((l) => l.ifname === tap);
     const route = table.find((r) => (r.dst === e.ip || r.dst === `${e.ip}/32`) && r.dev === tap);
     const eth0 = parseJson<LinkInfo[]>(get(`eth0 ${e.name}`).out, [])[0];
-    const c = containers.find((x) => x.role === "endpoint" && x.endpoint === e.name);
+    const c = containers.find(
+      (x) =>
+        (x.role === "endpoint" && x.endpoint === e.name) ||
+        (e.workload.kind === "attach" && x.name === e.containerName),
+    );
     const before = problems.length;
     if (dockerOk && !("none" in t.docker) && (c === undefined || c.status !== "running")) {
       add(

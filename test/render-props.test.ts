@@ -16,6 +16,7 @@ import {
   renderGroupsTxt,
 } from "../components/render/index.js";
 import { modelArb } from "./helpers/arbitraries.js";
+import { bgpBlocks } from "./helpers/bird.js";
 import { birdParse, shellcheck } from "./helpers/tools.js";
 
 /**
@@ -37,15 +38,6 @@ function sections(text: string): Record<string, Record<string, string>> {
     }
   }
   return out;
-}
-
-function bgpBlocks(conf: string) {
-  return [...conf.matchAll(/^protocol bgp (\S+) \{\n([\s\S]*?)^\}/gm)].map((m) => ({
-    name: m[1]!,
-    neighbor: /neighbor (\S+) as/.exec(m[2]!)?.[1],
-    source: /source address (\S+);/.exec(m[2]!)?.[1],
-    rrClient: /rr client;/.test(m[2]!),
-  }));
 }
 
 describe("rendered stacks (properties)", () => {

@@ -15,6 +15,7 @@ import {
 } from "../components/model.js";
 import { devRaw, endpointOf, hostOf, modelOf } from "./helpers/stacks.js";
 import {
+  BIRD_BGP_TEMPLATE,
   BIRD_FILTERS,
   STAND_IN_SSH_KEY,
   RenderError,
@@ -33,6 +34,7 @@ import {
   renderHostScript,
   renderIgnition,
 } from "../components/render/index.js";
+import { bgpBlocks, bgpTemplates } from "./helpers/bird.js";
 import { assertSnapshot } from "./helpers/snapshot.js";
 import { birdParse, shellcheck } from "./helpers/tools.js";
 
@@ -68,13 +70,6 @@ const rrRaw = {
 const rr = modelOf(rrRaw);
 
 const ID = (name: string) => syntheticEndpointId(name);
-
-function bgpBlocks(conf: string): { name: string; body: string }[] {
-  return [...conf.matchAll(/^protocol bgp (\S+) \{\n([\s\S]*?)^\}/gm)].map((m) => ({
-    name: m[1]!,
-    body: m[2]!,
-  }));
-}
 
 describe("plugin data", () => {
   it("felix.txt has a [felix <name>] section per host with ip and host", () => {
@@ -187,6 +182,62 @@ describe("bird.conf", () => {
         assert.ok(blocks.every((b) => !/rr client/.test(b.body) && /next hop self;/.test(b.body)));
       }
     }
+  });
+
+  it("one `template bgp` holds the shared settings; every peer is a short block `from` it", () => {
+    const mesh = (n: number) =>
+      buildModel(
+        loadConfig({
+          platform: "existing",
+          sshPrivateKey: { secret: true },
+          ssh: { user: "ops" },
+          hosts: Array.from({ length: n }, (_, i) => ({
+            name: `h${i + 1}`,
+            address: `10.0.0.${i + 11}`,
+          })),
+          endpoints: [],
+          bgp: { peering: "full-mesh" },
+        }),
+      );
+    const lines = (conf: string) => conf.split("\n").length;
+    const big = mesh(20);
+    const small = mesh(2);
+    for (const [model, h] of [
+      [big, big.hosts[0]!],
+      [small, small.hosts[1]!],
+      ...rr.hosts.map((x) => [rr, x] as const),
+      ...devBgp.hosts.map((x) => [devBgp, x] as const),
+    ] as const) {
+      const conf = renderBirdConf(model, h);
+      const templates = bgpTemplates(conf);
+      assert.deepEqual([...templates.keys()], [BIRD_BGP_TEMPLATE], `${h.name}: one template`);
+      const shared = templates.get(BIRD_BGP_TEMPLATE)!;
+      assert.match(shared, new RegExp(`source address ${h.internalAddress};`));
+      assert.match(shared, new RegExp(`import filter ${BIRD_FILTERS.import};`));
+      const blocks = bgpBlocks(conf);
+      assert.equal(blocks.length, h.peers.length);
+      for (const b of blocks) {
+        assert.equal(b.from, BIRD_BGP_TEMPLATE, `${b.name} is from the template`);
+        // Only what differs per peer: description, neighbour, route-reflector client lines.
+        for (const line of b.own.split("\n").filter((l) => l !== "")) {
+          assert.match(line, /^\s+(description|neighbor|rr client|rr cluster id)\b/, line);
+        }
+      }
+      assert.ok(birdParse(conf).ok, `${h.name}: BIRD accepts it`);
+    }
+    // Lines each further peer adds to a full-mesh bird.conf: 2 -> 20 hosts is 1 -> 19 peers.
+    const confBig = renderBirdConf(big, big.hosts[0]!);
+    const confSmall = renderBirdConf(small, small.hosts[0]!);
+    const perPeer = (lines(confBig) - lines(confSmall)) / 18;
+    // Written out without a template, each peer repeats the template's settings: what the
+    // file used to be (18 lines per peer).
+    const expanded = bgpBlocks(confBig).map((b) => b.body.split("\n").length + 3);
+    assert.ok(
+      expanded.every((n) => n === 18),
+      `expanded blocks: ${expanded.join(",")}`,
+    );
+    assert.equal(perPeer, 6, "comment, open, description, neighbour, close, blank");
+    assert.ok(perPeer < expanded[0]! / 2);
   });
 
   it("a single host has no BGP block and still parses", () => {

@@ -135,6 +135,27 @@ describe("status: the per-host command", () => {
     }
   });
 
+  it("finds an attached endpoint's container by name (it carries none of our labels)", () => {
+    const attachedModel = buildModel(
+      stackWith("dev", (raw) => {
+        const eps = raw.endpoints as Record<string, unknown>[];
+        eps[0] = { ...eps[0], name: "legacy-web", attach: true };
+      }),
+    );
+    const h = attachedModel.hosts.find((x) => x.endpoints.some((e) => e.name === "legacy-web"))!;
+    const t: StatusTarget = {
+      ...lab,
+      model: attachedModel,
+      endpointIds: new Map(attachedModel.endpoints.map((e) => [e.name, "a".repeat(64)])),
+    };
+    const script = gatherScript(t, h);
+    assert.match(script, /--filter 'name=\^\/legacy-web\$'/);
+    const r = spawnSync("shellcheck", ["-s", "sh", "-"], { input: script });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    const other = attachedModel.hosts.find((x) => x !== h)!;
+    assert.doesNotMatch(gatherScript(t, other), /name=/, "another host lists no attached name");
+  });
+
   it("prints sections with their exit codes, whatever a command prints", () => {
     const out = execFileSync("/bin/sh", ["-c", gatherScript(lab, model.hosts[0]!)], {
       encoding: "utf8",

@@ -1,7 +1,8 @@
 /**
- * `bird.conf` for one host (BIRD 1.x): the seed's device/kernel/direct protocols, and one
- * `protocol bgp` block per peer (BIRD 1.x takes one neighbour per block), every session
- * filtered to the endpoint pool.
+ * `bird.conf` for one host (BIRD 1.x): the seed's device/kernel/direct protocols, one
+ * `template bgp` holding what every session shares (as Calico's own BIRD templates do), and
+ * one short `protocol bgp … from` block per peer (BIRD 1.x takes one neighbour per block),
+ * every session filtered to the endpoint pool.
  */
 import type { ClusterModel, HostModel, PeerModel } from "../model.js";
 import { banner } from "./text.js";
@@ -20,20 +21,19 @@ const ERROR_WAIT_MAX_SECONDS = 10;
 const HOLD_SECONDS = 30;
 const KEEPALIVE_SECONDS = 10;
 
-function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string {
+/** The one `template bgp` every peer's `protocol bgp … from` block inherits. */
+export const BIRD_BGP_TEMPLATE = "calico_peer";
+
+/**
+ * The session settings every peer of `host` shares: AS, source address, multihop or direct,
+ * next hop handling, timers and the pool filters.
+ */
+function bgpTemplate(model: ClusterModel, host: HostModel): string {
   const { asNumber, session, connectDelaySeconds } = model.config.bgp;
-  const role =
-    model.config.bgp.peering === "full-mesh"
-      ? "a full-mesh peer"
-      : peer.rrClient
-        ? "a route-reflector client of this host"
-        : "a route reflector";
   const lines = [
-    `# ${peer.host} (${peer.address}): ${role}.`,
-    `protocol bgp ${peer.protocol} {`,
-    `  description "${peer.host}";`,
+    "# What every BGP session of this host shares; each peer below adds its neighbour.",
+    `template bgp ${BIRD_BGP_TEMPLATE} {`,
     `  local as ${asNumber};`,
-    `  neighbor ${peer.address} as ${asNumber};`,
     `  source address ${host.internalAddress};`,
   ];
   if (session === "multihop") {
@@ -41,14 +41,10 @@ function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string
   } else {
     lines.push("  direct;", "  gateway direct;");
   }
-  if (host.isRouteReflector) {
+  if (!host.isRouteReflector) {
     // A reflector passes on its clients' routes with their own next hop: `next hop self`
     // would make every reflected route point at the reflector. Its own endpoint routes
     // carry its source address anyway (they come from the kernel without a next hop).
-    if (peer.rrClient) {
-      lines.push("  rr client;", `  rr cluster id ${host.internalAddress};`);
-    }
-  } else {
     lines.push("  next hop self;");
   }
   lines.push(
@@ -61,6 +57,27 @@ function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string
     `  export filter ${BIRD_FILTERS.export};`,
     "}",
   );
+  return lines.join("\n") + "\n";
+}
+
+function bgpBlock(model: ClusterModel, host: HostModel, peer: PeerModel): string {
+  const { asNumber } = model.config.bgp;
+  const role =
+    model.config.bgp.peering === "full-mesh"
+      ? "a full-mesh peer"
+      : peer.rrClient
+        ? "a route-reflector client of this host"
+        : "a route reflector";
+  const lines = [
+    `# ${peer.host} (${peer.address}): ${role}.`,
+    `protocol bgp ${peer.protocol} from ${BIRD_BGP_TEMPLATE} {`,
+    `  description "${peer.host}";`,
+    `  neighbor ${peer.address} as ${asNumber};`,
+  ];
+  if (host.isRouteReflector && peer.rrClient) {
+    lines.push("  rr client;", `  rr cluster id ${host.internalAddress};`);
+  }
+  lines.push("}");
   return lines.join("\n") + "\n";
 }
 
@@ -130,5 +147,7 @@ protocol direct {
   if (host.peers.length === 0) {
     return `${head}\n# No BGP peers: this host is the only one in the stack.\n`;
   }
-  return [head, ...host.peers.map((p) => bgpBlock(model, host, p))].join("\n");
+  return [head, bgpTemplate(model, host), ...host.peers.map((p) => bgpBlock(model, host, p))].join(
+    "\n",
+  );
 }

@@ -8,7 +8,7 @@ export {
   renderGroupsTxt,
   RESERVED_DATA_FILES,
 } from "./plugin-data.js";
-export { renderBirdConf, BIRD_FILTERS } from "./bird.js";
+export { renderBirdConf, BIRD_FILTERS, BIRD_BGP_TEMPLATE } from "./bird.js";
 export { renderFelixCfg, renderAclManagerCfg } from "./felix-cfg.js";
 export {
   renderHostScript,
