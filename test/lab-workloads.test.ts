@@ -119,8 +119,8 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
     before(async () => {
       host = (await startDockerd(daemonState(), prefix)).host;
       await ensureUtilImage(host, daemonState());
-      // Started as docs/workloads.md says: --net=none and a restart policy (the host agent
-      // knows it by name), and the endpoint labels `npm run status` finds containers by.
+      // Started as docs/workloads.md says: --net=none and a restart policy, none of our
+      // labels; the host agent knows it by name and wires it again after a restart.
       await docker(host, [
         "run",
         "-d",
@@ -129,12 +129,6 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
         "unless-stopped",
         "--name",
         legacy,
-        "--label",
-        "calico-docker.role=endpoint",
-        "--label",
-        "calico-docker.host=host-1",
-        "--label",
-        `calico-docker.endpoint=${legacy}`,
         UTIL_IMAGE,
         ...HTTPD,
       ]);
