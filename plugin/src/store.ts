@@ -18,7 +18,7 @@
  * parent.
  */
 import { EventEmitter } from "node:events";
-import { constants, statSync, watch, type FSWatcher, type Stats } from "node:fs";
+import { constants, lstatSync, statSync, watch, type FSWatcher, type Stats } from "node:fs";
 import { lstat, open, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "pino";
@@ -328,8 +328,8 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
   /**
    * After one batch of events: a data file that only appeared, in the same batch as another
    * name's rename, was renamed in (an atomic writer) and is read at once; one that was
-   * written to waits until it is quiet; anything else is looked at (a removal is acted on
-   * at once, a fresh file waits until it is quiet).
+   * written to or removed waits until it is quiet; anything else is looked at (a fresh file
+   * waits until it is quiet).
    */
   private flushBatch(): void {
     this.flushScheduled = false;
@@ -339,6 +339,11 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     for (const [name, events] of names) {
       if (events.has("change")) {
         this.settle(name, this.settleMs);
+      } else if (!foreignRename && !existsNow(join(this.dir, name))) {
+        // A removal waits a moment (not the quiet time): `rm -r` of the whole directory
+        // unlinks its files one by one before the directory itself goes, and a vanished
+        // directory must keep the last good state (the scan after the wait sees it gone).
+        this.settle(name, REMOVAL_GRACE_MS);
       } else {
         this.pending.set(name, foreignRename ? "now" : "event");
         scan = true;
@@ -347,7 +352,7 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     if (scan) void this.rescan(false);
   }
 
-  /** (Re)starts the quiet timer of a file written in place. */
+  /** (Re)starts the quiet timer of a file written in place (or removed). */
   private settle(name: string, ms: number): void {
     if (this.stopped) return;
     const old = this.settling.get(name);
@@ -613,5 +618,18 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     } finally {
       await fh.close();
     }
+  }
+}
+
+/** How long a removed file waits before it counts, in case its whole directory is going. */
+const REMOVAL_GRACE_MS = 50;
+
+/** Whether a path names something now (lstat: a link counts, whatever it points at). */
+function existsNow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
