@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
+import { ConfigError, loadConfig } from "../components/config.js";
 import { rawFromStackConfig } from "../components/stack-keys.js";
 import { loadStackFile, stackFilePath } from "../components/stackfile.js";
+import { assertRejects, existingStack, issuesOf } from "./helpers/config.js";
 
 /** A small valid GCE stack; each test breaks one thing. */
 function gceStack(): Record<string, unknown> {
@@ -19,47 +20,6 @@ function gceStack(): Record<string, unknown> {
       { host: "host-2", ip: "192.168.1.3", group: "web" },
     ],
   };
-}
-
-function existingStack(): Record<string, unknown> {
-  return {
-    platform: "existing",
-    sshPrivateKey: { secret: true },
-    ssh: { user: "ops" },
-    hosts: [
-      { name: "alpha", address: "10.0.0.11" },
-      { name: "beta", address: "10.0.0.12" },
-    ],
-    endpoints: [{ host: "alpha", ip: "192.168.7.1", group: "g" }],
-  };
-}
-
-/** The issues `loadConfig` reports for `raw`; fails the test if it does not throw. */
-function issuesOf(raw: unknown): ConfigIssue[] {
-  try {
-    loadConfig(raw);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
-    return error.issues;
-  }
-  assert.fail("expected the config to be rejected");
-}
-
-/** Asserts one issue at `path` whose message matches and that shows the bad value. */
-function assertRejects(raw: unknown, path: string, message: RegExp, value: unknown) {
-  const issues = issuesOf(raw);
-  const hit = issues.find((i) => i.path === path);
-  assert.ok(hit, `no issue at ${path}; got ${JSON.stringify(issues)}`);
-  assert.match(hit.message, message);
-  assert.deepEqual(hit.value, value);
-  // The thrown message names the path and the value too, for the operator.
-  try {
-    loadConfig(raw);
-  } catch (error) {
-    assert.ok((error as Error).message.includes(`${path}: `));
-    const shown = value === undefined ? "got nothing" : JSON.stringify(value);
-    assert.ok((error as Error).message.includes(shown));
-  }
 }
 
 describe("loadConfig accepts and defaults", () => {

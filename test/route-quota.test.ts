@@ -3,8 +3,9 @@
 // stack says its quota was raised.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, GCE_DEFAULT_ROUTE_QUOTA, loadConfig } from "../components/config.js";
+import { GCE_DEFAULT_ROUTE_QUOTA, loadConfig } from "../components/config.js";
 import { buildModel } from "../components/model.js";
+import { configIssues } from "./helpers/config.js";
 
 /** A GCE stack of 2 hosts and `n` endpoints, each host's endpoints in its own /23 block. */
 function stack(n: number, gce: Record<string, unknown> = {}): Record<string, unknown> {
@@ -24,16 +25,6 @@ function stack(n: number, gce: Record<string, unknown> = {}): Record<string, unk
   };
 }
 
-function issuesOf(raw: unknown): ConfigError["issues"] {
-  try {
-    loadConfig(raw);
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues;
-    throw err;
-  }
-}
-
 describe("the routes quota", () => {
   it("is GCE's default, 250, unless the stack raises it", () => {
     assert.equal(GCE_DEFAULT_ROUTE_QUOTA, 250);
@@ -44,7 +35,7 @@ describe("the routes quota", () => {
     assert.equal(model.routes.length, 250);
   });
   it("refuses one route more, naming endpoints and pointing at host-block", () => {
-    const issues = issuesOf(stack(251));
+    const issues = configIssues(stack(251));
     assert.equal(issues.length, 1);
     assert.equal(issues[0]!.path, "endpoints");
     assert.equal(issues[0]!.value, "251 routes");
@@ -60,7 +51,7 @@ describe("the routes quota", () => {
     assert.equal(buildModel(loadConfig(stack(251, { routeQuota: 1000 }))).routes.length, 251);
   });
   it("a quota below the host blocks is refused too, naming hosts", () => {
-    const issues = issuesOf(stack(4, { routeGranularity: "host-block", routeQuota: 1 }));
+    const issues = configIssues(stack(4, { routeGranularity: "host-block", routeQuota: 1 }));
     assert.deepEqual(
       issues.map((i) => [i.path, i.value]),
       [["hosts", "2 routes"]],
@@ -76,11 +67,11 @@ describe("the routes quota", () => {
     }));
     raw.gce = {};
     raw.sshPrivateKey = "[secret]";
-    assert.deepEqual(issuesOf(raw), []);
+    assert.deepEqual(configIssues(raw), []);
   });
   it("a bad quota is a schema error naming gce.routeQuota", () => {
     assert.deepEqual(
-      issuesOf(stack(2, { routeQuota: 0 })).map((i) => i.path),
+      configIssues(stack(2, { routeQuota: 0 })).map((i) => i.path),
       ["gce.routeQuota"],
     );
   });

@@ -5,50 +5,19 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { ConfigError, loadConfig, type ConfigIssue } from "../components/config.js";
+import { ConfigError, loadConfig } from "../components/config.js";
 import { rawFromStackConfig } from "../components/stack-keys.js";
 import { IMAGE_REF, memoryMb, pathWithin } from "../components/workload.js";
+import { assertRejects, existingStack, issuesOf } from "./helpers/config.js";
 
 type Raw = Record<string, unknown>;
 
 function stack(endpoint: Raw, extra: Raw = {}): Raw {
   return {
-    platform: "existing",
-    sshPrivateKey: { secret: true },
-    ssh: { user: "ops" },
-    hosts: [
-      { name: "alpha", address: "10.0.0.11" },
-      { name: "beta", address: "10.0.0.12" },
-    ],
+    ...existingStack(),
     endpoints: [{ host: "alpha", ip: "192.168.7.1", group: "web", ...endpoint }],
     ...extra,
   };
-}
-
-function issuesOf(raw: unknown): ConfigIssue[] {
-  try {
-    loadConfig(raw);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
-    return error.issues;
-  }
-  assert.fail("expected the config to be rejected");
-}
-
-/** One issue at `path` matching `message`, showing `value`, also in the thrown text. */
-function assertRejects(raw: unknown, path: string, message: RegExp, value: unknown) {
-  const issues = issuesOf(raw);
-  const hit = issues.find((i) => i.path === path);
-  assert.ok(hit, `no issue at ${path}; got ${JSON.stringify(issues)}`);
-  assert.match(hit.message, message);
-  assert.deepEqual(hit.value, value);
-  try {
-    loadConfig(raw);
-  } catch (error) {
-    const text = (error as Error).message;
-    assert.ok(text.includes(`${path}: `), text);
-    assert.ok(text.includes(value === undefined ? "got nothing" : JSON.stringify(value)), text);
-  }
 }
 
 const secretStack = (endpoint: Raw, secrets: Raw = { dbPassword: { secret: true } }) =>
