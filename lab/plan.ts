@@ -68,17 +68,10 @@ export interface EndpointPlan {
 
 /**
  * The operator's seat: a namespace on the fabric, like a workstation on the network, from
- * which `npm run status -- --lab` reaches the hosts' sshd (never the root namespace).
+ * which `npm run status -- --lab` reaches the hosts' sshd (never the root namespace). It is
+ * addressed as a host is (a /32 and a gateway on the GCE-like fabric, else the LAN's prefix).
  */
-export interface OperatorPlan {
-  ns: string;
-  address: string;
-  /** As a host's: 32 with a gateway on the GCE-like fabric, else the LAN's prefix. */
-  prefixLength: number;
-  gateway?: string;
-  uplink: string;
-  fabricPort: string;
-}
+export type OperatorPlan = Omit<HostPlan, "name" | "index">;
 
 export interface FabricRoute {
   name: string;

@@ -30,10 +30,10 @@ import {
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
+  LAB_SKIP,
 } from "./helpers/lab.js";
 
-const skip =
-  process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
+const skip = LAB_SKIP;
 
 let opts: LabOptions;
 let plan: LabPlan;

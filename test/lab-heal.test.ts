@@ -33,10 +33,10 @@ import {
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
+  LAB_SKIP,
 } from "./helpers/lab.js";
 
-const skip =
-  process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
+const skip = LAB_SKIP;
 
 for (const stack of ["dev", "lab-bgp"]) {
   describe(`lab self-healing with Docker endpoints (${stack})`, { skip }, () => {

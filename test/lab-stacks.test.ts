@@ -25,11 +25,11 @@ import {
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
+  LAB_SKIP,
 } from "./helpers/lab.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const skip =
-  process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
+const skip = LAB_SKIP;
 
 let stateRoot = "";
 let baseline: SystemSnapshot;

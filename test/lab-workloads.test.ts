@@ -23,10 +23,10 @@ import {
   stackWith,
   systemSnapshot,
   type SystemSnapshot,
+  LAB_SKIP,
 } from "./helpers/lab.js";
 
-const skip =
-  process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
+const skip = LAB_SKIP;
 const HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/"];
 /** The util image's root holds /www/index.html saying `calico-lab`. */
 const PAGE = "/www/index.html";

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino, { type Logger } from "pino";
+import type { Endpoint } from "../src/parse.js";
 
 export async function tmpDir(
   prefix: string,
@@ -24,14 +25,8 @@ export function macOf(n: number): string {
   return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-export interface EndpointSpec {
-  readonly name: string;
-  readonly id: string;
-  readonly ip: string;
-  readonly mac: string;
-  readonly host: string;
-  readonly group: string;
-}
+/** An endpoint as a data file declares it (the parsed `Endpoint` less what parsing adds). */
+export type EndpointSpec = Omit<Endpoint, "state" | "file">;
 
 export function endpointText(e: EndpointSpec): string {
   return `[endpoint ${e.name}]\nid=${e.id}\nip=${e.ip}\nmac=${e.mac}\nhost=${e.host}\ngroup=${e.group}\n`;

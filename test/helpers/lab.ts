@@ -9,6 +9,10 @@ import { loadConfig, type CalicoConfig } from "../../components/config.js";
 import { run } from "../../lab/exec.js";
 import { stackRaw } from "./stacks.js";
 
+/** Why a lab test cannot run here (namespaces, BIRD and dockerd need root on Linux), or false. */
+export const LAB_SKIP: string | false =
+  process.platform !== "linux" || process.getuid?.() !== 0 ? "needs root on Linux" : false;
+
 export interface SystemSnapshot {
   namespaces: string[];
   rootLinks: string[];
