@@ -5,6 +5,9 @@
 import { createHash } from "node:crypto";
 import type { CalicoConfig, EndpointConfig, GroupRules, HostConfig, Rule } from "./config.js";
 import type { Deployment } from "./names.js";
+import { routesFor, type RouteModel } from "./routes.js";
+
+export { routesFor, type RouteModel };
 
 /** Host paths where the program puts rendered files and the containers find them. */
 export const PATHS = {
@@ -61,14 +64,6 @@ export interface HostModel extends HostConfig {
   endpoints: EndpointModel[];
 }
 
-export interface RouteModel {
-  /** Logical name, RFC 1035, unique in the stack. */
-  name: string;
-  destRange: string;
-  host: string;
-  zone: string;
-}
-
 /** A rule as PROTOCOL.md puts it on the wire: all four keys, null where unset. */
 export interface WireRule {
   group: string | null;
@@ -122,11 +117,6 @@ export function syntheticEndpointId(name: string): string {
   return createHash("sha256").update(`calico-docker/endpoint/${name}`).digest("hex");
 }
 
-/** An IP as an RFC 1035 fragment: 192.168.1.1 -> 192-168-1-1. */
-function dashed(ip: string): string {
-  return ip.replaceAll(".", "-").replaceAll("/", "-");
-}
-
 function toWire(rule: Rule): WireRule {
   return {
     group: rule.group ?? null,
@@ -160,27 +150,6 @@ function peersFor(config: CalicoConfig, host: string, hosts: Omit<HostModel, "pe
     address: peer.internalAddress,
     rrClient:
       config.bgp.peering === "route-reflector" && self.isRouteReflector && !peer.isRouteReflector,
-  }));
-}
-
-/** GCE static routes: one /32 per endpoint, or one per host block. */
-export function routesFor(config: CalicoConfig): RouteModel[] {
-  const zoneOf = new Map(config.hosts.map((h) => [h.name, h.zone]));
-  if (config.gce.routeGranularity === "host-block") {
-    return config.hosts
-      .filter((h) => h.endpointBlock !== undefined)
-      .map((h) => ({
-        name: `calico-block-${h.name}`,
-        destRange: h.endpointBlock!,
-        host: h.name,
-        zone: h.zone,
-      }));
-  }
-  return config.endpoints.map((e) => ({
-    name: `calico-ep-${dashed(e.ip)}`,
-    destRange: `${e.ip}/32`,
-    host: e.host,
-    zone: zoneOf.get(e.host)!,
   }));
 }
 

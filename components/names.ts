@@ -10,11 +10,12 @@
  * `dev.1`) or when two projects have a stack of the same name.
  *
  * The host name that Felix, BIRD and the plugin use stays the config's host name; only the
- * GCE instance is named with the prefix. Pure: no Pulumi, no I/O.
+ * GCE instance is named with the prefix. Pure: no Pulumi, no I/O. It takes only the parts of
+ * the config it names (`NamedConfig`), so the config's checks can call it without this
+ * module depending on anything of the config's.
  */
 import { createHash } from "node:crypto";
-import type { CalicoConfig, ConfigIssue } from "./config.js";
-import { routesFor } from "./model.js";
+import { routesFor, type RoutedConfig } from "./routes.js";
 
 /** Which deployment a model is for: the Pulumi project and stack (from index.ts). */
 export interface Deployment {
@@ -72,14 +73,31 @@ function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A name that GCE would refuse: the config key that makes it, and that key's value. */
+export interface NameIssue {
+  path: string;
+  message: string;
+  value: unknown;
+}
+
+/** The parts of a validated config that the GCE names derive from. */
+export interface NamedConfig extends RoutedConfig {
+  platform: "gce" | "existing";
+  hosts: readonly { name: string; zone: string; region: string; endpointBlock?: string }[];
+  gce: RoutedConfig["gce"] & {
+    network?: string | undefined;
+    subnets: readonly { region: string }[];
+  };
+}
+
 /**
  * Every GCE name and tag the stack would create, checked against GCE's rules, as config
  * issues naming the key whose value makes the name too long. Empty off GCE.
  */
-export function gceNameIssues(config: CalicoConfig, d: Deployment): ConfigIssue[] {
+export function gceNameIssues(config: NamedConfig, d: Deployment): NameIssue[] {
   if (config.platform !== "gce") return [];
   const names = gceNames(d);
-  const issues: ConfigIssue[] = [];
+  const issues: NameIssue[] = [];
   const check = (what: string, name: string, path: string, value: unknown) => {
     const problem = nameProblem(name);
     if (problem !== undefined) {
