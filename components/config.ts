@@ -20,7 +20,12 @@ import type { CalicoConfig } from "./config/types.js";
 import { gceNameIssues, type Deployment } from "./names.js";
 
 export { ConfigError, formatPath, type ConfigIssue } from "./config/issues.js";
-export { defaultEndpointName, RESERVED_ENDPOINT_NAMES } from "./config/reserved.js";
+export {
+  defaultEndpointName,
+  PLUGIN_DATA_NAMES,
+  RESERVED_ENDPOINT_NAMES,
+  SYSTEM_CONTAINER_NAMES,
+} from "./config/reserved.js";
 export {
   GCE_DEFAULT_ROUTE_QUOTA,
   RESERVED_SECRET_NAMES,

@@ -6,7 +6,7 @@
 import { inCidr } from "../ipv4.js";
 import { checkWorkload } from "../workload.js";
 import type { Report } from "./issues.js";
-import { defaultEndpointName, RESERVED_ENDPOINT_NAMES } from "./reserved.js";
+import { defaultEndpointName, reservedNameProblem } from "./reserved.js";
 import { RESERVED_SECRET_NAMES, type Parsed } from "./schema.js";
 import type { SecretUses } from "./secrets.js";
 import type { EndpointConfig } from "./types.js";
@@ -30,9 +30,8 @@ export function checkEndpoints(c: Parsed, bad: Report, secrets: SecretUses): End
     const ipTwin = ips.get(e.ip);
     if (ipTwin !== undefined) bad(["endpoints", i, "ip"], `duplicates endpoints[${ipTwin}].ip`);
     else ips.set(e.ip, i);
-    if (RESERVED_ENDPOINT_NAMES.includes(name)) {
-      bad(["endpoints", i, "name"], "is reserved: the plugin's own data file has that name", name);
-    }
+    const reserved = reservedNameProblem(name);
+    if (reserved !== undefined) bad(["endpoints", i, "name"], reserved, name);
     const nameTwin = names.get(name);
     if (nameTwin !== undefined) {
       bad(["endpoints", i, "name"], `duplicates endpoints[${nameTwin}]'s name`, name);

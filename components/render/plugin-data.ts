@@ -2,14 +2,12 @@
  * The plugin's data files, in the seed's INI format (`plugin/` parses them):
  * `felix.txt`, one `<endpoint>.txt` per endpoint, and `groups.txt` for explicit rules.
  */
-import { RESERVED_ENDPOINT_NAMES } from "../config.js";
+import { PLUGIN_DATA_NAMES } from "../config.js";
 import type { ClusterModel, EndpointModel } from "../model.js";
 import { RenderError, checkEndpointId, iniSection } from "./text.js";
 
 /** File names the plugin data directory reserves (an endpoint's file must not take them). */
-export const RESERVED_DATA_FILES: readonly string[] = RESERVED_ENDPOINT_NAMES.map(
-  (n) => `${n}.txt`,
-);
+export const RESERVED_DATA_FILES: readonly string[] = PLUGIN_DATA_NAMES.map((n) => `${n}.txt`);
 
 /** Refuse an endpoint whose data file would replace the plugin's own felix.txt/groups.txt. */
 export function checkDataFile(endpointName: string, dataFile: string): void {
