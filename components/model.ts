@@ -188,7 +188,10 @@ export function buildModel(config: CalicoConfig, deployment?: Deployment): Clust
   ];
   const membersOf = groupBy(endpoints, (e) => e.group);
   const groups: GroupModel[] = groupNames.sort().map((name) => {
-    const rules: GroupRules | undefined = config.groups[name];
+    // Own keys only: a group called `constructor` or `toString` is not Object's method.
+    const rules: GroupRules | undefined = Object.hasOwn(config.groups, name)
+      ? config.groups[name]
+      : undefined;
     return {
       name,
       members: (membersOf.get(name) ?? []).map((e) => e.name),

@@ -63,7 +63,9 @@ function namedSecretKeys(entries: Record<string, unknown>): Set<string> {
  * Turn stack config entries (`{"calico-docker:hosts": ...}`) into the raw object that
  * `loadConfig` takes. Values may be YAML-parsed objects (from Pulumi.<stack>.yaml) or JSON
  * strings (from the Pulumi runtime). Keys of other namespaces (`gcp:project`) are ignored;
- * an unknown key of ours is an error, so a typo never silently falls back to a default.
+ * an unknown key of ours is an error, so a typo never silently falls back to a default, and
+ * so is a key of ours with a second colon (`calico-docker:hosts:later`), which would
+ * otherwise be read as the key before it.
  *
  * A key that an endpoint's `secretEnv` or a registry's `passwordSecret` names is a stack
  * secret: only whether it is stored as one (`secure:` in the stack file, or `isSecret` from
@@ -76,15 +78,24 @@ export function rawFromStackConfig(
   const raw: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
   const named = namedSecretKeys(entries);
-  const stackSecrets: Record<string, { secret: boolean }> = {};
+  const stackSecrets = new Map<string, { secret: boolean }>();
   for (const [fullKey, value] of Object.entries(entries)) {
-    const [ns, key] = fullKey.split(":", 2);
-    if (ns !== PROJECT || key === undefined) continue;
+    const key = ourKey(fullKey);
+    if (key === undefined) continue;
+    if (key.includes(":")) {
+      // `calico-docker:hosts:later` must not pass for `calico-docker:hosts`.
+      issues.push({
+        path: key,
+        message: `is not a calico-docker setting: a stack key is exactly ${PROJECT}:<setting>, with one colon`,
+        value: fullKey,
+      });
+      continue;
+    }
     if (named.has(key)) {
       const secure =
-        (value !== null && typeof value === "object" && "secure" in value) ||
+        (value !== null && typeof value === "object" && Object.hasOwn(value, "secure")) ||
         (opts.isSecret?.(fullKey) ?? false);
-      stackSecrets[key] = { secret: secure };
+      stackSecrets.set(key, { secret: secure });
       continue;
     }
     if (!STACK_KEYS.has(key)) {
@@ -104,6 +115,14 @@ export function rawFromStackConfig(
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
-  if (Object.keys(stackSecrets).length > 0) raw.stackSecrets = stackSecrets;
+  // fromEntries defines own keys: `__proto__` stays a key (which the schema then refuses).
+  if (stackSecrets.size > 0) raw.stackSecrets = Object.fromEntries(stackSecrets);
   return raw;
+}
+
+/** The key after `calico-docker:`, or undefined for a key of another namespace. */
+function ourKey(fullKey: string): string | undefined {
+  const colon = fullKey.indexOf(":");
+  if (colon < 0 || fullKey.slice(0, colon) !== PROJECT) return undefined;
+  return fullKey.slice(colon + 1);
 }

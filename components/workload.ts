@@ -36,6 +36,29 @@ export const MEMORY = /^([1-9][0-9]{0,6})([kmg])$/i;
 export const RESERVED_LABEL_PREFIX = "calico-docker.";
 /** Docker refuses a memory limit below 6 MiB. */
 export const MIN_MEMORY_MB = 6;
+/**
+ * The largest memory limit taken (32 TiB, in MiB): GCE's largest machines have 32 TB, so
+ * anything above is a typo (`1000000g`), not a host; Docker would fail on it at run time.
+ */
+export const MAX_MEMORY_MB = 32 * 1024 * 1024;
+/** Docker's smallest CPU limit (`--cpus`); below it `docker run` fails at deploy time. */
+export const MIN_CPUS = 0.01;
+/**
+ * Container paths the container needs for itself: a volume over `/` would replace its root,
+ * over `/proc`, `/sys` or `/dev` (or below them) the kernel's views Docker mounts there;
+ * Docker refuses some of them only at run time and takes the others.
+ */
+export const SYSTEM_CONTAINER_PATHS: readonly string[] = ["/proc", "/sys", "/dev"];
+
+/** The problem with a volume's container path, or undefined. */
+export function containerPathProblem(value: string): string | undefined {
+  if (value === "/") return "is the container's root; mount the volume at a directory below it";
+  const system = SYSTEM_CONTAINER_PATHS.find((dir) => pathWithin(dir, value));
+  if (system !== undefined) {
+    return `is ${system === value ? "" : "inside "}${system}, which the container's kernel view needs (/proc, /sys and /dev are not for volumes)`;
+  }
+  return undefined;
+}
 
 /** The problem with an absolute path, or undefined: absolute, normalised, printable. */
 export function absolutePathProblem(value: string): string | undefined {
@@ -66,7 +89,10 @@ export function pathWithin(dir: string, path: string): boolean {
 const volumeSchema = z
   .object({
     hostPath: absolutePath,
-    containerPath: absolutePath,
+    containerPath: absolutePath.superRefine((v, ctx) => {
+      const problem = containerPathProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
     readOnly: z.boolean().default(false),
   })
   .strict();
@@ -133,7 +159,12 @@ export const workloadFields = {
   /** Memory limit: a number of MiB, or a size like `512m` or `1g`. */
   memory: z.union([z.number().int(), z.string()]).optional(),
   /** CPU limit in cores (`--cpus`), e.g. 0.5. */
-  cpus: z.number().positive({ message: "must be more than 0" }).max(1024).optional(),
+  cpus: z
+    .number()
+    .positive({ message: "must be more than 0" })
+    .min(MIN_CPUS, { message: `is below ${MIN_CPUS}, the smallest CPU limit Docker takes` })
+    .max(1024)
+    .optional(),
   volumes: z.array(volumeSchema).optional(),
   labels: keyedRecord(
     LABEL_KEY,
@@ -263,7 +294,7 @@ export function checkWorkload(
   const env = e.env ?? {};
   const secretEnv = e.secretEnv ?? {};
   for (const [name, key] of Object.entries(secretEnv)) {
-    if (name in env) {
+    if (Object.hasOwn(env, name)) {
       issues.push({ path: ["secretEnv", name], message: "is also set in env", value: key });
     }
     if (stackKeys.has(key)) {
@@ -290,6 +321,11 @@ export function checkWorkload(
       });
     } else if (!Number.isInteger(mb)) {
       issues.push({ path: ["memory"], message: "is not a whole number of MiB" });
+    } else if (mb > MAX_MEMORY_MB) {
+      issues.push({
+        path: ["memory"],
+        message: `is above ${MAX_MEMORY_MB / 1024 / 1024} TiB (${MAX_MEMORY_MB} MiB), more than any host has`,
+      });
     }
   }
 

@@ -43,7 +43,8 @@ export function checkRegistries(c: Parsed, bad: Report, secrets: SecretUses): vo
 /** Every stack secret named is set, and set as a secret. */
 export function checkStackSecrets(c: Parsed, bad: Report, secrets: SecretUses): void {
   for (const [key, uses] of secrets.entries()) {
-    const stored = c.stackSecrets[key];
+    // Own keys only: a secret called `constructor` or `toString` is not Object's method.
+    const stored = Object.hasOwn(c.stackSecrets, key) ? c.stackSecrets[key] : undefined;
     if (stored === undefined) {
       for (const path of uses) {
         bad(
