@@ -112,13 +112,17 @@ function uid(): number | undefined {
  * Make `dir` and every missing directory between `home` and it, each 0700, refusing what
  * another user could have planted: a symbolic link, something not a directory, a
  * directory owned by someone else or writable by group or others. `home` itself must be
- * a directory not writable by others.
+ * a directory that neither its group nor others can write (they could rename what is in it).
  */
 export function ensurePrivateDir(home: string, dir: string): void {
   const homeStat = statSync(home);
   if (!homeStat.isDirectory()) throw new Error(`the home directory ${home} is not a directory`);
-  if ((homeStat.mode & 0o002) !== 0) {
-    throw new Error(`refusing to keep an SSH key under ${home}: other users can write to it`);
+  if ((homeStat.mode & 0o022) !== 0) {
+    const who = (homeStat.mode & 0o002) !== 0 ? "other users" : "the users of its group";
+    throw new Error(
+      `refusing to keep an SSH key under ${home}: ${who} can write to it (mode ` +
+        `${(homeStat.mode & 0o7777).toString(8)}; chmod go-w ${home})`,
+    );
   }
   const rel = relative(home, dir);
   if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {

@@ -41,10 +41,19 @@ function keyFromStackOutput(stack: string): string | undefined {
   return res.stdout;
 }
 
-function looksLikeKey(text: string): boolean {
-  return /^-----BEGIN [A-Z ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z ]*PRIVATE KEY-----\s*$/.test(
-    text.trim() + "\n",
-  );
+/**
+ * Why `text` is not one private key, or undefined: exactly one PEM block (`-----BEGIN …
+ * PRIVATE KEY-----` to the matching END line), nothing else. Two keys pasted one after the
+ * other would be written as one file that `ssh` reads as the first key or refuses.
+ */
+function keyProblem(text: string): string | undefined {
+  const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]*)-----/g)].map((m) => m[1]!);
+  if (blocks.length > 1) {
+    return `holds ${blocks.length} PEM blocks (${blocks.join(", ")}); give exactly one private key`;
+  }
+  const one = /^-----BEGIN ([A-Z ]*)PRIVATE KEY-----\n[\s\S]+\n-----END \1PRIVATE KEY-----\n$/;
+  if (!one.test(text.trim() + "\n")) return "is not one PEM or OpenSSH private key";
+  return undefined;
 }
 
 function main(argv: string[]): number {
@@ -77,8 +86,10 @@ function main(argv: string[]): number {
       }
       throw new UsageError(`stack ${opts.stack} has no sshPrivateKey output (never deployed?)`);
     }
-    if (!looksLikeKey(key)) {
-      throw new UsageError("the input is not one PEM or OpenSSH private key");
+    const problem = keyProblem(key);
+    if (problem !== undefined) {
+      const source = opts.fromStackOutput ? "the stack output sshPrivateKey" : "the input (stdin)";
+      throw new UsageError(`${source} ${problem}`);
     }
     const path = writePrivateKey(key, dir);
     process.stderr.write(`ssh-key: the key of stack ${opts.stack} is at ${path}\n`);

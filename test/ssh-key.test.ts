@@ -107,6 +107,15 @@ describe("writePrivateKey", () => {
       /other users can write to it/,
     );
   });
+  it("refuses a home its group can write, naming the home and its mode", () => {
+    const shared = home();
+    chmodSync(shared, 0o770);
+    assert.throws(
+      () => writePrivateKey(pem(), sshDirFor("p", "s", shared), shared),
+      new RegExp(`under ${shared}: the users of its group can write to it \\(mode 770`),
+    );
+    assert.ok(!existsSync(join(shared, ".calico-docker")), "nothing made under it");
+  });
   it("refuses a key place that is not a regular file", () => {
     const h = home();
     const dir = sshDirFor("p", "s", h);
@@ -158,6 +167,18 @@ describe("npm run ssh-key (a fresh machine, before refresh or destroy)", () => {
       const bad = run(["--stack", stack], "not a key\n");
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /not one PEM or OpenSSH private key/);
+      // Two keys pasted one after the other: refused, the key in place kept, none printed.
+      const [first, second] = [pem(), pem()];
+      const two = run(["--stack", stack], first + second);
+      assert.equal(two.status, 2, two.stderr);
+      assert.match(
+        two.stderr,
+        /the input \(stdin\) holds 2 PEM blocks \(PRIVATE KEY, PRIVATE KEY\)/,
+      );
+      for (const k of [first, second]) {
+        assert.ok(!two.stderr.includes(k.split("\n")[1]!), "no key material in the message");
+      }
+      assert.equal(readFileSync(join(dir.local, "id_key"), "utf8"), key);
     } finally {
       rmSync(dir.local, { recursive: true, force: true });
     }
