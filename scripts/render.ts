@@ -3,29 +3,12 @@
  *
  * Validates `Pulumi.<name>.yaml` and writes every rendered file into `out/<name>/` (one
  * folder per host), for review without a cloud account. Files of a previous render of the
- * same output folder are removed first (only those it wrote, listed in its manifest). No
- * symbolic link inside the output folder is ever followed: a render that meets one stops
- * before removing or writing anything. A bad stack file, manifest or --out is one line on
- * stderr naming it, and exit 1.
+ * same output folder are removed first (only those it wrote, listed in its manifest), in an
+ * --out no other user can change, never through a symbolic link (`render-out.ts`). A bad
+ * stack file, manifest or --out is one line on stderr naming it, and exit 1.
  */
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fchmodSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmdirSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-  type Stats,
-} from "node:fs";
-import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { ConfigError, loadConfig } from "../components/config.js";
 import { buildModel, type ClusterModel } from "../components/model.js";
@@ -37,168 +20,9 @@ import {
 } from "../components/render/index.js";
 import { rawFromStackConfig } from "../components/stack-keys.js";
 import { readStackEntries, stackFilePath, StackFileError } from "../components/stackfile.js";
-
-/** Lists what a render wrote, so the next render removes exactly that. */
-export const MANIFEST = ".rendered-files.json";
+import { OutError, writeOut } from "./render-out.js";
 
 class UsageError extends Error {}
-
-function lstatOrMissing(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
-/** Is --out there (a folder, possibly through a link the user chose), or still to be made? */
-function outDirExists(outDir: string): boolean {
-  try {
-    if (statSync(outDir).isDirectory()) return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return false;
-    if (code === "ENOTDIR") throw new UsageError(`--out ${outDir}: lies inside a file`);
-    throw error;
-  }
-  throw new UsageError(`--out ${outDir}: is not a directory`);
-}
-
-/**
- * The absolute path of `rel` inside `outDir`, reached through real folders only: no part of
- * it may be a symbolic link (a link is never followed, whatever it points at), every existing
- * parent is a folder and an existing last part is a regular file. `source` names where `rel`
- * came from, for the message when it leads outside.
- */
-function pathInside(outDir: string, rel: string, source: string): string {
-  const parts = normalize(rel).split(sep);
-  if (rel === "" || isAbsolute(rel) || parts.includes("..") || parts.includes(".")) {
-    throw new UsageError(`${source}: lists ${JSON.stringify(rel)}, outside ${outDir}`);
-  }
-  let path = outDir;
-  for (const [i, part] of parts.entries()) {
-    path = join(path, part);
-    const st = lstatOrMissing(path);
-    if (st === undefined) break; // the rest does not exist yet
-    if (st.isSymbolicLink()) {
-      throw new UsageError(
-        `${path} is a symbolic link; npm run render never follows links inside --out ` +
-          `(remove it, or choose another --out)`,
-      );
-    }
-    const last = i === parts.length - 1;
-    if (!last && !st.isDirectory()) throw new UsageError(`${path} is not a directory`);
-    if (last && !st.isFile()) throw new UsageError(`${path} is not a regular file`);
-  }
-  return join(outDir, ...parts);
-}
-
-/** The files the previous render of `outDir` wrote (its manifest), or none. */
-function previousFiles(outDir: string): string[] | undefined {
-  const manifest = join(outDir, MANIFEST);
-  const st = lstatOrMissing(manifest);
-  if (st === undefined) {
-    if (readdirSync(outDir).length > 0) {
-      throw new UsageError(
-        `${outDir} exists, is not empty and was not written by npm run render ` +
-          `(no ${MANIFEST}); choose another --out or empty it`,
-      );
-    }
-    return undefined;
-  }
-  if (!st.isFile()) throw new UsageError(`${manifest}: is not a regular file; remove it by hand`);
-  let listed: unknown;
-  try {
-    listed = JSON.parse(readFileSync(manifest, "utf8"));
-  } catch (error) {
-    throw new UsageError(
-      `${manifest}: is not valid JSON (${(error as Error).message}); remove it by hand`,
-    );
-  }
-  if (!Array.isArray(listed) || !listed.every((p) => typeof p === "string")) {
-    throw new UsageError(`${manifest}: is not a list of file names; remove it by hand`);
-  }
-  return listed as string[];
-}
-
-/**
- * Check every path this render touches (the previous render's files and the new ones) before
- * touching any, then remove the previous render's files and the folders they leave empty.
- */
-function removePrevious(outDir: string, files: readonly RenderedFile[]): number {
-  if (!outDirExists(outDir)) return 0;
-  const listed = previousFiles(outDir);
-  const manifest = join(outDir, MANIFEST);
-  const old = (listed ?? []).map((rel) => pathInside(outDir, rel, manifest));
-  for (const f of files) pathInside(outDir, f.path, "the render");
-  if (listed === undefined) return 0;
-  let removed = 0;
-  const dirs = new Set<string>();
-  for (const file of old) {
-    if (lstatOrMissing(file) !== undefined) {
-      unlinkSync(file);
-      removed++;
-    }
-    for (let d = dirname(file); d.startsWith(outDir + sep); d = dirname(d)) dirs.add(d);
-  }
-  // Deepest first: remove the folders left empty.
-  for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
-    if (lstatOrMissing(d)?.isDirectory() && readdirSync(d).length === 0) rmdirSync(d);
-  }
-  unlinkSync(manifest);
-  return removed;
-}
-
-/**
- * Write a file as a new inode renamed into place: never through a link at `path` (symbolic
- * or hard), and a reader never sees half of it.
- */
-function writeNew(path: string, content: string, mode: number): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    mode,
-  );
-  try {
-    writeSync(fd, content);
-    fchmodSync(fd, mode);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-/** Make the folders of `rel` inside `outDir` one by one, never through a link. */
-function makeParents(outDir: string, rel: string): void {
-  const parts = normalize(rel).split(sep).slice(0, -1);
-  let path = outDir;
-  for (const part of parts) {
-    path = join(path, part);
-    const st = lstatOrMissing(path);
-    if (st === undefined) mkdirSync(path);
-    else if (st.isSymbolicLink() || !st.isDirectory()) pathInside(outDir, rel, "the render");
-  }
-}
-
-function writeFiles(outDir: string, files: readonly RenderedFile[]): void {
-  mkdirSync(outDir, { recursive: true });
-  for (const f of files) {
-    const path = pathInside(outDir, f.path, "the render");
-    makeParents(outDir, f.path);
-    writeNew(path, f.content, f.mode);
-  }
-  writeNew(
-    join(outDir, MANIFEST),
-    JSON.stringify(
-      files.map((f) => f.path),
-      null,
-      2,
-    ) + "\n",
-    0o644,
-  );
-}
 
 function summary(
   stack: string,
@@ -284,8 +108,7 @@ export function main(argv: readonly string[]): number {
     const model = buildModel(loadConfig(raw));
     const files = renderAll(model);
     const outDir = resolve(opts.out ?? join("out", opts.stack));
-    const removed = removePrevious(outDir, files);
-    writeFiles(outDir, files);
+    const removed = writeOut(outDir, files);
     console.log(summary(opts.stack, model, files, outDir, removed, keyStandIn));
     return 0;
   } catch (error) {
@@ -293,6 +116,7 @@ export function main(argv: readonly string[]): number {
       error instanceof ConfigError ||
       error instanceof RenderError ||
       error instanceof UsageError ||
+      error instanceof OutError ||
       error instanceof StackFileError
     ) {
       console.error(`render: ${error.message}`);
