@@ -9,20 +9,16 @@ import { z } from "zod";
 import type { ClusterModel } from "../components/model.js";
 import { PATHS } from "../components/model.js";
 import { netnsLinkName } from "../components/render/index.js";
-import type { StatusTarget } from "./engine.js";
+import { StatusError } from "./errors.js";
 import { spawnCollect, type SshHost } from "./transport.js";
+import type { StatusTarget } from "./types.js";
+
+export { StatusError } from "./errors.js";
 
 /** The host agent's systemd unit. */
 export const AGENT_UNIT = "calico-agent.service";
 /** BIRD's control socket inside the bird container. */
 export const BIRD_SOCKET = "/var/run/bird/bird.ctl";
-
-export class StatusError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StatusError";
-  }
-}
 
 const outputsSchema = z.object({
   hosts: z.array(
