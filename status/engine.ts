@@ -9,7 +9,7 @@
  * explains (a peer's session down because that peer's BIRD is down; a route missing to an
  * endpoint whose tap is gone) is kept as a consequence of it (`correlate.ts`), so the report
  * names the broken thing, not everything it broke. A host whose reply cannot be used (too
- * large, or a shape no judge can read) is that host's problem; the other hosts are judged.
+ * large, or not of the shape its parser expects) is that host's problem; the others are judged.
  */
 import type { HostModel } from "../components/model.js";
 import { PATHS } from "../components/model.js";
@@ -92,7 +92,7 @@ function unjudged(
   };
 }
 
-/** One host: gather over the transport, then judge; never throws for what a host replies. */
+/** One host: gather over the transport, then judge (what a host replies never throws). */
 async function probeHost(
   t: StatusTarget,
   transport: Transport,
@@ -127,20 +127,14 @@ async function probeHost(
       found,
     );
   }
-  try {
-    const judged = judgeHost(t, h, parseSections(r.stdout), fabric);
-    return {
-      host: h.name,
-      controller: h.isController,
-      reachable: true,
-      durationMs: performance.now() - h0,
-      ...judged,
-    };
-  } catch (e) {
-    // A reply shape no parser foresaw: still this host's problem, not the whole run's.
-    const found = `a reply status cannot read (${(e as Error).message.slice(0, 160)})`;
-    return unjudged(h, true, performance.now() - h0, "a reply of the probes' shape", found);
-  }
+  const judged = judgeHost(t, h, parseSections(r.stdout), fabric);
+  return {
+    host: h.name,
+    controller: h.isController,
+    reachable: true,
+    durationMs: performance.now() - h0,
+    ...judged,
+  };
 }
 
 function progressLine(s: HostStatus, done: number, of: number): string {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildModel } from "../components/model.js";
 import { statusCli } from "../status/cli.js";
-import { runStatus, type StatusReport } from "../status/engine.js";
+import { problemKey as problemKeyOf, runStatus, type StatusReport } from "../status/engine.js";
 import { formatProblem } from "../status/report.js";
 import { parseOutputs, stackTarget } from "../status/stack.js";
 import { spawnCollect, type Transport } from "../status/transport.js";
@@ -146,6 +146,22 @@ describe("status: what is read of a host's reply is bounded", () => {
     assert.equal(r.code, 1, r.err);
     assertOnlyHost2(r.report, cut("1 MiB"));
     assert.equal((await cli(big, ["--max-reply", "0"])).code, 2, "a bad bound is a bad option");
+  });
+
+  it("a peer's session down to a host whose reply was cut is a consequence of that", async () => {
+    const t = fakeTransport(async (host) => {
+      const s = { ...healthy[host]! };
+      if (host === "host-1")
+        s.bird = s.bird!.replace("up     07:00:01    Established", "start  07:00:01    Active");
+      if (host === "host-2") s.felix = "x".repeat(2 * 1024 * 1024);
+      return { stdout: reply(s), stderr: "", code: 0 };
+    });
+    const r = await runStatus(target, t, { maxReplyBytes: 1024 * 1024 });
+    assert.deepEqual(r.problems.map(formatProblem), [cut("1 MiB")]);
+    assert.deepEqual(
+      r.consequences.map((p) => `${problemKeyOf(p)} <- ${p.causedBy}`),
+      ["host-1/bgp/session host-2 <- host-2/reach/host-2"],
+    );
   });
 
   it("a real process printing without end is cut at 16 MiB, in bounded memory", async () => {
