@@ -59,7 +59,7 @@ async function bench(size: Size): Promise<boolean> {
     const t0 = performance.now();
     const cli = spawnSync(
       process.execPath,
-      ["--import", "tsx", "status/cli.ts", "--lab", "--stack", stack, "--state-dir", stateRoot],
+      ["--import", "tsx", "scripts/status.ts", "--lab", "--stack", stack, "--state-dir", stateRoot],
       { cwd: root, encoding: "utf8" },
     );
     const cliMs = performance.now() - t0;

@@ -4,25 +4,21 @@
  * and the SSH key. Outputs come from `pulumi stack output --json --show-secrets` when the
  * Pulumi CLI is on PATH, or from a file holding that command's output (`--outputs`).
  */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ClusterModel } from "../components/model.js";
 import { PATHS } from "../components/model.js";
 import { netnsLinkName } from "../components/render/index.js";
-import type { StatusTarget } from "./engine.js";
+import { StatusError } from "./errors.js";
+import { readRegularFile } from "./read.js";
 import { spawnCollect, type SshHost } from "./transport.js";
+import type { StatusTarget } from "./types.js";
+
+export { StatusError } from "./errors.js";
 
 /** The host agent's systemd unit. */
 export const AGENT_UNIT = "calico-agent.service";
 /** BIRD's control socket inside the bird container. */
 export const BIRD_SOCKET = "/var/run/bird/bird.ctl";
-
-export class StatusError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StatusError";
-  }
-}
 
 const outputsSchema = z.object({
   hosts: z.array(
@@ -62,13 +58,7 @@ export function parseOutputs(text: string, source: string): StackOutputs {
 /** The stack's outputs: from a file, or from the Pulumi CLI when it is on PATH. */
 export async function readOutputs(stack: string, file?: string): Promise<StackOutputs> {
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new StatusError(`--outputs ${file}: ${(e as Error).message}`);
-    }
-    return parseOutputs(text, file);
+    return parseOutputs(readRegularFile(file, "--outputs"), file);
   }
   let r;
   try {
@@ -83,6 +73,9 @@ export async function readOutputs(stack: string, file?: string): Promise<StackOu
         "(`pulumi stack output --json --show-secrets > FILE` where the CLI is; the file holds " +
         "the SSH key, keep it private), or run with --lab against the lab",
     );
+  }
+  if (r.truncated === true) {
+    throw new StatusError(`pulumi stack output --stack ${stack} printed more than status reads`);
   }
   if (r.code !== 0) {
     throw new StatusError(`pulumi stack output --stack ${stack} failed: ${r.stderr.trim()}`);

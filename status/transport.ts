@@ -15,7 +15,19 @@ export interface ExecResult {
   stderr: string;
   /** The command's exit code (a transport failure is thrown as Unreachable instead). */
   code: number;
+  /** It printed more than `maxBytes`: the output is cut there and the command was killed. */
+  truncated?: boolean;
 }
+
+export interface ExecOptions {
+  /** Kill the command after this long (default 30 s). */
+  timeoutMs?: number;
+  /** Read at most this many bytes of its output, stdout and stderr together (default 16 MiB). */
+  maxBytes?: number;
+}
+
+/** What is read of one command's output at most, unless the caller says otherwise. */
+export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The host could not be reached at all (connection refused, timeout, authentication). */
 export class Unreachable extends Error {
@@ -32,31 +44,51 @@ export interface Transport {
   /** `namespaces` or `ssh`: said in the report. */
   readonly kind: "namespaces" | "ssh";
   /** Run argv on a host (by its stack name); stdin is empty. */
-  exec(host: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  exec(host: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
 interface SpawnResult extends ExecResult {
   timedOut: boolean;
 }
 
-/** Run a process, collecting its output; never rejects for a non-zero exit. */
+/**
+ * Run a process, collecting its output; never rejects for a non-zero exit. At most maxBytes
+ * of output (stdout and stderr together) are kept: past that the process is killed and the
+ * result says `truncated`, so a command that prints without end costs maxBytes, no more.
+ */
 export function spawnCollect(
   cmd: string,
   args: string[],
   timeoutMs: number,
   env: NodeJS.ProcessEnv = process.env,
+  maxBytes = DEFAULT_MAX_BYTES,
 ): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    let kept = 0;
+    let truncated = false;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
     }, timeoutMs);
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
+    const keep = (into: Buffer[]) => (b: Buffer) => {
+      if (truncated) return;
+      const room = maxBytes - kept;
+      if (b.length > room) {
+        into.push(b.subarray(0, room));
+        kept = maxBytes;
+        truncated = true;
+        child.kill("SIGKILL");
+        return;
+      }
+      into.push(b);
+      kept += b.length;
+    };
+    child.stdout.on("data", keep(out));
+    child.stderr.on("data", keep(err));
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
@@ -68,6 +100,7 @@ export function spawnCollect(
         stderr: Buffer.concat(err).toString("utf8"),
         code: code ?? -1,
         timedOut,
+        ...(truncated ? { truncated } : {}),
       });
     });
   });
@@ -83,7 +116,10 @@ export function namespaceTransport(nsOf: (host: string) => string): Transport {
         "nsenter",
         [`--net=/var/run/netns/${nsOf(host)}`, "--", ...argv],
         timeoutMs,
+        process.env,
+        opts.maxBytes,
       );
+      if (r.truncated) return r;
       if (r.timedOut) throw new Unreachable(host, `no answer within ${timeoutMs / 1000} s`);
       return r;
     },
@@ -158,7 +194,8 @@ export function sshTransport(o: SshOptions): Transport {
       if (h === undefined) throw new Unreachable(host, "no SSH address for this host");
       const timeoutMs = opts.timeoutMs ?? 30_000;
       const args = sshArgv(o, h, argv);
-      const r = await spawnCollect(args[0]!, args.slice(1), timeoutMs);
+      const r = await spawnCollect(args[0]!, args.slice(1), timeoutMs, process.env, opts.maxBytes);
+      if (r.truncated) return r;
       if (r.timedOut) throw new Unreachable(host, `no answer within ${timeoutMs / 1000} s`);
       if (r.code === 255) {
         const why = r.stderr.trim().split("\n").slice(-1)[0] ?? "";

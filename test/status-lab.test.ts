@@ -50,7 +50,7 @@ function status(opts: LabOptions, extra: string[] = []) {
       [
         "--import",
         "tsx",
-        path.join(root, "status/cli.ts"),
+        path.join(root, "scripts/status.ts"),
         "--lab",
         "--stack",
         opts.stack!,
