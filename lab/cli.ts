@@ -70,31 +70,57 @@ common(program.command("up").description("build the lab (replaces an existing on
       .choices(["docker", "netns"])
       .default("docker"),
   )
-  .action((o: Common & { stackFile?: string; endpoints: "docker" | "netns" }) =>
-    main(async () => {
-      const r = await labUp({
-        stack: o.stack,
-        endpoints: o.endpoints,
-        log: progress(o.json),
-        ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
-        ...(o.stackFile ? { stackFile: o.stackFile } : {}),
-      });
-      if (o.json) {
-        process.stdout.write(
-          JSON.stringify(
-            {
-              stack: o.stack,
-              stateDir: r.stateDir,
-              durationMs: Math.round(r.durationMs),
-              plan: r.plan,
-            },
-            null,
-            2,
-          ) + "\n",
-        );
-      }
-      return 0;
-    }),
+  .addOption(
+    new Option(
+      "--felix <mode>",
+      "real: Felix and the ACL Manager from the felix image, enforcing the stack's policy; " +
+        "stand-in: the lab does Felix's routing itself and tests NO policy",
+    )
+      .choices(["real", "stand-in"])
+      .default("real"),
+  )
+  .addOption(
+    new Option(
+      "--sources <dir>",
+      "Felix's source mirror (laid out like shared/sources, hashes verified); " +
+        "default $CALICO_SOURCES, else upstream at the pinned commits",
+    ),
+  )
+  .action(
+    (
+      o: Common & {
+        stackFile?: string;
+        endpoints: "docker" | "netns";
+        felix: "real" | "stand-in";
+        sources?: string;
+      },
+    ) =>
+      main(async () => {
+        const r = await labUp({
+          stack: o.stack,
+          endpoints: o.endpoints,
+          felix: o.felix,
+          ...(o.sources ? { sources: o.sources } : {}),
+          log: progress(o.json),
+          ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+          ...(o.stackFile ? { stackFile: o.stackFile } : {}),
+        });
+        if (o.json) {
+          process.stdout.write(
+            JSON.stringify(
+              {
+                stack: o.stack,
+                stateDir: r.stateDir,
+                durationMs: Math.round(r.durationMs),
+                plan: r.plan,
+              },
+              null,
+              2,
+            ) + "\n",
+          );
+        }
+        return 0;
+      }),
   );
 
 common(program.command("check").description("BGP sessions, routes and a full ping matrix"))

@@ -151,7 +151,9 @@ export async function labUp(opts: LabOptions = {}): Promise<UpResult> {
   r.st.upDoneAt = Date.now();
   r.save();
   const durationMs = performance.now() - t0;
-  r.log(`lab ${r.stack} is up (${fmtSeconds(durationMs)}); next: npm run lab -- check --stack ${r.stack}`);
+  r.log(
+    `lab ${r.stack} is up (${fmtSeconds(durationMs)}); next: npm run lab -- check --stack ${r.stack}`,
+  );
   const birdStartedAt = r.st.birds[0]?.startedAt;
   return {
     plan: r.plan,

@@ -11,12 +11,7 @@ import type { ClusterModel } from "../components/model.js";
 import { listeners, reachability, type ExpectedProbe } from "../components/reachability.js";
 import { sleep } from "./exec.js";
 import type { LabPlan } from "./plan.js";
-import {
-  probeAll,
-  startListeners,
-  stopListeners,
-  type Observation,
-} from "./policy-probes.js";
+import { probeAll, startListeners, stopListeners, type Observation } from "./policy-probes.js";
 
 export interface PolicyRun {
   probes: ExpectedProbe[];

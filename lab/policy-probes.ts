@@ -105,7 +105,11 @@ export function judgeProbe(p: ProbeSpec, code: number, out: string): Outcome {
   if (p.proto === "tcp") {
     if (code === 0) return "connected";
     if (code === 124) return "dropped";
-    return /refused/i.test(out) ? "refused" : /unreachable|no route/i.test(out) ? "refused" : "error";
+    return /refused/i.test(out)
+      ? "refused"
+      : /unreachable|no route/i.test(out)
+        ? "refused"
+        : "error";
   }
   const word = out.trim().split("\n").pop();
   return word === "connected" || word === "refused" || word === "dropped" ? word : "error";
@@ -122,9 +126,15 @@ export async function probeOnce(src: EndpointPlan, p: ProbeSpec): Promise<Observ
     const out = r.stdout + r.stderr;
     const outcome = judgeProbe(p, r.code, out);
     const ms = performance.now() - t0;
-    return outcome === "error" ? { outcome, ms, detail: out.trim().slice(0, 200) } : { outcome, ms };
+    return outcome === "error"
+      ? { outcome, ms, detail: out.trim().slice(0, 200) }
+      : { outcome, ms };
   } catch (e) {
-    return { outcome: "error", ms: performance.now() - t0, detail: (e as Error).message.slice(0, 200) };
+    return {
+      outcome: "error",
+      ms: performance.now() - t0,
+      detail: (e as Error).message.slice(0, 200),
+    };
   }
 }
 

@@ -52,7 +52,13 @@ export function systemContainers(plan: LabPlan, controller: string): SystemConta
   return plan.hosts.flatMap((h) => [
     { role: "felix" as const, host: h.name, name: systemContainerName(plan.prefix, h, "felix") },
     ...(h.name === controller
-      ? [{ role: "aclmgr" as const, host: h.name, name: systemContainerName(plan.prefix, h, "aclmgr") }]
+      ? [
+          {
+            role: "aclmgr" as const,
+            host: h.name,
+            name: systemContainerName(plan.prefix, h, "aclmgr"),
+          },
+        ]
       : []),
   ]);
 }

@@ -98,4 +98,3 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
     }
   }
 }
-
