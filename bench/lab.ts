@@ -156,6 +156,13 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const tDown = performance.now();
     await labDown(opts);
     const down = performance.now() - tDown;
+    const probed = report.matrix
+      ? { pairs: report.matrix.pairs, ms: report.matrix.durationMs, how: report.matrix.pinger }
+      : {
+          pairs: report.policy!.run.probes.length,
+          ms: report.policy!.run.durationMs,
+          how: "policy probes",
+        };
     const bgp = report.timings.bgpEstablished?.sinceStartMs;
     const routes = report.timings.allRoutes?.sinceStartMs;
     const n = size.hosts * size.endpoints;
@@ -165,11 +172,11 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const lines = [
       `${size.hosts} hosts x ${size.endpoints} endpoints (${n} endpoints as ${
         mode === "docker" ? "Docker containers" : "bare namespaces"
-      }, ${report.matrix.pairs} pairs, ${report.matrix.pinger}): ${report.ok ? "OK" : "FAILED"}`,
+      }, ${probed.pairs} probes, ${probed.how}): ${report.ok ? "OK" : "FAILED"}`,
       `  up (daemon, namespaces, containers, agents wiring, BIRD)  ${s(up.durationMs)}`,
       `  BIRD start -> all sessions Established    ${s(bgp)}`,
       `  BIRD start -> all routes present          ${s(routes)}`,
-      `  ping matrix                               ${s(report.matrix.durationMs)}`,
+      `  ping matrix                               ${s(probed.ms)}`,
       `  up start -> full matrix                   ${s(total)}`,
       `  down                                      ${s(down)}`,
     ];
@@ -191,7 +198,7 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     }
     lines.push(
       `  matrix pairs per second                   ${Math.round(
-        report.matrix.pairs / (report.matrix.durationMs / 1000),
+        probed.pairs / (probed.ms / 1000),
       )}`,
     );
     if (restartTimes.total.length > 0) {

@@ -5,7 +5,9 @@
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
-import { StackFileError } from "../components/stackfile.js";
+import { loadStackFile, stackFilePath, StackFileError } from "../components/stackfile.js";
+import { applyPolicy } from "./apply.js";
+import { REPO_ROOT } from "./state.js";
 import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
 import { LabError } from "./context.js";
@@ -150,6 +152,35 @@ common(program.command("check").description("BGP sessions, routes and a full pin
         (o.json ? JSON.stringify(report, null, 2) : "\n" + formatReport(report)) + "\n",
       );
       return report.ok ? 0 : 1;
+    }),
+  );
+
+common(
+  program
+    .command("apply")
+    .description(
+      "re-render the controller's plugin data from the (edited) stack file into the running " +
+        "lab, as pulumi up does: a policy change, enforced by the running Felix",
+    ),
+)
+  .addOption(
+    new Option("--stack-file <file>", "read this stack file instead of Pulumi.<stack>.yaml"),
+  )
+  .action((o: Common & { stackFile?: string }) =>
+    main(async () => {
+      const opts = { stack: o.stack, ...(o.stateDir ? { stateRoot: o.stateDir } : {}) };
+      const config = loadStackFile(o.stackFile ?? stackFilePath(o.stack, REPO_ROOT));
+      const r = applyPolicy(opts, config);
+      const said = o.json
+        ? JSON.stringify(r, null, 2)
+        : r.written.length + r.removed.length === 0
+          ? "nothing changed"
+          : [
+              ...r.written.map((f) => `wrote ${f}`),
+              ...r.removed.map((f) => `removed ${f}`),
+            ].join("\n");
+      process.stdout.write(said + "\n");
+      return 0;
     }),
   );
 

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { choosePinger, labCheck, pingMatrix, routeTable } from "../lab/check.js";
+import { choosePinger, labCheck, pingMatrix, routeTable } from "../lab/ping-matrix.js";
 import { run, runIn, sleep } from "../lab/exec.js";
 import { startBird, stopBird } from "../lab/bird.js";
 import type { LabOptions } from "../lab/context.js";

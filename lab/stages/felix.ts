@@ -5,7 +5,8 @@
  * A host runs them as `--net=host` containers; a lab host is a named network namespace, and
  * Docker cannot start a container in one. So each runs as a container of the lab's daemon
  * whose main process first enters its host's namespace (`nsenter --net=<bind-mounted netns>`,
- * hence CAP_SYS_ADMIN) and then execs the image's own entry point; it needs CAP_NET_ADMIN
+ * hence CAP_SYS_ADMIN), mounts a sysfs of that namespace over /sys (Felix finds its taps in
+ * /sys/class/net), and then execs the image's own entry point; it needs CAP_NET_ADMIN
  * (routes, ARP, iptables, ipsets), CAP_NET_RAW, and /proc/sys writable (proxy_arp and
  * route_localnet per tap: `systempaths=unconfined`) — the pieces of `--privileged` it uses,
  * since a privileged container cannot start here. The image's health check runs the same way
@@ -75,6 +76,9 @@ export function systemRunArgs(
   const entry = c.role === "felix" ? "calico-felix" : "calico-acl-manager";
   const cfgIn = c.role === "felix" ? "/etc/calico/felix.cfg" : "/etc/calico/acl_manager.cfg";
   const enter = ["nsenter", `--net=${NETNS_IN_CONTAINER}`, "--"];
+  // Felix looks for its taps in /sys/class/net: sysfs shows the namespace of whoever mounts
+  // it, so it is mounted again (in the container's own mount namespace) once inside.
+  const remountSys = ["sh", "-c", 'mount -t sysfs sysfs /sys && exec "$@"', c.role];
   return [
     "run",
     "-d",
@@ -105,6 +109,7 @@ export function systemRunArgs(
     `--health-start-period=${LAB_HEALTH.startPeriodS}s`,
     image,
     ...enter,
+    ...remountSys,
     entry,
     `--config-file=${cfgIn}`,
   ];

@@ -9,7 +9,11 @@ import { closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ClusterModel } from "../../components/model.js";
-import { renderPluginData } from "../../components/render/index.js";
+import {
+  renderFelixTxt,
+  renderGroupsTxt,
+  renderPluginData,
+} from "../../components/render/index.js";
 import { cmdline, killAll } from "../bird.js";
 import { netnsPath, spawnDetached } from "../exec.js";
 import type { HostPlan, LabPlan } from "../plan.js";
@@ -34,6 +38,14 @@ export const pluginStage: Stage = {
   title: (r) => `the plugin (endpoint and network) on ${r.model.controller.name}`,
   applies: (r) => r.felix === "real",
   async up(r: LabRun) {
+    // Before Felix and the ACL Manager: the ACL Manager asks for the groups once, at its
+    // start, and PUB/SUB drops what is published before it has subscribed. The endpoint
+    // files follow when the endpoints have their ids (pluginDataStage).
+    const dir = r.state.pluginDataDir(r.model.controller.index);
+    mkdirSync(dir, { recursive: true });
+    await writeFile(path.join(dir, "felix.txt"), renderFelixTxt(r.model));
+    const groups = renderGroupsTxt(r.model);
+    if (groups !== undefined) await writeFile(path.join(dir, "groups.txt"), groups);
     r.st.plugins = [];
     for (const role of ["endpoint", "network"] as const) {
       r.st.plugins.push(startPlugin(r.state, r.plan, r.model, role));
