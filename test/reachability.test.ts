@@ -247,7 +247,11 @@ describe("reachability on the shipped stacks", () => {
         assert.equal(p.inbound.rule?.label, "web's default inbound[0] (group web)");
       }
     }
-    assert.equal(find(dev, web1, web2, "icmp").toIp, "192.168.1.3");
+    const p = find(dev, web1, web2, "icmp");
+    assert.deepEqual(
+      [p.fromIp, p.fromHost, p.toIp, p.toHost],
+      ["192.168.1.1", "host-1", "192.168.1.3", "host-2"],
+    );
   });
 
   it("dev: web -> db: ICMP and tcp/5433 denied by db's inbound rules, tcp/5432 allowed", () => {
