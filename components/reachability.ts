@@ -69,6 +69,7 @@ export interface ExpectedProbe extends ProbeKind {
   to: string;
   fromHost: string;
   toHost: string;
+  fromIp: string;
   toIp: string;
   expected: "allow" | "deny";
   /** The deciding rule(s) in words: both rules when allowed, the denying side(s) when not. */
@@ -229,6 +230,7 @@ export function decide(
     to: to.name,
     fromHost: from.host,
     toHost: to.host,
+    fromIp: from.ip,
     toIp: to.ip,
     ...kind,
     expected: allowed ? "allow" : "deny",
