@@ -18,8 +18,7 @@ import { fmtSeconds, requireState, resolveContext, type LabOptions } from "./con
 import { run, sleep } from "./exec.js";
 import { choosePinger, pingMatrix, type MatrixResult } from "./ping-matrix.js";
 import type { LabPlan } from "./plan.js";
-import { runPolicyProbes } from "./policy-check.js";
-import { judgePolicy, type PolicyVerdict } from "./policy-verdict.js";
+import { runPolicyProbes, type PolicyRun } from "./policy-check.js";
 import { labNamespaceTransport, labTarget } from "./probes.js";
 import { FELIX_STAND_IN } from "./stages/felix.js";
 
@@ -60,8 +59,8 @@ export interface CheckReport {
   ok: boolean;
   bgp: { enabled: boolean; hosts: HostBgp[] };
   routes: HostRoutes[];
-  /** Real Felix: the policy proven both ways. */
-  policy?: PolicyVerdict;
+  /** Real Felix: the policy proven both ways (expected and observed matrices, mismatches). */
+  policy?: PolicyRun;
   /** Stand-in (no policy): the all-pairs ping matrix. */
   matrix?: MatrixResult;
   timings: {
@@ -186,19 +185,19 @@ export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
 
   log("- the policy matrix, both ways (allowed pairs connect, denied pairs are dropped) ...");
   const t0 = Date.now();
-  const model = buildModel(st.config!);
-  const run = await runPolicyProbes(plan, model, { deadlineMs: left() });
-  const policy = judgePolicy(run);
-  if (run.allowedAfterMs !== undefined) timings.fullMatrix = timing(false, t0 + run.allowedAfterMs);
-  log(
-    `  ${policy.allowed.ok}/${policy.allowed.total} allowed connect, ` +
-      `${policy.denied.ok}/${policy.denied.total} denied are dropped ` +
-      `(${run.rounds} round(s), ${fmtSeconds(run.durationMs)})`,
-  );
-  problems.push(...policy.mismatches.slice(0, 30));
-  if (policy.mismatches.length > 30) {
-    problems.push(`... and ${policy.mismatches.length - 30} more mismatches`);
+  const policy = await runPolicyProbes(plan, buildModel(st.config!), { deadlineMs: left() });
+  const j = policy.judgement;
+  if (policy.convergedAfterMs !== undefined) {
+    timings.fullMatrix = timing(false, t0 + policy.convergedAfterMs);
   }
+  log(
+    `  ${j.counts.passed}/${j.counts.probes} probes as the policy says ` +
+      `(${j.counts.allowed} allowed, ${j.counts.denied} denied; ${policy.rounds} round(s), ` +
+      `${fmtSeconds(policy.durationMs)})`,
+  );
+  problems.push(...j.mismatches.slice(0, 30).map((m) => m.message));
+  if (j.mismatches.length > 30)
+    problems.push(`... and ${j.mismatches.length - 30} more mismatches`);
   return {
     ...base,
     ok: problems.length === 0,

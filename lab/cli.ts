@@ -175,10 +175,9 @@ common(
         ? JSON.stringify(r, null, 2)
         : r.written.length + r.removed.length === 0
           ? "nothing changed"
-          : [
-              ...r.written.map((f) => `wrote ${f}`),
-              ...r.removed.map((f) => `removed ${f}`),
-            ].join("\n");
+          : [...r.written.map((f) => `wrote ${f}`), ...r.removed.map((f) => `removed ${f}`)].join(
+              "\n",
+            );
       process.stdout.write(said + "\n");
       return 0;
     }),

@@ -4,7 +4,8 @@
  */
 import type { CheckReport, MatrixResult, Timing } from "./check.js";
 import { fmtSeconds } from "./context.js";
-import type { PolicyVerdict } from "./policy-verdict.js";
+import type { PolicyRun } from "./policy-check.js";
+import { formatPolicyReport } from "./policy-judge.js";
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
@@ -81,7 +82,7 @@ export function formatReport(r: CheckReport): string {
   if (r.bgp.enabled) out.push(`BGP Established ${base}: ${fmtTiming(r.timings.bgpEstablished)}`);
   out.push(`all routes ${base}:       ${fmtTiming(r.timings.allRoutes)}`);
   out.push(
-    `${r.policy ? "allowed pairs connect" : "full matrix"} ${base}: ${fmtTiming(r.timings.fullMatrix)}`,
+    `${r.policy ? "the policy holds" : "full matrix"} ${base}: ${fmtTiming(r.timings.fullMatrix)}`,
   );
   out.push("", r.felix);
   if (r.problems.length > 0) {
@@ -101,12 +102,6 @@ function matrixLines(m: MatrixResult): string[] {
   return out;
 }
 
-function policyLines(v: PolicyVerdict): string[] {
-  return [
-    `policy: ${v.allowed.ok}/${v.allowed.total} allowed probes connect, ` +
-      `${v.denied.ok}/${v.denied.total} denied probes are dropped` +
-      (v.mismatches.length > 0 ? `, ${v.mismatches.length} MISMATCH(ES)` : ""),
-    ...v.mismatches.slice(0, 20).map((m) => `  MISMATCH ${m}`),
-    "",
-  ];
+function policyLines(run: PolicyRun): string[] {
+  return [formatPolicyReport(run.judgement), ""];
 }
