@@ -159,8 +159,8 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const probed = report.matrix
       ? { pairs: report.matrix.pairs, ms: report.matrix.durationMs, how: report.matrix.pinger }
       : {
-          pairs: report.policy!.run.probes.length,
-          ms: report.policy!.run.durationMs,
+          pairs: report.policy!.judgement.counts.probes,
+          ms: report.policy!.durationMs,
           how: "policy probes",
         };
     const bgp = report.timings.bgpEstablished?.sinceStartMs;

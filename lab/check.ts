@@ -18,6 +18,7 @@ import { fmtSeconds, requireState, resolveContext, type LabOptions } from "./con
 import { run, sleep } from "./exec.js";
 import { choosePinger, pingMatrix, type MatrixResult } from "./ping-matrix.js";
 import type { LabPlan } from "./plan.js";
+import { checkHostIsolation, type IsolationResult } from "./host-isolation.js";
 import { runPolicyProbes, type PolicyRun } from "./policy-check.js";
 import { labNamespaceTransport, labTarget } from "./probes.js";
 import { FELIX_STAND_IN } from "./stages/felix.js";
@@ -61,6 +62,8 @@ export interface CheckReport {
   routes: HostRoutes[];
   /** Real Felix: the policy proven both ways (expected and observed matrices, mismatches). */
   policy?: PolicyRun;
+  /** Containers do not reach the hosts' SSH, BGP or ZeroMQ ports (real Felix, GCE fabric). */
+  isolation?: IsolationResult;
   /** Stand-in (no policy): the all-pairs ping matrix. */
   matrix?: MatrixResult;
   timings: {
@@ -77,7 +80,7 @@ export interface CheckReport {
 }
 
 export interface CheckOptions extends LabOptions {
-  /** How long to wait for sessions, routes and the matrix to converge (default 30 s). */
+  /** How long to wait for sessions, routes and the policy to converge (default 60 s). */
   timeoutMs?: number;
   /** Force a pinger (default: fping when installed, else ping). */
   pinger?: "fping" | "ping";
@@ -121,91 +124,149 @@ function routesOf(r: StatusReport, plan: LabPlan): HostRoutes[] {
 // ---------------------------------------------------------------------------------------------
 // The check
 
+/** What the sections of one check share. */
+interface CheckRun {
+  opts: CheckOptions;
+  st: ReturnType<typeof requireState>;
+  plan: LabPlan;
+  log: (l: string) => void;
+  deadline: number;
+  timing: (first: boolean, at?: number) => Timing;
+  timings: CheckReport["timings"];
+  problems: string[];
+}
+
 export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   const { stack, state, log } = resolveContext(opts);
   const st = requireState(state);
   const plan = st.plan;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
   const checkStart = Date.now();
-  const deadline = checkStart + timeoutMs;
   const origin = plan.bgp
     ? Math.min(...st.birds.map((b) => b.startedAt), st.upDoneAt!)
     : st.upDoneAt!;
-  const timing = (first: boolean, at = Date.now()): Timing => ({
-    sinceStartMs: at - origin,
-    sinceCheckMs: at - checkStart,
-    atFirstLook: first,
-  });
-  const problems: string[] = [];
-  const timings: CheckReport["timings"] = {};
-
-  const { target } = labTarget(opts);
-  const transport = labNamespaceTransport(plan);
-  const hostsOk = (r: StatusReport, check: string) =>
-    r.hosts.every((h) => h.checks.every((c) => c.check !== check || c.status !== "problem"));
-  const probes = await poll(
+  const c: CheckRun = {
+    opts,
+    st,
+    plan,
     log,
-    "the health probes (BGP, routes, wiring, SNAT, plugin data)",
-    deadline,
-    async (first) => {
-      const r = await runStatus(target, transport);
-      if (plan.bgp && timings.bgpEstablished === undefined && hostsOk(r, "bgp")) {
-        timings.bgpEstablished = timing(first);
-      }
-      if (timings.allRoutes === undefined && hostsOk(r, "routes"))
-        timings.allRoutes = timing(first);
-      return { done: r.ok, value: r };
-    },
-  );
-  for (const p of probes.problems) problems.push(formatProblem(p));
-  if (probes.consequences.length > 0) {
-    problems.push(`... and ${probes.consequences.length} consequence(s) of the above`);
-  }
+    deadline: checkStart + (opts.timeoutMs ?? 60_000),
+    timing: (first, at = Date.now()) => ({
+      sinceStartMs: at - origin,
+      sinceCheckMs: at - checkStart,
+      atFirstLook: first,
+    }),
+    timings: {},
+    problems: [],
+  };
+  const probes = await healthSection(c);
   const base = {
     stack,
     bgp: { enabled: plan.bgp, hosts: plan.bgp ? bgpOf(probes) : [] },
     routes: routesOf(probes, plan),
     probes,
+    timings: c.timings,
+    problems: c.problems,
   };
-  const left = () => Math.max(2000, deadline - Date.now());
-
   if (st.felix?.mode !== "real") {
-    const pinger = await choosePinger(opts.pinger);
-    log(`- ping matrix (${pinger}); Felix is the stand-in: NO POLICY IS TESTED ...`);
-    const matrix = await pingMatrix(plan, { deadlineMs: left(), pinger });
-    if (matrix.failed.length === 0) timings.fullMatrix = timing(false);
-    log(`  ${matrix.ok}/${matrix.pairs} pairs answer (${fmtSeconds(matrix.durationMs)})`);
-    for (const f of matrix.failed.slice(0, 20)) {
-      problems.push(`ping ${f.from} -> ${f.to} (${f.ip}) fails`);
-    }
-    if (matrix.failed.length > 20)
-      problems.push(`... and ${matrix.failed.length - 20} more pairs fail`);
-    return { ...base, ok: problems.length === 0, matrix, timings, felix: FELIX_STAND_IN, problems };
+    const matrix = await standInSection(c);
+    return { ...base, ok: c.problems.length === 0, matrix, felix: FELIX_STAND_IN };
   }
+  const policy = await policySection(c);
+  const isolation = await isolationSection(c);
+  return {
+    ...base,
+    ok: c.problems.length === 0,
+    policy,
+    isolation,
+    felix:
+      `real Felix and ACL Manager 0.10.2 (${st.felix.image}): ` +
+      "the stack's policy is enforced and tested",
+  };
+}
 
-  log("- the policy matrix, both ways (allowed pairs connect, denied pairs are dropped) ...");
+/** The health probes of status/engine.ts, through the lab's namespaces, until they pass. */
+async function healthSection(c: CheckRun): Promise<StatusReport> {
+  const { target } = labTarget(c.opts);
+  const transport = labNamespaceTransport(c.plan);
+  const hostsOk = (r: StatusReport, check: string) =>
+    r.hosts.every((h) => h.checks.every((x) => x.check !== check || x.status !== "problem"));
+  const probes = await poll(
+    c.log,
+    "the health probes (BGP, routes, wiring, SNAT, plugin data)",
+    c.deadline,
+    async (first) => {
+      const r = await runStatus(target, transport);
+      if (c.plan.bgp && c.timings.bgpEstablished === undefined && hostsOk(r, "bgp")) {
+        c.timings.bgpEstablished = c.timing(first);
+      }
+      if (c.timings.allRoutes === undefined && hostsOk(r, "routes"))
+        c.timings.allRoutes = c.timing(first);
+      return { done: r.ok, value: r };
+    },
+  );
+  for (const p of probes.problems) c.problems.push(formatProblem(p));
+  if (probes.consequences.length > 0) {
+    c.problems.push(`... and ${probes.consequences.length} consequence(s) of the above`);
+  }
+  return probes;
+}
+
+const timeLeft = (c: CheckRun) => Math.max(2000, c.deadline - Date.now());
+
+/** The stand-in's all-pairs ping matrix: routing only, no policy. */
+async function standInSection(c: CheckRun): Promise<MatrixResult> {
+  const pinger = await choosePinger(c.opts.pinger);
+  c.log(`- ping matrix (${pinger}); Felix is the stand-in: NO POLICY IS TESTED ...`);
+  const matrix = await pingMatrix(c.plan, { deadlineMs: timeLeft(c), pinger });
+  if (matrix.failed.length === 0) c.timings.fullMatrix = c.timing(false);
+  c.log(`  ${matrix.ok}/${matrix.pairs} pairs answer (${fmtSeconds(matrix.durationMs)})`);
+  for (const f of matrix.failed.slice(0, 20)) {
+    c.problems.push(`ping ${f.from} -> ${f.to} (${f.ip}) fails`);
+  }
+  if (matrix.failed.length > 20)
+    c.problems.push(`... and ${matrix.failed.length - 20} more pairs fail`);
+  return matrix;
+}
+
+/** The policy matrix, both ways, judged. */
+async function policySection(c: CheckRun): Promise<PolicyRun> {
+  c.log("- the policy matrix, both ways (allowed pairs connect, denied pairs are dropped) ...");
   const t0 = Date.now();
-  const policy = await runPolicyProbes(plan, buildModel(st.config!), { deadlineMs: left() });
+  const policy = await runPolicyProbes(c.plan, buildModel(c.st.config!), {
+    deadlineMs: timeLeft(c),
+  });
   const j = policy.judgement;
   if (policy.convergedAfterMs !== undefined) {
-    timings.fullMatrix = timing(false, t0 + policy.convergedAfterMs);
+    c.timings.fullMatrix = c.timing(false, t0 + policy.convergedAfterMs);
   }
-  log(
+  c.log(
     `  ${j.counts.passed}/${j.counts.probes} probes as the policy says ` +
       `(${j.counts.allowed} allowed, ${j.counts.denied} denied; ${policy.rounds} round(s), ` +
       `${fmtSeconds(policy.durationMs)})`,
   );
-  problems.push(...j.mismatches.slice(0, 30).map((m) => m.message));
+  c.problems.push(...j.mismatches.slice(0, 30).map((m) => m.message));
   if (j.mismatches.length > 30)
-    problems.push(`... and ${j.mismatches.length - 30} more mismatches`);
-  return {
-    ...base,
-    ok: problems.length === 0,
-    policy,
-    timings,
-    felix: `real Felix and ACL Manager 0.10.2 (${st.felix.image}): the stack's policy is enforced and tested`,
-    problems,
-  };
+    c.problems.push(`... and ${j.mismatches.length - 30} more mismatches`);
+  return policy;
+}
+
+/** Containers do not reach the hosts' SSH, BGP or ZeroMQ. */
+async function isolationSection(c: CheckRun): Promise<IsolationResult> {
+  const isolation = await checkHostIsolation(c.plan, buildModel(c.st.config!));
+  c.log(
+    isolation.skipped !== undefined
+      ? `- host isolation: skipped (${isolation.skipped})`
+      : `- host isolation: ${isolation.probes - isolation.reached.length}/${isolation.probes} ` +
+          "endpoint -> host SSH/BGP/ZeroMQ connects are dropped " +
+          `(${fmtSeconds(isolation.durationMs)})`,
+  );
+  for (const x of isolation.reached) {
+    c.problems.push(
+      `${x.probe.from} reaches ${x.probe.to}'s tcp/${x.probe.port} (${x.probe.toIp}): ` +
+        `${x.observed.outcome}; containers must not reach the hosts' SSH, BGP or ZeroMQ`,
+    );
+  }
+  return isolation;
 }
 
 async function poll<T>(

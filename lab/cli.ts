@@ -126,7 +126,7 @@ common(program.command("up").description("build the lab (replaces an existing on
   );
 
 common(program.command("check").description("BGP sessions, routes and a full ping matrix"))
-  .option("--timeout <seconds>", "how long to wait for convergence", "30")
+  .option("--timeout <seconds>", "how long to wait for convergence", "60")
   .addOption(
     new Option("--pinger <tool>", "ping tool (default: fping if installed)").choices([
       "fping",

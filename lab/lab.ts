@@ -4,8 +4,8 @@
  * felix image, and the project's plugin. This file only sequences the stages of `up` (each in
  * lab/stages/, with its undo beside it) and the undo of `down`.
  *
- *   up     namespaces, fabric, host preparation, Docker, Felix + ACL Manager (or the stand-in),
- *          host agents, endpoints, plugin data + plugin, BIRD, sshd
+ *   up     namespaces, fabric (+ the GCE firewall), host preparation, Docker, plugin, Felix +
+ *          ACL Manager (or the stand-in), host agents, endpoints, plugin data, BIRD, sshd
  *   check  see check.ts: BGP, routes, wiring, and the policy matrix both ways
  *   down   everything `up` made, found from the state folder and by name prefix
  */
@@ -25,7 +25,12 @@ import { agentsStage } from "./stages/agents.js";
 import { birdStage } from "./stages/bird.js";
 import { daemonDown, daemonStage, needsDocker, startDaemon } from "./stages/daemon.js";
 import { endpointsStage } from "./stages/endpoints.js";
-import { fabricRoutesStage, fabricStage, namespacesStage } from "./stages/fabric.js";
+import {
+  fabricFirewallStage,
+  fabricRoutesStage,
+  fabricStage,
+  namespacesStage,
+} from "./stages/fabric.js";
 import { felixStage, standInStage } from "./stages/felix.js";
 import { hostPrepStage, hostScriptAction, neighbourStage } from "./stages/host-prep.js";
 import { pluginDataStage, pluginStage, stopLabPlugins } from "./stages/plugin.js";
@@ -51,6 +56,7 @@ export const UP_STAGES: readonly Stage[] = [
   namespacesStage,
   fabricStage,
   fabricRoutesStage,
+  fabricFirewallStage,
   hostPrepStage,
   neighbourStage,
   daemonStage,

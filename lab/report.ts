@@ -78,6 +78,15 @@ export function formatReport(r: CheckReport): string {
   }
   if (r.matrix !== undefined) out.push(...matrixLines(r.matrix));
   if (r.policy !== undefined) out.push(...policyLines(r.policy));
+  if (r.isolation !== undefined) {
+    out.push(
+      r.isolation.skipped !== undefined
+        ? `host isolation: not checked (${r.isolation.skipped})`
+        : `host isolation: ${r.isolation.probes - r.isolation.reached.length}/${r.isolation.probes} ` +
+            "endpoint -> host SSH/BGP/ZeroMQ connects dropped",
+      "",
+    );
+  }
   const base = r.bgp.enabled ? "since BIRD started" : "since up finished";
   if (r.bgp.enabled) out.push(`BGP Established ${base}: ${fmtTiming(r.timings.bgpEstablished)}`);
   out.push(`all routes ${base}:       ${fmtTiming(r.timings.allRoutes)}`);

@@ -7,6 +7,7 @@
  * Their undo is deleting the namespaces (`down`, see namespaces-down in lab.ts).
  */
 import { ipBatch, pool, poolSettled, run, runIn } from "../exec.js";
+import { applyFabricFirewall } from "../fabric-firewall.js";
 import { planNamespaces, type HostPlan, type LabPlan } from "../plan.js";
 import type { LabRun, Stage } from "./run.js";
 
@@ -38,6 +39,12 @@ export const fabricRoutesStage: Stage = {
       r.plan.fabricNs,
       r.plan.fabricRoutes.map((x) => `route replace ${x.dest} via ${x.via} dev ${r.plan.bridge}`),
     ),
+};
+
+export const fabricFirewallStage: Stage = {
+  title: () => "fabric: the stack's GCE firewall rules (ingress to the hosts)",
+  applies: (r) => r.plan.fabric === "router",
+  up: (r) => applyFabricFirewall(r.plan, r.model),
 };
 
 async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {

@@ -12,6 +12,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   tar: "tar",
   ip: "iproute2",
   iptables: "iptables",
+  "iptables-legacy-restore": "iptables",
   nsenter: "util-linux",
   sysctl: "procps",
   ping: "iputils-ping",
@@ -42,6 +43,7 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
   const tools = [
     "ip",
     "iptables",
+    "iptables-legacy-restore",
     "nsenter",
     "sysctl",
     "ping",
