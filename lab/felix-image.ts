@@ -118,20 +118,11 @@ async function ensure(dockerHost: string, opts: FelixImageOptions): Promise<Feli
   };
   if (await hasImage(dockerHost, tag)) return done("present");
   const tarball = path.join(cacheDir, `felix-${key}.tar`);
-  const load = () =>
-    step(log, `load the felix image ${tag} from ${tarball}`, () =>
-      docker(dockerHost, ["load", "-q", "-i", tarball], { timeoutMs: 600_000 }),
-    );
-  if (existsSync(tarball)) {
-    await load();
-    return done("loaded");
-  }
+  if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
   mkdirSync(cacheDir, { recursive: true });
   return withCacheLock(tarball, async () => {
-    if (existsSync(tarball)) {
-      await load(); // built by another lab while we waited
-      return done("loaded");
-    }
+    // Built by another lab while we waited?
+    if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
     log(
       `building Felix 0.10.2 from images/felix/Dockerfile (${choice.kind === "mirror" ? `sources from ${choice.dir}` : "sources from upstream"}); ` +
         "this happens once per machine, later runs load it from the cache",
@@ -140,13 +131,43 @@ async function ensure(dockerHost: string, opts: FelixImageOptions): Promise<Feli
     await build(dockerHost, { tag, baseTag: base.tag, choice, files, cacheDir, log });
     await step(log, `save the felix image into ${tarball}`, async () => {
       const tmp = `${tarball}.${process.pid}.tmp`;
-      await docker(dockerHost, ["save", "-o", tmp, tag], { timeoutMs: 600_000 });
-      renameSync(tmp, tarball);
+      try {
+        await docker(dockerHost, ["save", "-o", tmp, tag], { timeoutMs: 600_000 });
+        renameSync(tmp, tarball);
+      } finally {
+        await rm(tmp, { force: true });
+      }
     });
     const image = await done("built");
     log(`built Felix in ${fmtSeconds(image.ms)}; later runs reuse it`);
     return image;
   });
+}
+
+/**
+ * `docker load` the cached tarball when there is one; false when there is none. A tarball that
+ * does not load, or loads without the tag, is removed (and the image built again).
+ */
+async function loadCached(
+  host: string,
+  tag: string,
+  tarball: string,
+  log: (line: string) => void,
+): Promise<boolean> {
+  if (!existsSync(tarball)) return false;
+  try {
+    await step(log, `load the felix image ${tag} from ${tarball}`, () =>
+      docker(host, ["load", "-q", "-i", tarball], { timeoutMs: 600_000 }),
+    );
+    if (await hasImage(host, tag)) return true;
+    log(`  ${tarball} does not hold ${tag}: removed, building again`);
+  } catch (e) {
+    log(
+      `  ${tarball} does not load (${(e as Error).message.split("\n")[0]}): removed, building again`,
+    );
+  }
+  await rm(tarball, { force: true });
+  return false;
 }
 
 interface BuildPlan {
