@@ -22,7 +22,6 @@ TOOLS=(
   ssh:openssh-client
   python3:python3         # the felix image's health check, run against real ZeroMQ peers
   debootstrap:debootstrap # the lab's Python 2.7 bullseye base for the felix image
-  sha256sum:coreutils     # the felix image's source mirror is checked against its pins
 )
 
 missing=()
