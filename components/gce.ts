@@ -181,7 +181,7 @@ export class Fabric extends pulumi.ComponentResource {
   ): GceHost {
     const gce = model.config.gce;
     const publicKey = pulumi.output(args.sshPublicKey);
-    const userData = publicKey.apply((key) => renderIgnition(model, host, key.trim()));
+    const userData = publicKey.apply((key) => renderIgnition(model, key.trim()));
     const instance = new gcp.compute.Instance(
       `${name}-${host.name}`,
       {
