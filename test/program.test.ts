@@ -191,6 +191,19 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       assert.doesNotMatch(userData, /calico-agent/);
     }
   });
+  it("a host that is gone fails a command in about a minute; only the readiness gate waits", () => {
+    const commands = world.ofType(T.command);
+    assert.ok(commands.length > 4);
+    for (const c of commands) {
+      const conn = c.inputs.connection as { dialErrorLimit: number; perDialTimeout: number };
+      const seconds = conn.dialErrorLimit * conn.perDialTimeout;
+      if (/-ready$/.test(c.name)) {
+        assert.ok(seconds >= 600, `${c.name}: a fresh instance may take minutes to answer`);
+      } else {
+        assert.ok(seconds <= 60, `${c.name}: ${seconds} s of dialling before giving up`);
+      }
+    }
+  });
   it("a readiness gate waits for SSH and docker on every host, per machine", () => {
     assert.match(identity("host-1"), /^\d+$/);
     assert.notEqual(identity("host-1"), identity("host-2"));
@@ -374,11 +387,14 @@ describe("seed: Create some configuration for Felix", () => {
       const wiring = world.byName(`calico-ep-${e.name}-wiring`);
       assert.equal(commandHost(wiring), e.host);
       assert.equal(wiring.inputs.stdin, render.renderEndpointScript(e, id));
+      // The script takes the endpoint's own lock (a stable file), not its replaced path.
       assert.match(
         str(wiring.inputs.create),
-        new RegExp(
-          `flock -w 60 '[^']*endpoint-${e.name}\\.sh' bash '[^']*endpoint-${e.name}\\.sh' add; else .*\\.sh' add; fi$`,
-        ),
+        new RegExp(`\\nsudo -n bash '[^']*endpoint-${e.name}\\.sh' add$`),
+      );
+      assert.match(
+        str(wiring.inputs.stdin),
+        new RegExp(`^LOCK_FILE='/run/lock/calico-docker/endpoint-${e.name}\\.lock'$`, "m"),
       );
       assert.match(str(wiring.inputs.delete), new RegExp(`endpoint-${e.name}\\.sh' remove`));
       assert.deepEqual(wiring.inputs.triggers, [id]);
