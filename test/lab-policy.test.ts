@@ -17,7 +17,7 @@ import { applyPolicy } from "../lab/apply.js";
 import { labCheck, type CheckReport } from "../lab/check.js";
 import type { LabOptions } from "../lab/context.js";
 import { docker } from "../lab/docker.js";
-import { sleep } from "../lab/exec.js";
+import { run, sleep } from "../lab/exec.js";
 import { labDockerHost, labDown, labUp, restartLabPlugin } from "../lab/lab.js";
 import type { LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
@@ -108,6 +108,34 @@ describe("lab policy with the real Felix and ACL Manager (dev)", { skip: LAB_SKI
     assert.equal(r.isolation?.reached.length, 0, "containers reach no host's SSH or ZeroMQ");
   });
 
+  it("carries a TCP transfer of many segments across hosts, at the fabric's MTU (1460)", async () => {
+    const [from, to] = [plan.endpoints[0]!, plan.endpoints[2]!]; // web on host-1, web on host-2
+    for (const e of [from, to]) {
+      const { stdout } = await run("ip", ["-n", e.ns, "-o", "link", "show", "eth0"]);
+      assert.match(stdout, / mtu 1460 /, `${e.name}'s eth0`);
+    }
+    const size = 512 * 1024;
+    const server = run(
+      "ip",
+      ["netns", "exec", to.ns, "sh", "-c", "busybox nc -l -p 5433 | wc -c"],
+      { timeoutMs: 30_000 },
+    );
+    await sleep(300);
+    await run(
+      "ip",
+      [
+        "netns",
+        "exec",
+        from.ns,
+        "bash",
+        "-c",
+        `head -c ${size} /dev/zero > /dev/tcp/${to.ip}/5433`,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(Number((await server).stdout.trim()), size, "every byte arrived");
+  });
+
   it("enforces a policy change with no restart (a rule, then an endpoint's group)", async () => {
     const started = await inspect(felixOf("host-1"), "{{.State.StartedAt}}");
     // db lets web ping it.
@@ -136,6 +164,7 @@ describe("lab policy with the real Felix and ACL Manager (dev)", { skip: LAB_SKI
   });
 
   it("fails check when the rules deny a pair that the stopped Felix still lets through", async () => {
+    await holds("before Felix stops"); // what Felix leaves programmed is dev's policy
     const felixes = plan.hosts.map((h) => felixOf(h.name));
     await docker(host, ["stop", ...felixes]);
     try {

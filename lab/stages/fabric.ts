@@ -2,8 +2,8 @@
  * Stages `namespaces` and `fabric`: a network namespace per host (plus the fabric's and the
  * operator's), and the network between them — one bridge in the fabric namespace, a veth per
  * host, addresses as on GCE (a /32 and a gateway) or on a LAN, and the GCE network's static
- * routes. The fabric runs at the platform's MTU (1460, as a GCE VPC), so that an endpoint
- * veth of a larger MTU would show as lost large segments.
+ * routes. The fabric runs at the platform's MTU (1460 as a GCE VPC; 1500 on a LAN), the MTU
+ * the endpoints' veths get by default.
  * Their undo is deleting the namespaces (`down`, see namespaces-down in lab.ts).
  */
 import { ipBatch, pool, poolSettled, run, runIn } from "../exec.js";
@@ -11,8 +11,13 @@ import { applyFabricFirewall } from "../fabric-firewall.js";
 import { planNamespaces, type HostPlan, type LabPlan } from "../plan.js";
 import type { LabRun, Stage } from "./run.js";
 
-/** The lab's fabric MTU: a GCE VPC network's default. */
-export const FABRIC_MTU = 1460;
+/**
+ * The lab's fabric MTU: a GCE VPC network's default (1460) for the router fabric, Ethernet's
+ * for a LAN of existing hosts — the endpoints' veths default to the same (config vethMtu).
+ */
+export function fabricMtu(plan: Pick<LabPlan, "fabric">): number {
+  return plan.fabric === "router" ? 1460 : 1500;
+}
 
 export const namespacesStage: Stage = {
   title: (r) => `create ${planNamespaces(r.plan).length} network namespaces`,
@@ -27,7 +32,7 @@ export const namespacesStage: Stage = {
 };
 
 export const fabricStage: Stage = {
-  title: () => `fabric: bridge, host links and addresses (MTU ${FABRIC_MTU})`,
+  title: (r) => `fabric: bridge, host links and addresses (MTU ${fabricMtu(r.plan)})`,
   up: (r) => buildFabric(r.plan, r.concurrency),
 };
 
@@ -49,13 +54,14 @@ export const fabricFirewallStage: Stage = {
 
 async function buildFabric(plan: LabPlan, concurrency: number): Promise<void> {
   const f = plan.fabricNs;
+  const mtu = fabricMtu(plan);
   await ipBatch(f, [
     "link set lo up",
-    `link add ${plan.bridge} mtu ${FABRIC_MTU} type bridge`,
+    `link add ${plan.bridge} mtu ${mtu} type bridge`,
     ...plan.bridgeAddresses.map((a) => `addr add ${a} dev ${plan.bridge}`),
     `link set ${plan.bridge} up`,
     ...[...plan.hosts, plan.operator].flatMap((h) => [
-      `link add ${h.fabricPort} mtu ${FABRIC_MTU} type veth peer name ${h.uplink} mtu ${FABRIC_MTU} netns ${h.ns}`,
+      `link add ${h.fabricPort} mtu ${mtu} type veth peer name ${h.uplink} mtu ${mtu} netns ${h.ns}`,
       `link set ${h.fabricPort} master ${plan.bridge}`,
       `link set ${h.fabricPort} up`,
     ]),

@@ -33,8 +33,13 @@ import type { LabRun, Stage } from "./run.js";
 /** Where a system container finds its host's namespace (bind-mounted). */
 const NETNS_IN_CONTAINER = "/run/calico/netns";
 
-/** The lab's health check timing: the image's check, run sooner than a host's 30 s. */
-export const LAB_HEALTH = { intervalS: 3, timeoutS: 20, retries: 2, startPeriodS: 10 };
+/**
+ * The lab's health check timing: the image's check (a HEARTBEAT answered within 10 s), run
+ * every 5 s instead of a host's 30 s, so that a hung Felix is restarted within about a
+ * minute; three misses in a row, as on a host, so that a Felix busy on a loaded machine is
+ * not taken for a hung one.
+ */
+export const LAB_HEALTH = { intervalS: 5, timeoutS: 20, retries: 3, startPeriodS: 30 };
 
 export type SystemRole = "felix" | "aclmgr";
 
