@@ -10,7 +10,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { cacheKey, labCacheDir, withCacheLock } from "./cache.js";
 import { LabError, step } from "./context.js";
-import { docker } from "./docker.js";
+import { docker, mountsUnder } from "./docker.js";
 import { run } from "./exec.js";
 
 /** Repository of the imported base image; its tag is the base key. */
@@ -113,19 +113,18 @@ export async function ensureBaseTarball(
       );
       await step(log, `tar the base root into ${file}`, async () => {
         const tmp = `${file}.${process.pid}.tmp`;
-        await run(
-          "tar",
-          [
-            "--numeric-owner",
-            "--exclude=./dev/*",
-            "--exclude=./proc/*",
-            "--exclude=./sys/*",
-          ].concat(["-C", root, "-cf", tmp, "."]),
-          { timeoutMs: 600_000 },
-        );
-        renameSync(tmp, file);
+        const args = ["--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*"];
+        args.push("--exclude=./sys/*", "-C", root, "-cf", tmp, ".");
+        try {
+          await run("tar", args, { timeoutMs: 600_000 });
+          renameSync(tmp, file);
+        } finally {
+          await rm(tmp, { force: true });
+        }
       });
     } finally {
+      // debootstrap mounts /proc and /sys in the root, and may leave them after a failure.
+      for (const m of mountsUnder([root])) await run("umount", ["-l", m], { okCodes: [32] });
       await rm(root, { recursive: true, force: true });
     }
     return { file, bootstrapped: true };
