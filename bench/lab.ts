@@ -7,7 +7,11 @@
  * every other endpoint, p50 and p99 over --restarts restarts (default 20) on the 2x3 lab.
  *
  *   npm run bench:lab [-- --sizes 2x3,10x50] [--restarts 20] [--endpoints docker|netns]
- *                     [--pinger fping|ping] [--verbose]
+ *                     [--felix real|stand-in] [--pinger fping|ping] [--verbose]
+ *   npm run bench:lab -- --policy [--changes 20]     policy change -> enforced (lab-policy.ts)
+ *
+ * Felix is real (its policy proven pair by pair, restarts judged reachable AND isolated) up
+ * to 20 endpoints, the routing stand-in above (pass --felix to choose).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +29,7 @@ import { ipBatch, pool, run, sleep } from "../lab/exec.js";
 import { hostLinkCommands, labDockerHost, labDown, labUp } from "../lab/lab.js";
 import { buildPlan, type EndpointMode, type LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
+import { policyBench, restartsWithPolicy } from "./lab-policy.js";
 import { benchConfig, parseSizes, type Size } from "./sizes.js";
 
 const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(2)} s`);
@@ -143,7 +148,10 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
   const stateRoot = mkdtempSync(path.join(tmpdir(), "lab-bench-"));
   const log = verbose ? (l: string) => process.stderr.write(`    ${l}\n`) : undefined;
   const config = benchConfig(size);
-  const opts = { stack, stateRoot, config, endpoints: mode, ...(log ? { log } : {}) };
+  // The real Felix where its policy matrix can be probed pair by pair; the stand-in (routing
+  // only, an fping matrix) for large labs.
+  const felix = felixArg ?? (size.hosts * size.endpoints <= 20 ? "real" : "stand-in");
+  const opts = { stack, stateRoot, config, endpoints: mode, felix, ...(log ? { log } : {}) };
   try {
     const t0 = performance.now();
     const up = await labUp(opts);
@@ -151,11 +159,21 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const total = performance.now() - t0;
     let restartTimes = { total: [] as number[], afterStart: [] as number[] };
     if (mode === "docker" && restartCount > 0 && size.hosts * size.endpoints <= 12) {
-      restartTimes = await restarts(up.plan, labDockerHost(opts), restartCount);
+      restartTimes =
+        felix === "real"
+          ? await restartsWithPolicy(up.plan, buildModel(config), labDockerHost(opts), restartCount)
+          : await restarts(up.plan, labDockerHost(opts), restartCount);
     }
     const tDown = performance.now();
     await labDown(opts);
     const down = performance.now() - tDown;
+    const probed = report.matrix
+      ? { pairs: report.matrix.pairs, ms: report.matrix.durationMs, how: report.matrix.pinger }
+      : {
+          pairs: report.policy!.judgement.counts.probes,
+          ms: report.policy!.durationMs,
+          how: "policy probes",
+        };
     const bgp = report.timings.bgpEstablished?.sinceStartMs;
     const routes = report.timings.allRoutes?.sinceStartMs;
     const n = size.hosts * size.endpoints;
@@ -165,11 +183,11 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const lines = [
       `${size.hosts} hosts x ${size.endpoints} endpoints (${n} endpoints as ${
         mode === "docker" ? "Docker containers" : "bare namespaces"
-      }, ${report.matrix.pairs} pairs, ${report.matrix.pinger}): ${report.ok ? "OK" : "FAILED"}`,
+      }, ${probed.pairs} probes, ${probed.how}): ${report.ok ? "OK" : "FAILED"}`,
       `  up (daemon, namespaces, containers, agents wiring, BIRD)  ${s(up.durationMs)}`,
       `  BIRD start -> all sessions Established    ${s(bgp)}`,
       `  BIRD start -> all routes present          ${s(routes)}`,
-      `  ping matrix                               ${s(report.matrix.durationMs)}`,
+      `  ping matrix                               ${s(probed.ms)}`,
       `  up start -> full matrix                   ${s(total)}`,
       `  down                                      ${s(down)}`,
     ];
@@ -191,7 +209,7 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     }
     lines.push(
       `  matrix pairs per second                   ${Math.round(
-        report.matrix.pairs / (report.matrix.durationMs / 1000),
+        probed.pairs / (probed.ms / 1000),
       )}`,
     );
     if (restartTimes.total.length > 0) {
@@ -202,7 +220,11 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
         )}`;
       };
       lines.push(
-        `  restart -> reachable from every other endpoint (${restartTimes.total.length} restarts):`,
+        `  restart -> ${
+          felix === "real"
+            ? "reachable and isolated (its every probe as the policy says)"
+            : "reachable from every other endpoint"
+        } (${restartTimes.total.length} restarts):`,
         `    from \`docker restart\` issued            ${stats(restartTimes.total)}   (target p99 < 2 s)`,
         `    from the container running again       ${stats(restartTimes.afterStart)}`,
       );
@@ -232,6 +254,10 @@ const pingerArg = arg("--pinger");
 const verbose = args.includes("--verbose");
 const restartCount = Number(arg("--restarts") ?? "20");
 const modeArg = arg("--endpoints") ?? "docker";
+const felixArg = arg("--felix") as "real" | "stand-in" | undefined;
+if (felixArg !== undefined && felixArg !== "real" && felixArg !== "stand-in") {
+  throw new Error(`--felix must be real or stand-in, got ${JSON.stringify(felixArg)}`);
+}
 if (pingerArg !== undefined && pingerArg !== "fping" && pingerArg !== "ping") {
   throw new Error(`--pinger must be fping or ping, got ${JSON.stringify(pingerArg)}`);
 }
@@ -246,5 +272,9 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 let ok = true;
-for (const size of sizes) ok = (await bench(size, pingerArg, modeArg)) && ok;
+if (args.includes("--policy")) {
+  ok = await policyBench(Number(arg("--changes") ?? "20"));
+} else {
+  for (const size of sizes) ok = (await bench(size, pingerArg, modeArg)) && ok;
+}
 process.exitCode = ok ? 0 : 1;

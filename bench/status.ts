@@ -44,7 +44,7 @@ async function timed(transport: Transport, opts: Parameters<typeof labTarget>[0]
 async function bench(size: Size): Promise<boolean> {
   const stack = `bench-status-${size.hosts}x${size.endpoints}`;
   const stateRoot = mkdtempSync(path.join(tmpdir(), "status-bench-"));
-  const opts = { stack, stateRoot, config: benchConfig(size) };
+  const opts = { stack, stateRoot, config: benchConfig(size), felix: "stand-in" as const };
   try {
     await labUp(opts);
     const { plan, state, target } = labTarget(opts);

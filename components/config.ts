@@ -79,6 +79,7 @@ export function loadConfig(raw: unknown, deployment?: Deployment): CalicoConfig 
     })),
     endpoints,
     endpointPool: c.endpointPool,
+    vethMtu: c.vethMtu ?? (c.platform === "gce" ? 1460 : 1500),
     bgp: {
       enabled: bgp.enabled,
       asNumber: c.bgp.asNumber,

@@ -8,7 +8,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterModel, HostModel } from "./model.js";
-import { PORTS } from "./model.js";
+import { firewallRules, type FirewallRanges, type FirewallSuffix } from "./firewall.js";
 import { gceNames, type GceNames } from "./names.js";
 import type { HostReach, HostReachMap } from "./platform.js";
 import { renderIgnition } from "./render/index.js";
@@ -98,10 +98,10 @@ export class Fabric extends pulumi.ComponentResource {
     // ones from it only). Nothing but ICMP may ever be open to 0.0.0.0/0 (the policy pack
     // checks it too); here nothing is.
     const rule = (
-      suffix: "endpoints" | "zeromq" | "ssh" | "bgp",
+      suffix: FirewallSuffix,
       description: string,
       allows: gcp.types.input.compute.FirewallAllow[],
-      source: { sourceRanges: string[]; destinationRanges?: string[] } | { sourceTags: string[] },
+      source: FirewallRanges | { sourceTags: string[] },
     ) =>
       new gcp.compute.Firewall(
         `${name}-${suffix}`,
@@ -116,37 +116,14 @@ export class Fabric extends pulumi.ComponentResource {
         },
         child,
       );
-    const firewalls = [
+    const firewalls = firewallRules(model).map((r) =>
       rule(
-        "endpoints",
-        `Endpoint traffic from the pool ${model.config.endpointPool}`,
-        [{ protocol: "tcp" }, { protocol: "udp" }, { protocol: "icmp" }],
-        // To endpoint addresses only: containers do not reach the hosts' own SSH or ZeroMQ.
-        {
-          sourceRanges: [model.config.endpointPool],
-          destinationRanges: [model.config.endpointPool],
-        },
+        r.suffix,
+        r.description,
+        r.allows,
+        r.source === "hosts" ? { sourceTags: [names.hostTag] } : r.source,
       ),
-      rule(
-        "zeromq",
-        "Felix, ACL Manager and plugin (ZeroMQ) between Calico hosts",
-        [{ protocol: "tcp", ports: [`${PORTS.pluginEndpoint}-${PORTS.aclPublish}`] }],
-        { sourceTags: [names.hostTag] },
-      ),
-      rule(
-        "ssh",
-        "SSH from the administrators' ranges (gce.sshSourceRanges)",
-        [{ protocol: "tcp", ports: ["22"] }],
-        { sourceRanges: [...gce.sshSourceRanges] },
-      ),
-    ];
-    if (model.config.bgp.enabled) {
-      firewalls.push(
-        rule("bgp", "BGP between Calico hosts", [{ protocol: "tcp", ports: ["179"] }], {
-          sourceTags: [names.hostTag],
-        }),
-      );
-    }
+    );
     this.firewalls = firewalls;
 
     // 3. Instances. The internal address is fixed by the model, so every rendered file is
@@ -204,7 +181,7 @@ export class Fabric extends pulumi.ComponentResource {
   ): GceHost {
     const gce = model.config.gce;
     const publicKey = pulumi.output(args.sshPublicKey);
-    const userData = publicKey.apply((key) => renderIgnition(model, host, key.trim()));
+    const userData = publicKey.apply((key) => renderIgnition(model, key.trim()));
     const instance = new gcp.compute.Instance(
       `${name}-${host.name}`,
       {

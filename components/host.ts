@@ -84,11 +84,12 @@ export class CalicoHost extends pulumi.ComponentResource {
     this.identity = pulumi.output(args.identity);
     this.connection = connectionFor(args.address, host.sshUser, args.privateKey);
 
-    // 1. Readiness gate. A replaced machine (new identity) is waited for again.
+    // 1. Readiness gate. A replaced machine (new identity) is waited for again, patiently
+    // (a fresh instance's SSH daemon takes a while); everything else gives up in a minute.
     this.ready = new command.remote.Command(
       `${name}-ready`,
       {
-        connection: this.connection,
+        connection: connectionFor(args.address, host.sshUser, args.privateKey, "patient"),
         create: readinessScript(host),
         triggers: [args.identity],
         addPreviousOutputInEnv: false,
@@ -101,7 +102,9 @@ export class CalicoHost extends pulumi.ComponentResource {
     );
 
     // 2. Host preparation: the script is put on the host (so `remove` finds the same text
-    // that `apply` ran) and applied; a change to the script removes the old state first.
+    // that `apply` ran) and applied. A changed script (the host agent in it, an attached
+    // endpoint, the SNAT exclusions) is applied again in place: `apply` converges, so
+    // nothing is taken down first. A new machine is prepared afresh.
     const hostScript = renderHostScript(model, host);
     this.prepared = new command.remote.Command(
       `${name}-prepare`,
@@ -109,7 +112,7 @@ export class CalicoHost extends pulumi.ComponentResource {
         connection: this.connection,
         ...keptScriptCommands(host.sshUser, PATHS.hostScript, "apply"),
         stdin: hostScript,
-        triggers: [sha256(hostScript), this.identity],
+        triggers: [this.identity],
         addPreviousOutputInEnv: false,
       },
       child({

@@ -53,6 +53,8 @@ export interface EndpointModel extends EndpointConfig {
   containerName: string;
   /** The plugin data file name in the data directory. */
   dataFile: string;
+  /** The MTU of both ends of its veth (the config's vethMtu). */
+  mtu: number;
 }
 
 export interface HostModel extends HostConfig {
@@ -170,6 +172,7 @@ export function buildModel(config: CalicoConfig, deployment?: Deployment): Clust
     mac: endpointMac(e.ip),
     containerName: e.name,
     dataFile: `${e.name}.txt`,
+    mtu: config.vethMtu,
   }));
   // Endpoints by host and members by group, each in one pass (stack order kept).
   const endpointsOf = groupBy(endpoints, (e) => e.host);

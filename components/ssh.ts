@@ -37,24 +37,33 @@ export function sudoFor(user: string): string {
 }
 
 /**
+ * How many dial attempts, of how long each, before a remote command gives up on a host:
+ * `patient` for the readiness gate (a fresh GCE instance takes a minute or two before its
+ * SSH daemon answers), `prompt` for everything else, so that a host that is gone fails
+ * `pulumi up` or `destroy` in about a minute instead of hanging for a quarter of an hour
+ * (docs/day-two.md, "A host that is gone").
+ */
+export const DIAL_LIMITS = {
+  patient: { dialErrorLimit: 60, perDialTimeout: 15 },
+  prompt: { dialErrorLimit: 4, perDialTimeout: 15 },
+} as const;
+
+/**
  * How `@pulumi/command` reaches a host. The whole object is a secret (it holds the private
  * key), so neither the key nor the object ever shows in a diff, a log or the state in clear.
- *
- * Dialling is retried for several minutes (60 attempts of up to 15 s): a fresh GCE instance
- * takes a minute or two before its SSH daemon answers.
  */
 export function connectionFor(
   address: pulumi.Input<string>,
   user: string,
   privateKey: pulumi.Input<string>,
+  dial: keyof typeof DIAL_LIMITS = "prompt",
 ): pulumi.Output<Connection> {
   return pulumi.secret(
     pulumi.output({
       host: address,
       user,
       privateKey,
-      dialErrorLimit: 60,
-      perDialTimeout: 15,
+      ...DIAL_LIMITS[dial],
     }),
   );
 }
@@ -301,11 +310,10 @@ export function keptScriptCommands(
 ): { create: string; delete: string } {
   const sudo = sudoFor(user);
   const p = shQuote(path);
-  // Under the lock the host agent takes on the same script, so a re-wire the agent starts
-  // (a container start) and this run never interleave.
-  const run = `if command -v flock >/dev/null 2>&1; then ${sudo}flock -w 60 ${p} bash ${p} ${applyArg}; else ${sudo}bash ${p} ${applyArg}; fi`;
+  // The script takes its own lock (an endpoint script: one stable file per endpoint, the
+  // same the host agent's runs take), so create, delete and the agent never interleave.
   return {
-    create: `${atomicWriteScript(user, path, 0o755)}\n${run}`,
+    create: `${atomicWriteScript(user, path, 0o755)}\n${sudo}bash ${p} ${applyArg}`,
     delete: [
       `if [ -f ${shQuote(path)} ]; then ${sudo}bash ${shQuote(path)} remove; fi`,
       `${sudo}rm -f ${shQuote(path)}`,

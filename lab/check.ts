@@ -1,7 +1,10 @@
 /**
- * `check`: is the lab routing? The health probes `npm run status` runs (BGP sessions, a
- * route for every remote endpoint, every endpoint wired, SNAT, plugin data), here through
- * the lab's namespaces, then a full endpoint-to-endpoint ping matrix, with timings.
+ * `check`: does the lab route, and does it enforce the stack's policy? The health probes
+ * `npm run status` runs (BGP sessions, a route for every remote endpoint, every endpoint
+ * wired, SNAT, plugin data), here through the lab's namespaces; then, with the real Felix,
+ * the policy matrix both ways (policy-check.ts: every allowed probe connects, every denied
+ * one is dropped), or, with the stand-in, the all-pairs ping matrix and a plain word that no
+ * policy was tested; with timings.
  */
 import {
   runStatus,
@@ -10,18 +13,17 @@ import {
   type StatusReport,
 } from "../status/engine.js";
 import { formatProblem } from "../status/report.js";
-import { existsSync } from "node:fs";
-import { CommandError, missingTools, netnsPath, pool, run, runIn, sleep } from "./exec.js";
-import {
-  FELIX_STAND_IN,
-  LabError,
-  fmtSeconds,
-  requireState,
-  resolveContext,
-  type LabOptions,
-} from "./context.js";
-import type { EndpointPlan, LabPlan } from "./plan.js";
+import { buildModel } from "../components/model.js";
+import { fmtSeconds, requireState, resolveContext, type LabOptions } from "./context.js";
+import { run, sleep } from "./exec.js";
+import { choosePinger, pingMatrix, type MatrixResult } from "./ping-matrix.js";
+import type { LabPlan } from "./plan.js";
+import { checkHostIsolation, type IsolationResult } from "./host-isolation.js";
+import { runPolicyProbes, type PolicyRun } from "./policy-check.js";
 import { labNamespaceTransport, labTarget } from "./probes.js";
+import { FELIX_STAND_IN } from "./stages/felix.js";
+
+export type { MatrixResult, PairResult } from "./ping-matrix.js";
 
 export interface HostBgp {
   host: string;
@@ -44,24 +46,6 @@ export interface HostRoutes {
   routes: string[];
 }
 
-export interface PairResult {
-  from: string;
-  to: string;
-  ip: string;
-  ok: boolean;
-  attempts: number;
-}
-
-export interface MatrixResult {
-  pinger: "fping" | "ping";
-  /** Endpoint names, in plan order. */
-  endpoints: string[];
-  pairs: number;
-  ok: number;
-  failed: PairResult[];
-  durationMs: number;
-}
-
 export interface Timing {
   /** Since BIRD started (BGP) or `up` finished; undefined when never reached. */
   sinceStartMs?: number;
@@ -76,8 +60,19 @@ export interface CheckReport {
   ok: boolean;
   bgp: { enabled: boolean; hosts: HostBgp[] };
   routes: HostRoutes[];
-  matrix: MatrixResult;
-  timings: { bgpEstablished?: Timing; allRoutes?: Timing; fullMatrix?: Timing };
+  /** Real Felix: the policy proven both ways (expected and observed matrices, mismatches). */
+  policy?: PolicyRun;
+  /** Containers do not reach the hosts' SSH, BGP or ZeroMQ ports (real Felix, GCE fabric). */
+  isolation?: IsolationResult;
+  /** Stand-in (no policy): the all-pairs ping matrix. */
+  matrix?: MatrixResult;
+  timings: {
+    bgpEstablished?: Timing;
+    allRoutes?: Timing;
+    /** Every allowed probe connected (real Felix) or every pair answered (stand-in). */
+    fullMatrix?: Timing;
+  };
+  /** How Felix ran: `real (image …)`, or the stand-in's plain words that no policy was tested. */
   felix: string;
   /** The health probes' report (what `npm run status -- --lab` shows, here through namespaces). */
   probes: StatusReport;
@@ -85,7 +80,7 @@ export interface CheckReport {
 }
 
 export interface CheckOptions extends LabOptions {
-  /** How long to wait for sessions, routes and the matrix to converge (default 30 s). */
+  /** How long to wait for sessions, routes and the policy to converge (default 60 s). */
   timeoutMs?: number;
   /** Force a pinger (default: fping when installed, else ping). */
   pinger?: "fping" | "ping";
@@ -127,201 +122,151 @@ function routesOf(r: StatusReport, plan: LabPlan): HostRoutes[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ping matrix
-
-export async function choosePinger(wanted?: "fping" | "ping"): Promise<"fping" | "ping"> {
-  if (wanted !== undefined) {
-    if ((await missingTools([wanted])).length > 0) throw new LabError(`${wanted} is not installed`);
-    return wanted;
-  }
-  return (await missingTools(["fping"])).length === 0 ? "fping" : "ping";
-}
-
-/**
- * Which of `targets` answer one ping from namespace `ns`; none when the namespace cannot be
- * entered (a restarted container whose namespace link is being made again: it may be back
- * by the time the error is seen, so the error's text says it, not the link).
- */
-async function pingFrom(
-  ns: string,
-  targets: string[],
-  pinger: "fping" | "ping",
-): Promise<Set<string>> {
-  try {
-    return await pingFromOnce(ns, targets, pinger);
-  } catch (e) {
-    const gone = !existsSync(netnsPath(ns));
-    if (gone || (e instanceof CommandError && /network namespace|ns\/net/.test(e.stderr))) {
-      return new Set();
-    }
-    throw e;
-  }
-}
-
-async function pingFromOnce(
-  ns: string,
-  targets: string[],
-  pinger: "fping" | "ping",
-): Promise<Set<string>> {
-  if (pinger === "fping") {
-    // One process per source: -a prints the targets that answered; exit 1 = some did not.
-    const { stdout } = await runIn(
-      ns,
-      "fping",
-      ["-a", "-q", "-r", "0", "-t", "1000", "-i", "1", ...targets],
-      { okCodes: [1] },
-    );
-    // Its ARP entries for every target count against the kernel-wide table (neigh.ts).
-    await run("ip", ["-n", ns, "neigh", "flush", "all"], { okCodes: [1, 2] });
-    return new Set(
-      stdout
-        .split("\n")
-        .map((l) => l.trim())
-        .filter(Boolean),
-    );
-  }
-  const ok = new Set<string>();
-  for (const ip of targets) {
-    const { code } = await runIn(ns, "ping", ["-c", "1", "-W", "1", "-q", ip], { okCodes: [1, 2] });
-    if (code === 0) ok.add(ip);
-  }
-  return ok;
-}
-
-/**
- * Ping every endpoint from every other one, sources in parallel (bounded); pairs that fail
- * are tried again until `deadlineMs` (routes may still be converging).
- */
-export async function pingMatrix(
-  plan: LabPlan,
-  opts: { deadlineMs: number; pinger: "fping" | "ping"; concurrency?: number },
-): Promise<MatrixResult> {
-  const t0 = performance.now();
-  const attempts = new Map<string, number>();
-  const okPairs = new Set<string>();
-  const key = (from: EndpointPlan, to: EndpointPlan) => `${from.name}\0${to.name}`;
-  let pending = plan.endpoints.map((from) => ({
-    from,
-    to: plan.endpoints.filter((to) => to !== from),
-  }));
-  // fping spends most of its time waiting; plain ping is a process per pair.
-  const limit = opts.concurrency ?? (opts.pinger === "fping" ? 16 : 32);
-  let rounds = 0;
-  for (;;) {
-    const jobs =
-      opts.pinger === "fping"
-        ? pending
-        : pending.flatMap((p) => p.to.map((to) => ({ from: p.from, to: [to] })));
-    await pool(jobs, limit, async ({ from, to }) => {
-      const answered = await pingFrom(
-        from.ns,
-        to.map((t) => t.ip),
-        opts.pinger,
-      );
-      for (const t of to) {
-        attempts.set(key(from, t), (attempts.get(key(from, t)) ?? 0) + 1);
-        if (answered.has(t.ip)) okPairs.add(key(from, t));
-      }
-    });
-    pending = pending
-      .map((p) => ({ from: p.from, to: p.to.filter((t) => !okPairs.has(key(p.from, t))) }))
-      .filter((p) => p.to.length > 0);
-    rounds++;
-    // Pairs that fail are tried again until the deadline, and at least twice more (a big
-    // matrix can outlast the deadline in its first round).
-    if (pending.length === 0 || (performance.now() - t0 > opts.deadlineMs && rounds >= 3)) break;
-    await sleep(250);
-  }
-  const failed: PairResult[] = pending.flatMap((p) =>
-    p.to.map((t) => ({
-      from: p.from.name,
-      to: t.name,
-      ip: t.ip,
-      ok: false,
-      attempts: attempts.get(key(p.from, t)) ?? 0,
-    })),
-  );
-  const pairs = plan.endpoints.length * (plan.endpoints.length - 1);
-  return {
-    pinger: opts.pinger,
-    endpoints: plan.endpoints.map((e) => e.name),
-    pairs,
-    ok: pairs - failed.length,
-    failed,
-    durationMs: performance.now() - t0,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // The check
+
+/** What the sections of one check share. */
+interface CheckRun {
+  opts: CheckOptions;
+  st: ReturnType<typeof requireState>;
+  plan: LabPlan;
+  log: (l: string) => void;
+  deadline: number;
+  timing: (first: boolean, at?: number) => Timing;
+  timings: CheckReport["timings"];
+  problems: string[];
+}
 
 export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   const { stack, state, log } = resolveContext(opts);
   const st = requireState(state);
   const plan = st.plan;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const pinger = await choosePinger(opts.pinger);
   const checkStart = Date.now();
-  const deadline = checkStart + timeoutMs;
   const origin = plan.bgp
     ? Math.min(...st.birds.map((b) => b.startedAt), st.upDoneAt!)
     : st.upDoneAt!;
-  const timing = (first: boolean): Timing => {
-    const now = Date.now();
-    return { sinceStartMs: now - origin, sinceCheckMs: now - checkStart, atFirstLook: first };
-  };
-  const problems: string[] = [];
-  const timings: CheckReport["timings"] = {};
-
-  const { target } = labTarget(opts);
-  const transport = labNamespaceTransport(plan);
-  const hostsOk = (r: StatusReport, check: string) =>
-    r.hosts.every((h) => h.checks.every((c) => c.check !== check || c.status !== "problem"));
-  const probes = await poll(
+  const c: CheckRun = {
+    opts,
+    st,
+    plan,
     log,
+    deadline: checkStart + (opts.timeoutMs ?? 60_000),
+    timing: (first, at = Date.now()) => ({
+      sinceStartMs: at - origin,
+      sinceCheckMs: at - checkStart,
+      atFirstLook: first,
+    }),
+    timings: {},
+    problems: [],
+  };
+  const probes = await healthSection(c);
+  const base = {
+    stack,
+    bgp: { enabled: plan.bgp, hosts: plan.bgp ? bgpOf(probes) : [] },
+    routes: routesOf(probes, plan),
+    probes,
+    timings: c.timings,
+    problems: c.problems,
+  };
+  if (st.felix?.mode !== "real") {
+    const matrix = await standInSection(c);
+    return { ...base, ok: c.problems.length === 0, matrix, felix: FELIX_STAND_IN };
+  }
+  const policy = await policySection(c);
+  const isolation = await isolationSection(c);
+  return {
+    ...base,
+    ok: c.problems.length === 0,
+    policy,
+    isolation,
+    felix:
+      `real Felix and ACL Manager 0.10.2 (${st.felix.image}): ` +
+      "the stack's policy is enforced and tested",
+  };
+}
+
+/** The health probes of status/engine.ts, through the lab's namespaces, until they pass. */
+async function healthSection(c: CheckRun): Promise<StatusReport> {
+  const { target } = labTarget(c.opts);
+  const transport = labNamespaceTransport(c.plan);
+  const hostsOk = (r: StatusReport, check: string) =>
+    r.hosts.every((h) => h.checks.every((x) => x.check !== check || x.status !== "problem"));
+  const probes = await poll(
+    c.log,
     "the health probes (BGP, routes, wiring, SNAT, plugin data)",
-    deadline,
+    c.deadline,
     async (first) => {
       const r = await runStatus(target, transport);
-      if (plan.bgp && timings.bgpEstablished === undefined && hostsOk(r, "bgp")) {
-        timings.bgpEstablished = timing(first);
+      if (c.plan.bgp && c.timings.bgpEstablished === undefined && hostsOk(r, "bgp")) {
+        c.timings.bgpEstablished = c.timing(first);
       }
-      if (timings.allRoutes === undefined && hostsOk(r, "routes"))
-        timings.allRoutes = timing(first);
+      if (c.timings.allRoutes === undefined && hostsOk(r, "routes"))
+        c.timings.allRoutes = c.timing(first);
       return { done: r.ok, value: r };
     },
   );
-  for (const p of probes.problems) problems.push(formatProblem(p));
+  for (const p of probes.problems) c.problems.push(formatProblem(p));
   if (probes.consequences.length > 0) {
-    problems.push(`... and ${probes.consequences.length} consequence(s) of the above`);
+    c.problems.push(`... and ${probes.consequences.length} consequence(s) of the above`);
   }
-  const bgp = plan.bgp ? bgpOf(probes) : [];
-  const routes = routesOf(probes, plan);
+  return probes;
+}
 
-  log(`- ping matrix (${pinger}) ...`);
-  const matrix = await pingMatrix(plan, {
-    deadlineMs: Math.max(2000, deadline - Date.now()),
-    pinger,
-  });
-  if (matrix.failed.length === 0) timings.fullMatrix = timing(false);
-  log(`  ${matrix.ok}/${matrix.pairs} pairs answer (${fmtSeconds(matrix.durationMs)})`);
+const timeLeft = (c: CheckRun) => Math.max(2000, c.deadline - Date.now());
+
+/** The stand-in's all-pairs ping matrix: routing only, no policy. */
+async function standInSection(c: CheckRun): Promise<MatrixResult> {
+  const pinger = await choosePinger(c.opts.pinger);
+  c.log(`- ping matrix (${pinger}); Felix is the stand-in: NO POLICY IS TESTED ...`);
+  const matrix = await pingMatrix(c.plan, { deadlineMs: timeLeft(c), pinger });
+  if (matrix.failed.length === 0) c.timings.fullMatrix = c.timing(false);
+  c.log(`  ${matrix.ok}/${matrix.pairs} pairs answer (${fmtSeconds(matrix.durationMs)})`);
   for (const f of matrix.failed.slice(0, 20)) {
-    problems.push(`ping ${f.from} -> ${f.to} (${f.ip}) fails`);
+    c.problems.push(`ping ${f.from} -> ${f.to} (${f.ip}) fails`);
   }
   if (matrix.failed.length > 20)
-    problems.push(`... and ${matrix.failed.length - 20} more pairs fail`);
+    c.problems.push(`... and ${matrix.failed.length - 20} more pairs fail`);
+  return matrix;
+}
 
-  return {
-    stack,
-    ok: problems.length === 0,
-    bgp: { enabled: plan.bgp, hosts: bgp },
-    routes,
-    matrix,
-    timings,
-    felix: FELIX_STAND_IN,
-    probes,
-    problems,
-  };
+/** The policy matrix, both ways, judged. */
+async function policySection(c: CheckRun): Promise<PolicyRun> {
+  c.log("- the policy matrix, both ways (allowed pairs connect, denied pairs are dropped) ...");
+  const t0 = Date.now();
+  const policy = await runPolicyProbes(c.plan, buildModel(c.st.config!), {
+    deadlineMs: timeLeft(c),
+  });
+  const j = policy.judgement;
+  if (policy.convergedAfterMs !== undefined) {
+    c.timings.fullMatrix = c.timing(false, t0 + policy.convergedAfterMs);
+  }
+  c.log(
+    `  ${j.counts.passed}/${j.counts.probes} probes as the policy says ` +
+      `(${j.counts.allowed} allowed, ${j.counts.denied} denied; ${policy.rounds} round(s), ` +
+      `${fmtSeconds(policy.durationMs)})`,
+  );
+  c.problems.push(...j.mismatches.slice(0, 30).map((m) => m.message));
+  if (j.mismatches.length > 30)
+    c.problems.push(`... and ${j.mismatches.length - 30} more mismatches`);
+  return policy;
+}
+
+/** Containers do not reach the hosts' SSH, BGP or ZeroMQ. */
+async function isolationSection(c: CheckRun): Promise<IsolationResult> {
+  const isolation = await checkHostIsolation(c.plan, buildModel(c.st.config!));
+  c.log(
+    isolation.skipped !== undefined
+      ? `- host isolation: skipped (${isolation.skipped})`
+      : `- host isolation: ${isolation.probes - isolation.reached.length}/${isolation.probes} ` +
+          "endpoint -> host SSH/BGP/ZeroMQ connects are dropped " +
+          `(${fmtSeconds(isolation.durationMs)})`,
+  );
+  for (const x of isolation.reached) {
+    c.problems.push(
+      `${x.probe.from} reaches ${x.probe.to}'s tcp/${x.probe.port} (${x.probe.toIp}): ` +
+        `${x.observed.outcome}; containers must not reach the hosts' SSH, BGP or ZeroMQ`,
+    );
+  }
+  return isolation;
 }
 
 async function poll<T>(

@@ -5,7 +5,9 @@
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
-import { StackFileError } from "../components/stackfile.js";
+import { loadStackFile, stackFilePath, StackFileError } from "../components/stackfile.js";
+import { applyPolicy } from "./apply.js";
+import { REPO_ROOT } from "./state.js";
 import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
 import { LabError } from "./context.js";
@@ -70,35 +72,61 @@ common(program.command("up").description("build the lab (replaces an existing on
       .choices(["docker", "netns"])
       .default("docker"),
   )
-  .action((o: Common & { stackFile?: string; endpoints: "docker" | "netns" }) =>
-    main(async () => {
-      const r = await labUp({
-        stack: o.stack,
-        endpoints: o.endpoints,
-        log: progress(o.json),
-        ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
-        ...(o.stackFile ? { stackFile: o.stackFile } : {}),
-      });
-      if (o.json) {
-        process.stdout.write(
-          JSON.stringify(
-            {
-              stack: o.stack,
-              stateDir: r.stateDir,
-              durationMs: Math.round(r.durationMs),
-              plan: r.plan,
-            },
-            null,
-            2,
-          ) + "\n",
-        );
-      }
-      return 0;
-    }),
+  .addOption(
+    new Option(
+      "--felix <mode>",
+      "real: Felix and the ACL Manager from the felix image, enforcing the stack's policy; " +
+        "stand-in: the lab does Felix's routing itself and tests NO policy",
+    )
+      .choices(["real", "stand-in"])
+      .default("real"),
+  )
+  .addOption(
+    new Option(
+      "--sources <dir>",
+      "Felix's source mirror (laid out like shared/sources, hashes verified); " +
+        "default $CALICO_SOURCES, else upstream at the pinned commits",
+    ),
+  )
+  .action(
+    (
+      o: Common & {
+        stackFile?: string;
+        endpoints: "docker" | "netns";
+        felix: "real" | "stand-in";
+        sources?: string;
+      },
+    ) =>
+      main(async () => {
+        const r = await labUp({
+          stack: o.stack,
+          endpoints: o.endpoints,
+          felix: o.felix,
+          ...(o.sources ? { sources: o.sources } : {}),
+          log: progress(o.json),
+          ...(o.stateDir ? { stateRoot: o.stateDir } : {}),
+          ...(o.stackFile ? { stackFile: o.stackFile } : {}),
+        });
+        if (o.json) {
+          process.stdout.write(
+            JSON.stringify(
+              {
+                stack: o.stack,
+                stateDir: r.stateDir,
+                durationMs: Math.round(r.durationMs),
+                plan: r.plan,
+              },
+              null,
+              2,
+            ) + "\n",
+          );
+        }
+        return 0;
+      }),
   );
 
 common(program.command("check").description("BGP sessions, routes and a full ping matrix"))
-  .option("--timeout <seconds>", "how long to wait for convergence", "30")
+  .option("--timeout <seconds>", "how long to wait for convergence", "60")
   .addOption(
     new Option("--pinger <tool>", "ping tool (default: fping if installed)").choices([
       "fping",
@@ -124,6 +152,34 @@ common(program.command("check").description("BGP sessions, routes and a full pin
         (o.json ? JSON.stringify(report, null, 2) : "\n" + formatReport(report)) + "\n",
       );
       return report.ok ? 0 : 1;
+    }),
+  );
+
+common(
+  program
+    .command("apply")
+    .description(
+      "re-render the controller's plugin data from the (edited) stack file into the running " +
+        "lab, as pulumi up does: a policy change, enforced by the running Felix",
+    ),
+)
+  .addOption(
+    new Option("--stack-file <file>", "read this stack file instead of Pulumi.<stack>.yaml"),
+  )
+  .action((o: Common & { stackFile?: string }) =>
+    main(async () => {
+      const opts = { stack: o.stack, ...(o.stateDir ? { stateRoot: o.stateDir } : {}) };
+      const config = loadStackFile(o.stackFile ?? stackFilePath(o.stack, REPO_ROOT));
+      const r = applyPolicy(opts, config);
+      const said = o.json
+        ? JSON.stringify(r, null, 2)
+        : r.written.length + r.removed.length === 0
+          ? "nothing changed"
+          : [...r.written.map((f) => `wrote ${f}`), ...r.removed.map((f) => `removed ${f}`)].join(
+              "\n",
+            );
+      process.stdout.write(said + "\n");
+      return 0;
     }),
   );
 

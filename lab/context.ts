@@ -29,6 +29,10 @@ export interface LabOptions {
   log?: (line: string) => void;
   /** Endpoints as Docker containers (default) or bare namespaces (very large labs). */
   endpoints?: EndpointMode;
+  /** Real Felix and ACL Manager from the felix image (default), or the routing stand-in. */
+  felix?: "real" | "stand-in";
+  /** Felix's source mirror (laid out like shared/sources); default CALICO_SOURCES, else upstream. */
+  sources?: string;
   /** Parallel jobs for namespaces and scripts (default: 4 per core, at least 8). */
   concurrency?: number;
 }
@@ -66,11 +70,6 @@ export function hostOf(plan: LabPlan, hostName: string): HostPlan {
   if (h === undefined) throw new LabError(`no host ${hostName} in lab ${plan.stack}`);
   return h;
 }
-
-/** What `up` says it does in place of Felix, in its output and the check report. */
-export const FELIX_STAND_IN =
-  "Felix cannot run here: the lab does the routing part of its job itself, a host route " +
-  "`<ip> dev <tap>` and proxy ARP (proxy_delay 0) on each tap. No ACLs are programmed.";
 
 export function fmtSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;

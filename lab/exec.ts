@@ -121,8 +121,13 @@ export async function poolSettled<T>(
 }
 
 /** Start a long-running process detached from us, output to an open file descriptor. */
-export function spawnDetached(cmd: string, args: string[], logFd: number): number {
-  const child = spawn(cmd, args, { detached: true, stdio: ["ignore", logFd, logFd] });
+export function spawnDetached(
+  cmd: string,
+  args: string[],
+  logFd: number,
+  opts: { cwd?: string } = {},
+): number {
+  const child = spawn(cmd, args, { detached: true, stdio: ["ignore", logFd, logFd], ...opts });
   if (child.pid === undefined) throw new Error(`could not start \`${cmd} ${args.join(" ")}\``);
   child.unref();
   return child.pid;

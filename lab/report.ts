@@ -4,6 +4,8 @@
  */
 import type { CheckReport, MatrixResult, Timing } from "./check.js";
 import { fmtSeconds } from "./context.js";
+import type { PolicyRun } from "./policy-check.js";
+import { formatPolicyReport } from "./policy-judge.js";
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
@@ -74,20 +76,41 @@ export function formatReport(r: CheckReport): string {
     }
     out.push("");
   }
-  out.push(
-    `ping matrix (${r.matrix.pinger}): ${r.matrix.ok}/${r.matrix.pairs} pairs answer` +
-      (r.matrix.failed.length > 0 ? `, ${r.matrix.failed.length} fail` : ""),
-  );
-  if (r.matrix.endpoints.length <= 12) out.push(matrixGrid(r.matrix));
-  for (const f of r.matrix.failed.slice(0, 20)) out.push(`  FAIL ${f.from} -> ${f.to} (${f.ip})`);
-  out.push("");
+  if (r.matrix !== undefined) out.push(...matrixLines(r.matrix));
+  if (r.policy !== undefined) out.push(...policyLines(r.policy));
+  if (r.isolation !== undefined) {
+    out.push(
+      r.isolation.skipped !== undefined
+        ? `host isolation: not checked (${r.isolation.skipped})`
+        : `host isolation: ${r.isolation.probes - r.isolation.reached.length}/${r.isolation.probes} ` +
+            "endpoint -> host SSH/BGP/ZeroMQ connects dropped",
+      "",
+    );
+  }
   const base = r.bgp.enabled ? "since BIRD started" : "since up finished";
   if (r.bgp.enabled) out.push(`BGP Established ${base}: ${fmtTiming(r.timings.bgpEstablished)}`);
   out.push(`all routes ${base}:       ${fmtTiming(r.timings.allRoutes)}`);
-  out.push(`full matrix ${base}:      ${fmtTiming(r.timings.fullMatrix)}`);
+  out.push(
+    `${r.policy ? "the policy holds" : "full matrix"} ${base}: ${fmtTiming(r.timings.fullMatrix)}`,
+  );
   out.push("", r.felix);
   if (r.problems.length > 0) {
     out.push("", "problems:", ...r.problems.map((p) => `  - ${p}`));
   }
   return out.join("\n");
+}
+
+function matrixLines(m: MatrixResult): string[] {
+  const out = [
+    `ping matrix (${m.pinger}): ${m.ok}/${m.pairs} pairs answer` +
+      (m.failed.length > 0 ? `, ${m.failed.length} fail` : ""),
+  ];
+  if (m.endpoints.length <= 12) out.push(matrixGrid(m));
+  for (const f of m.failed.slice(0, 20)) out.push(`  FAIL ${f.from} -> ${f.to} (${f.ip})`);
+  out.push("");
+  return out;
+}
+
+function policyLines(run: PolicyRun): string[] {
+  return [formatPolicyReport(run.judgement), ""];
 }

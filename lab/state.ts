@@ -41,6 +41,15 @@ export interface AgentRecord {
   startedAt: number;
 }
 
+/** How the lab runs Felix: from the felix image, or its routing stand-in (no policy). */
+export type FelixRecord =
+  | {
+      mode: "real";
+      image: string;
+      containers: { role: "felix" | "aclmgr"; host: string; name: string }[];
+    }
+  | { mode: "stand-in" };
+
 export interface LabState {
   version: 1;
   stack: string;
@@ -56,6 +65,10 @@ export interface LabState {
   /** Set when the endpoints are Docker containers (the default). */
   docker?: DockerRecord;
   agents?: AgentRecord[];
+  /** Real Felix and ACL Manager (their image and containers), or the routing stand-in. */
+  felix?: FelixRecord;
+  /** The plugin's processes on the controller (real Felix only). */
+  plugins?: { role: "endpoint" | "network"; pid: number; startedAt: number }[];
   /** The kernel-wide neighbour table limits `up` raised (see neigh.ts), to put back. */
   neighbour?: NeighbourRecord;
   /** Epoch ms when `up` finished. */

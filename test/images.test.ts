@@ -1,9 +1,10 @@
 // The container images felix, bird and util, checked without a registry or a
 // Docker engine: every Dockerfile is parsed into instructions and its rules
-// checked (pinned bases, pinned Felix source and pip packages, the tools and
-// entry points each image must carry, apt hygiene, files it copies exist), the
-// shell of every RUN and every shell script under images/ goes through the real
-// shellcheck, fetch_felix.sh runs against a real git repository, and run_bird
+// checked (pinned bases, the pinned sources of the felix image and how each is
+// built, the tools and entry points each image must carry, apt hygiene, files it
+// copies exist), the shell of every RUN and every shell script under images/ goes
+// through the real shellcheck, fetch_tag.sh and fetch_sources.sh run against real
+// git repositories and tarballs, and run_bird
 // runs the real BIRD: parse checks, and a real start in a network namespace of
 // its own.
 import { describe, it } from "node:test";
@@ -18,7 +19,8 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const imagesDir = path.join(root, "images");
 const runBird = path.join(imagesDir, "bird", "run_bird");
-const fetchFelix = path.join(imagesDir, "felix", "fetch_felix.sh");
+const fetchTag = path.join(imagesDir, "felix", "fetch_tag.sh");
+const fetchSources = path.join(imagesDir, "felix", "fetch_sources.sh");
 
 /** The images this file owns; images/plugin is checked by the plugin's tests. */
 const IMAGES = ["felix", "bird", "util"] as const;
@@ -168,8 +170,31 @@ function parseImageRef(ref: string): ImageRef {
   return { name: nameTag, ...(digest ? { digest } : {}) };
 }
 
+/** Defaults of the ARGs before the first FROM: the only ones a FROM line can use. */
+function globalArgs(instructions: Instruction[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const ins of instructions) {
+    if (ins.keyword === "FROM") break;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/.exec(ins.args);
+    if (m?.[2] !== undefined) out.set(m[1] ?? "", m[2]);
+  }
+  return out;
+}
+
+/** A FROM reference with its `${NAME}` / `$NAME` replaced by the global ARG defaults. */
+function expandFrom(ref: string, globals: Map<string, string>, line: number): string {
+  return ref.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => {
+    const v = globals.get(name);
+    assert.ok(v !== undefined, `line ${line}: FROM uses $${name}, which has no global ARG default`);
+    return v;
+  });
+}
+
 interface Stage {
   from: Instruction;
+  /** The image as written (may name a build argument). */
+  ref: string;
+  /** The image with build arguments at their defaults. */
   image: string;
   alias?: string;
   instructions: Instruction[];
@@ -177,6 +202,7 @@ interface Stage {
 
 function stages(instructions: Instruction[]): Stage[] {
   const out: Stage[] = [];
+  const globals = globalArgs(instructions);
   for (const ins of instructions) {
     if (ins.keyword === "FROM") {
       const { rest } = splitFlags(ins.args);
@@ -184,7 +210,8 @@ function stages(instructions: Instruction[]): Stage[] {
       assert.ok(m, `line ${ins.line}: FROM must be "image [AS name]", got "${ins.args}"`);
       out.push({
         from: ins,
-        image: m[1] ?? "",
+        ref: m[1] ?? "",
+        image: expandFrom(m[1] ?? "", globals, ins.line),
         ...(m[2] ? { alias: m[2] } : {}),
         instructions: [],
       });
@@ -361,6 +388,21 @@ describe("the Dockerfile parser", () => {
     assert.throws(() => execForm('["a", 1]'), /JSON array of strings/);
   });
 
+  it("checks a FROM that names a build argument at the argument's default", () => {
+    const ins = parseDockerfile("ARG B=debian:bullseye-slim\nFROM ${B} AS build\nFROM $B\n");
+    assert.deepEqual(
+      stages(ins).map((st) => [st.ref, st.image, st.alias]),
+      [
+        ["${B}", "debian:bullseye-slim", "build"],
+        ["$B", "debian:bullseye-slim", undefined],
+      ],
+    );
+    assert.throws(
+      () => stages(parseDockerfile("ARG B\nFROM ${B}\n")),
+      /line 2: FROM uses \$B, which has no global ARG default/,
+    );
+  });
+
   it("tells pinned base images from floating ones", () => {
     assert.equal(unpinnedReason("python:2.7.18-slim-buster"), undefined);
     assert.equal(unpinnedReason("debian:bookworm-slim"), undefined);
@@ -478,124 +520,185 @@ describe("every image's Dockerfile", () => {
   }
 });
 
+/** Pins every felix image source must have (images/felix/sources.lock, the shared mirror's README). */
+const PINNED_SOURCES = [
+  ["felix", "0.10.2", "https://github.com/projectcalico/felix.git", FELIX_TAG, FELIX_COMMIT],
+  [
+    "pyzmq",
+    "19.0.2",
+    "https://github.com/zeromq/pyzmq.git",
+    "v19.0.2",
+    "8fb0f0f6e8fb7b0a0cfaf8d32d22960f70d3d4fa",
+  ],
+  [
+    "cython",
+    "0.29.37",
+    "https://github.com/cython/cython.git",
+    "0.29.37",
+    "1586ba7dc53549c30b8beeb16bef38942bff5569",
+  ],
+  [
+    "python-iptables",
+    "1.2.0",
+    "https://github.com/ldx/python-iptables.git",
+    "v1.2.0",
+    "2703efb3063f4b62282722f85a1a7f584d9d64c1",
+  ],
+];
+
+/** Lines of a file without blank lines and # comments, split on blanks. */
+async function lockLines(file: string): Promise<string[][]> {
+  return (await readFile(file, "utf8"))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l.split(/\s+/));
+}
+
+/**
+ * Packages a RUN installs: those named to `apt-get install`, and, where it installs "$@",
+ * those of the `for p in ...; do` list that collects the missing ones.
+ */
+function packagesOf(run: string): string[] {
+  const named = aptInstalled(run).filter((p) => p !== '"$@"');
+  if (!/apt-get\s+install[^&;|]*"\$@"/.test(run)) return named;
+  const list = /for p in ([^;]*);\s*do/.exec(run)?.[1] ?? "";
+  return [...named, ...list.split(/\s+/).filter(Boolean)];
+}
+
 describe("images/felix", () => {
-  it("fetches tag 0.10.2 of projectcalico/felix and checks it against its commit", async () => {
-    const df = await loadDockerfile("felix");
-    const build = df.stages[0];
-    assert.ok(build, "no build stage");
-    assert.equal(argDefault(build, "FELIX_TAG"), FELIX_TAG);
-    assert.equal(argDefault(build, "FELIX_REPO"), "https://github.com/projectcalico/felix.git");
-    assert.equal(argDefault(build, "FELIX_COMMIT"), FELIX_COMMIT, "the full commit of the tag");
-    const fetch = all(build, "RUN").find((r) => r.args.includes("fetch_felix.sh"));
-    assert.ok(fetch, "no RUN calls fetch_felix.sh");
-    assert.match(
-      fetch.args,
-      /fetch_felix\.sh "\$FELIX_REPO" "\$FELIX_TAG" "\$FELIX_COMMIT" \/src\/felix/,
+  it("pins each source (felix 0.10.2, pyzmq 19.0.2, Cython 0.29.37, python-iptables 1.2.0) to a full commit and a SHA-256", async () => {
+    const lines = await lockLines(path.join(imagesDir, "felix", "sources.lock"));
+    assert.deepEqual(
+      lines.map((l) => l.slice(0, 5)),
+      PINNED_SOURCES,
     );
+    for (const l of lines) {
+      assert.equal(l.length, 6, `sources.lock: ${l.join(" ")}`);
+      assert.match(l[5] ?? "", /^[0-9a-f]{64}$/, `${l[0]}: the SHA-256 of its tarball`);
+    }
   });
 
-  it("installs exactly pinned Python 2.7 packages, without resolving unpinned ones", async () => {
-    const df = await loadDockerfile("felix");
-    const req = await readFile(path.join(df.dir, "requirements.txt"), "utf8");
-    const pins = new Map<string, string>();
-    for (const raw of req.split("\n")) {
-      const line = raw.replace(/#.*/, "").trim();
-      if (line === "") continue;
-      const m = /^([A-Za-z0-9._-]+)==(\d+(?:\.\d+)*)$/.exec(line);
-      assert.ok(m, `requirements.txt: "${line}" is not pinned as name==version`);
-      pins.set((m[1] ?? "").toLowerCase(), m[2] ?? "");
-    }
-    assert.deepEqual([...pins.keys()].sort(), ["netaddr", "python-iptables", "pyzmq"]);
-    const version = (v: string): number[] => v.split(".").map(Number);
-    const atLeast = (v: number[], min: number[]): boolean => {
-      for (let i = 0; i < Math.max(v.length, min.length); i++) {
-        const a = v[i] ?? 0;
-        const b = min[i] ?? 0;
-        if (a !== b) return a > b;
-      }
-      return true;
-    };
-    assert.ok(
-      atLeast(version(pins.get("python-iptables") ?? "0"), [0, 7, 0]),
-      "python-iptables must be >= 0.7.0",
-    );
-    // pyzmq 20 and netaddr 1.0 dropped Python 2.7.
-    assert.ok(
-      !atLeast(version(pins.get("pyzmq") ?? "99"), [20]),
-      "pyzmq >= 20 does not support Python 2.7",
-    );
-    assert.ok(
-      !atLeast(version(pins.get("netaddr") ?? "99"), [1]),
-      "netaddr >= 1.0 does not support Python 2.7",
-    );
-
-    const build = df.stages[0];
-    assert.ok(build);
-    const pip = all(build, "RUN").find((r) => r.args.includes("pip install"));
-    assert.ok(pip, "no pip install");
-    for (const m of pip.args.matchAll(/pip install[^&]*/g)) {
-      assert.match(m[0], /--no-deps/, `pip install without --no-deps: ${m[0]}`);
-    }
-    assert.match(pip.args, /-r \/tmp\/requirements\.txt/);
-    assert.match(pip.args, /\/src\/felix/);
-    const copyReq = all(build, "COPY").find((c) => c.args.startsWith("requirements.txt "));
-    assert.ok(copyReq, "requirements.txt is not copied into the build stage");
-  });
-
-  it("uses a Python 2.7 base on both stages and apt sources from archive.debian.org", async () => {
+  it("takes its base and the origin of its sources as build arguments, upstream and Debian 11 by default", async () => {
     const df = await loadDockerfile("felix");
     assert.equal(df.stages.length, 2, "a build stage and a runtime stage");
+    assert.equal(globalArgs(df.instructions).get("BASE_IMAGE"), "debian:bullseye-slim");
     for (const stage of df.stages) {
-      const ref = parseImageRef(stage.image);
-      assert.equal(ref.name, "python");
-      assert.match(ref.tag ?? "", /^2\.7(\.\d+)?-slim/);
-      const firstApt = stage.instructions.findIndex(
-        (i) => i.keyword === "RUN" && i.args.includes("apt-get"),
+      assert.equal(stage.ref, "${BASE_IMAGE}", `line ${stage.from.line}: FROM the base argument`);
+    }
+    const build = df.stages[0]!;
+    assert.equal(argDefault(build, "SOURCES"), "upstream");
+    const fetch = all(build, "RUN").find((r) => r.args.includes("fetch_sources.sh"));
+    assert.ok(fetch, "no RUN calls fetch_sources.sh");
+    assert.match(
+      fetch.args,
+      /fetch_sources\.sh "\$SOURCES" \/usr\/local\/src\/calico\/sources\.lock\s+\/usr\/local\/src\/calico\/mirror \/src$/,
+    );
+    const copies = all(build, "COPY").map((c) => c.args);
+    assert.ok(copies.includes("sources.lock fetch_sources.sh fetch_tag.sh /usr/local/src/calico/"));
+    assert.ok(copies.includes("mirror/ /usr/local/src/calico/mirror/"), "the mirror folder");
+    // Buster's archive and its apt tricks are gone with the buster base.
+    assert.doesNotMatch(df.text, /buster|archive\.debian\.org/);
+  });
+
+  it("installs only the Debian packages its base lacks (a base holding them all needs no network)", async () => {
+    const df = await loadDockerfile("felix");
+    for (const stage of df.stages) {
+      const installs = all(stage, "RUN").filter((r) => /apt-get\s+install/.test(r.args));
+      assert.equal(installs.length, 1, `line ${stage.from.line}: one apt-get install per stage`);
+      const r = installs[0]!;
+      assert.match(
+        r.args,
+        /dpkg-query -W -f='\$\{db:Status-Status\}' "\$p" 2> \/dev\/null \| grep -qx installed\s+\|\| set -- "\$@" "\$p"/,
       );
-      const sources = stage.instructions.findIndex(
-        (i) =>
-          i.keyword === "COPY" && /^buster-archive\.list \/etc\/apt\/sources\.list$/.test(i.args),
-      );
-      const aptConf = stage.instructions.findIndex(
-        (i) => i.keyword === "COPY" && /^99-buster-archive \/etc\/apt\/apt\.conf\.d\//.test(i.args),
-      );
-      assert.ok(
-        sources >= 0 && sources < firstApt,
-        `line ${stage.from.line}: sources.list not replaced before apt-get`,
-      );
-      assert.ok(
-        aptConf >= 0 && aptConf < firstApt,
-        `line ${stage.from.line}: apt.conf not set before apt-get`,
+      assert.match(r.args, /if \[ "\$#" -gt 0 \]; then\s+apt-get update/);
+    }
+    const build = packagesOf(all(df.stages[0]!, "RUN")[0]!.args);
+    for (const p of ["python2.7", "python2-dev", "python-setuptools", "gcc", "libzmq3-dev"]) {
+      assert.ok(build.includes(p), `the build stage does not install ${p}`);
+    }
+    for (const p of ["libxtables-dev", "libip4tc-dev", "git", "ca-certificates"]) {
+      assert.ok(build.includes(p), `the build stage does not install ${p}`);
+    }
+  });
+
+  it("builds the sources without pip: Cython, pyzmq against Debian's libzmq, python-iptables unzipped, Felix without its setup.py", async () => {
+    const df = await loadDockerfile("felix");
+    const build = df.stages[0]!;
+    assert.doesNotMatch(df.text, /pip install|requirements\.txt/);
+    // Whitespace as one space: continuation lines leave runs of blanks.
+    const runs = all(build, "RUN").map((r) => r.args.replace(/\s+/g, " "));
+    const compile = runs.find((r) => r.includes("cython-0.29.37"));
+    assert.ok(compile, "Cython is not built");
+    assert.match(
+      compile,
+      /cd \/src\/cython-0\.29\.37 && python2\.7 setup\.py -q install --no-cython-compile/,
+    );
+    assert.match(
+      compile,
+      /cd \/src\/pyzmq-19\.0\.2 && python2\.7 setup\.py -q build_ext --zmq=\/usr install --root=\/install --prefix=\/usr\/local/,
+    );
+    // A zipped egg cannot load python-iptables' libxtwrapper.
+    assert.match(
+      compile,
+      /cd \/src\/python-iptables-1\.2\.0 && python2\.7 setup\.py -q install --root=\/install --prefix=\/usr\/local\s+--single-version-externally-managed --record=\S+$/,
+    );
+    const felix = runs.find((r) => r.includes("felix-0.10.2/calico"));
+    assert.ok(felix, "the calico package is not installed");
+    // Its setup.py hands setuptools 44 a set of requirements, which it refuses.
+    assert.doesNotMatch(felix, /felix-0\.10\.2[^&]*setup\.py/);
+    assert.match(felix, /cp -R \/src\/felix-0\.10\.2\/calico "\$site\/calico"/);
+    for (const [script, module] of [
+      ["calico-felix", "calico.felix.felix"],
+      ["calico-acl-manager", "calico.acl_manager.acl_manager"],
+    ]) {
+      assert.match(
+        felix,
+        new RegExp(
+          `printf '#!/usr/bin/python2\\.7\\\\nimport sys\\\\nfrom %s import main\\\\nsys\\.exit\\(main\\(\\)\\)\\\\n'\\s+${module} > /install/usr/local/bin/${script}`,
+        ),
+        `${script} is not written as ${module}:main`,
       );
     }
-    const list = (await readFile(path.join(df.dir, "buster-archive.list"), "utf8"))
-      .split("\n")
-      .filter((l) => l.trim() !== "" && !l.startsWith("#"));
-    assert.deepEqual(list, [
-      "deb http://archive.debian.org/debian buster main",
-      "deb http://archive.debian.org/debian-security buster/updates main",
-    ]);
-    const conf = await readFile(path.join(df.dir, "99-buster-archive"), "utf8");
-    assert.match(conf, /^Acquire::Check-Valid-Until "false";$/m);
+    assert.match(
+      felix,
+      /cp \/src\/felix\.commit \/install\/usr\/local\/share\/calico\/felix\.commit/,
+    );
   });
 
   it("carries the tools Felix runs, both entry points, and starts Felix by default", async () => {
     const df = await loadDockerfile("felix");
     const runtime = df.stages[df.stages.length - 1];
     assert.ok(runtime);
-    const pkgs = all(runtime, "RUN").flatMap((r) => aptInstalled(r.args));
-    for (const p of ["ipset", "iptables", "net-tools", "iproute2"]) {
+    const pkgs = all(runtime, "RUN").flatMap((r) => packagesOf(r.args));
+    for (const p of ["python2.7", "libzmq5", "ipset", "iptables", "net-tools", "iproute2"]) {
       assert.ok(pkgs.includes(p), `runtime stage does not install ${p}`);
     }
-    const copy = all(runtime, "COPY").find((c) => c.args === "--from=build /install /usr/local");
+    for (const p of ["gcc", "python2-dev", "libzmq3-dev", "git"]) {
+      assert.ok(!pkgs.includes(p), `the runtime stage carries the build's ${p}`);
+    }
+    const copy = all(runtime, "COPY").find(
+      (c) => c.args === "--from=build /install/usr/local /usr/local",
+    );
     assert.ok(copy, "the runtime stage does not copy the built install tree");
+    const legacy = all(runtime, "RUN").find((r) => r.args.includes("update-alternatives"));
+    assert.ok(legacy, "iptables is not switched");
+    assert.match(legacy.args, /--set iptables \/usr\/sbin\/iptables-legacy/);
+    assert.match(legacy.args, /--set ip6tables \/usr\/sbin\/ip6tables-legacy/);
+    assert.equal(
+      all(runtime, "ENV").find((e) => e.args.startsWith("XTABLES_LIBDIR="))?.args,
+      "XTABLES_LIBDIR=/usr/lib/xtables",
+    );
     const check = all(runtime, "RUN").find((r) => r.args.includes("command -v"));
     assert.ok(check, "no build-time check of the commands on PATH");
     const checked = /for c in ([^;]*);/.exec(check.args)?.[1]?.split(/\s+/) ?? [];
     for (const c of ["calico-felix", "calico-acl-manager", "ip", "arp", "ipset", "iptables"]) {
       assert.ok(checked.includes(c), `${c} is not checked on PATH at build time`);
     }
-    assert.match(check.args, /import zmq, iptc, netaddr/);
+    assert.match(
+      check.args,
+      /python2\.7 -c 'import pkgutil, zmq, iptc, calico\.acl_manager\.acl_manager; assert pkgutil\.find_loader\("calico\.felix\.felix"\);/,
+    );
     assert.deepEqual(execForm(last(runtime, "CMD").args), [
       "calico-felix",
       "--config-file=/etc/calico/felix.cfg",
@@ -618,6 +721,11 @@ describe("images/felix", () => {
       statSync(path.join(imagesDir, "felix", "calico_health.py")).mode & 0o100,
       "executable",
     );
+    // Bullseye has no `python` command: the shebang names the image's Python.
+    const shebang = (
+      await readFile(path.join(imagesDir, "felix", "calico_health.py"), "utf8")
+    ).split("\n")[0];
+    assert.equal(shebang, "#!/usr/bin/env python2.7");
     const hc = last(runtime, "HEALTHCHECK").args;
     const cmd = /^(.*?)\s*CMD\s+(\[.*\])$/s.exec(hc);
     assert.ok(cmd, hc);
@@ -689,7 +797,8 @@ describe("shell scripts under images/", () => {
     requireShellcheck();
     const scripts = await shellScripts(imagesDir);
     assert.ok(scripts.includes(runBird), "run_bird was not found as a shell script");
-    assert.ok(scripts.includes(fetchFelix), "fetch_felix.sh was not found as a shell script");
+    assert.ok(scripts.includes(fetchTag), "fetch_tag.sh was not found as a shell script");
+    assert.ok(scripts.includes(fetchSources), "fetch_sources.sh was not found as a shell script");
     for (const file of scripts) {
       const res = run("shellcheck", [file]);
       assert.equal(res.status, 0, `${path.relative(root, file)}:\n${res.stdout}${res.stderr}`);
@@ -697,7 +806,7 @@ describe("shell scripts under images/", () => {
   });
 });
 
-describe("fetch_felix.sh against a real git repository", () => {
+describe("fetch_tag.sh against a real git repository", () => {
   const git = (cwd: string, ...args: string[]): string => {
     const res = spawnSync(
       "git",
@@ -717,7 +826,7 @@ describe("fetch_felix.sh against a real git repository", () => {
   };
 
   it("checks out the tag when it names the pinned commit, and refuses a moved tag or bad input", async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "fetch-felix-"));
+    const dir = await mkdtemp(path.join(tmpdir(), "fetch-tag-"));
     try {
       const upstream = path.join(dir, "upstream");
       await mkdir(upstream);
@@ -732,24 +841,24 @@ describe("fetch_felix.sh against a real git repository", () => {
       const tagged = git(upstream, "rev-parse", "HEAD");
       const url = `file://${upstream}`;
 
-      const ok = run(fetchFelix, [url, FELIX_TAG, tagged, path.join(dir, "ok")]);
+      const ok = run(fetchTag, [url, FELIX_TAG, tagged, path.join(dir, "ok")]);
       assert.equal(ok.status, 0, ok.stderr);
       assert.equal(ok.stdout.trim(), tagged);
       assert.equal(await readFile(path.join(dir, "ok", "setup.py"), "utf8"), "# 0.10.2\n");
       assert.equal(git(path.join(dir, "ok"), "rev-parse", "HEAD"), tagged);
 
       // An abbreviation is not a pin: only the full hash is taken.
-      const short = run(fetchFelix, [url, FELIX_TAG, tagged.slice(0, 12), path.join(dir, "short")]);
+      const short = run(fetchTag, [url, FELIX_TAG, tagged.slice(0, 12), path.join(dir, "short")]);
       assert.notEqual(short.status, 0);
       assert.match(short.stderr, /COMMIT must be the full 40 hex digits, got 12/);
 
       // The tag now names another commit: the build must stop, naming both.
       git(upstream, "tag", "-f", "-a", FELIX_TAG, first, "-m", "moved");
-      const moved = run(fetchFelix, [url, FELIX_TAG, tagged, path.join(dir, "moved")]);
+      const moved = run(fetchTag, [url, FELIX_TAG, tagged, path.join(dir, "moved")]);
       assert.notEqual(moved.status, 0);
       assert.match(moved.stderr, new RegExp(`is commit ${first}, expected ${tagged}`));
 
-      const missing = run(fetchFelix, [url, "0.99.0", tagged, path.join(dir, "missing")]);
+      const missing = run(fetchTag, [url, "0.99.0", tagged, path.join(dir, "missing")]);
       assert.notEqual(missing.status, 0);
       assert.match(missing.stderr, /cannot fetch tag '0\.99\.0'/);
 
@@ -771,10 +880,81 @@ describe("fetch_felix.sh against a real git repository", () => {
         [[url, FELIX_TAG, tagged], /usage: .* \(got 3 arguments\)/],
       ];
       for (const [args, message] of cases) {
-        const res = run(fetchFelix, args);
+        const res = run(fetchTag, args);
         assert.notEqual(res.status, 0, `accepted ${JSON.stringify(args)}`);
         assert.match(res.stderr, message);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("fetch_sources.sh against real tarballs and a real git repository", () => {
+  const git = (cwd: string, ...args: string[]): string => {
+    const res = spawnSync(
+      "git",
+      ["-c", "user.name=test", "-c", "user.email=test@example.invalid", ...args],
+      { cwd, encoding: "utf8" },
+    );
+    assert.equal(res.status, 0, `git ${args.join(" ")}: ${res.stderr}`);
+    return res.stdout.trim();
+  };
+  const sha256 = (file: string): string => run("sha256sum", [file]).stdout.split(" ")[0] ?? "";
+
+  it("unpacks a mirror's tarballs with the pinned hashes, fetches pinned tags upstream, and names a file whose hash differs", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "fetch-sources-"));
+    try {
+      const repo = path.join(dir, "repo");
+      await mkdir(repo);
+      git(repo, "init", "-q");
+      await writeFile(path.join(repo, "setup.py"), "# demo 1.0\n");
+      git(repo, "add", "setup.py");
+      git(repo, "commit", "-q", "-m", "release");
+      git(repo, "tag", "-a", "v1.0", "-m", "release");
+      const commit = git(repo, "rev-parse", "HEAD");
+      const mirror = path.join(dir, "mirror");
+      await mkdir(mirror);
+      const tarball = path.join(mirror, "demo-1.0.tar.gz");
+      git(repo, "archive", "--format=tar.gz", "--prefix=demo-1.0/", "-o", tarball, commit);
+      const lock = path.join(dir, "sources.lock");
+      const pin = (hash: string) =>
+        writeFile(lock, `# a comment\n\ndemo 1.0 file://${repo} v1.0 ${commit} ${hash}\n`);
+      await pin(sha256(tarball));
+
+      const fromMirror = run(fetchSources, ["mirror", lock, mirror, path.join(dir, "m")]);
+      assert.equal(fromMirror.status, 0, fromMirror.stderr);
+      assert.match(fromMirror.stdout, new RegExp(`demo 1\\.0 from mirror \\(commit ${commit}\\)`));
+      assert.equal(
+        await readFile(path.join(dir, "m", "demo-1.0", "setup.py"), "utf8"),
+        "# demo 1.0\n",
+      );
+      assert.equal(await readFile(path.join(dir, "m", "demo.commit"), "utf8"), `${commit}\n`);
+
+      const fromUpstream = run(fetchSources, ["upstream", lock, mirror, path.join(dir, "u")]);
+      assert.equal(fromUpstream.status, 0, fromUpstream.stderr);
+      assert.equal(
+        await readFile(path.join(dir, "u", "demo-1.0", "setup.py"), "utf8"),
+        "# demo 1.0\n",
+      );
+      assert.ok(!existsSync(path.join(dir, "u", "demo-1.0", ".git")), "the .git folder is left");
+
+      const wrong = "0".repeat(64);
+      await pin(wrong);
+      const bad = run(fetchSources, ["mirror", lock, mirror, path.join(dir, "bad")]);
+      assert.notEqual(bad.status, 0);
+      assert.match(
+        bad.stderr,
+        new RegExp(`demo: ${tarball} has SHA-256 ${sha256(tarball)}, expected ${wrong}`),
+      );
+      await rm(tarball);
+      const missing = run(fetchSources, ["mirror", lock, mirror, path.join(dir, "gone")]);
+      assert.match(missing.stderr, /demo: .*demo-1\.0\.tar\.gz is missing from the source mirror/);
+      const mode = run(fetchSources, ["pip", lock, mirror, path.join(dir, "x")]);
+      assert.match(mode.stderr, /MODE must be upstream or mirror, got 'pip'/);
+      await writeFile(lock, `demo 1.0 file://${repo} v1.0 ${commit}\n`);
+      const short = run(fetchSources, ["mirror", lock, mirror, path.join(dir, "y")]);
+      assert.match(short.stderr, /a line must be 'name version repository tag commit sha256'/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
-// The lab for real (root): each stack up to a full ping matrix and down again with nothing
-// left behind (named namespaces, root-namespace links, BIRD processes, the state folder).
+// The lab for real (root): each stack up — with the real Felix and ACL Manager enforcing its
+// policy, proven both ways, or the routing stand-in and a full ping matrix — and down again
+// with nothing left behind (namespaces, links, BIRD, plugin and Docker processes, state).
 // Namespaces, addresses and traffic stay inside namespaces these tests create.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -42,8 +43,9 @@ async function cycle(
   config: CalicoConfig,
   expect: (r: CheckReport) => void,
   endpoints: EndpointMode = "docker",
+  felix: "real" | "stand-in" = "real",
 ) {
-  const opts: LabOptions = { stack: stackName(kind), config, stateRoot, endpoints };
+  const opts: LabOptions = { stack: stackName(kind), config, stateRoot, endpoints, felix };
   const before = await systemSnapshot();
   try {
     const up = await labUp(opts);
@@ -54,6 +56,8 @@ async function cycle(
       assert.equal(made.length, 2 + config.hosts.length, "fabric, operator, hosts");
       const { stdout } = await docker(labDockerHost(opts), [
         "ps",
+        "--filter",
+        "label=calico-docker.role=endpoint",
         "--format",
         '{{.Label "calico-docker.role"}} {{.Label "calico-docker.host"}} {{.Label "calico-docker.ip"}}',
       ]);
@@ -64,12 +68,38 @@ async function cycle(
     } else {
       assert.equal(made.length, 2 + config.hosts.length + config.endpoints.length);
     }
-    const report = await labCheck({ ...opts, timeoutMs: 30_000 });
-    assert.deepEqual(report.problems, [], JSON.stringify(report, null, 2));
+    if (felix === "real") {
+      // Felix in every host, the ACL Manager on the controller, as containers of the lab.
+      const { stdout } = await docker(labDockerHost(opts), [
+        "ps",
+        "--format",
+        '{{.Label "calico-docker.role"}} {{.Label "calico-docker.host"}}',
+      ]);
+      const system = stdout.split("\n").filter((l) => /^(felix|aclmgr) /.test(l));
+      assert.deepEqual(
+        system.sort(),
+        [...config.hosts.map((h) => `felix ${h.name}`), `aclmgr ${config.hosts[0]!.name}`].sort(),
+      );
+    }
+    const report = await labCheck({ ...opts, timeoutMs: 90_000 });
+    assert.deepEqual(report.problems, [], JSON.stringify(report.problems, null, 2));
     assert.equal(report.ok, true);
     const n = config.endpoints.length;
-    assert.equal(report.matrix.pairs, n * (n - 1));
-    assert.equal(report.matrix.ok, report.matrix.pairs);
+    if (felix === "real") {
+      const j = report.policy!.judgement;
+      assert.equal(j.ok, true);
+      assert.equal(j.counts.passed, j.counts.probes);
+      assert.ok(j.counts.allowed > 0, "some probes must connect");
+      // Every ordered pair is probed (ICMP at least), allowed or denied.
+      assert.ok(j.counts.probes >= n * (n - 1));
+      assert.equal(report.matrix, undefined);
+      assert.match(report.felix, /policy is enforced and tested/);
+    } else {
+      assert.equal(report.matrix!.pairs, n * (n - 1));
+      assert.equal(report.matrix!.ok, report.matrix!.pairs);
+      assert.equal(report.policy, undefined);
+      assert.match(report.felix, /NO POLICY WAS TESTED/);
+    }
     for (const h of report.routes) {
       assert.equal(h.present, h.expected, `${h.host} routes`);
       assert.equal(h.expected, config.endpoints.filter((e) => e.host !== h.host).length);
@@ -100,6 +130,9 @@ describe("lab stacks, up to a full matrix and down", { skip }, () => {
     cycle("dev", stackWith("dev"), (r) => {
       assert.equal(r.bgp.enabled, false);
       assert.ok(r.routes.every((h) => h.via === "fabric"));
+      // dev's policy denies: web must not ping db, db reaches no web.
+      const j = r.policy!.judgement;
+      assert.ok(j.counts.denied > 0 && j.counts.allowed > 0);
     }));
 
   it("dev stack, BGP off, one GCE route per host block", () =>
@@ -118,6 +151,8 @@ describe("lab stacks, up to a full matrix and down", { skip }, () => {
         ];
       }),
       (r) => assert.equal(r.bgp.enabled, false),
+      "docker",
+      "stand-in",
     ));
 
   it("dev stack with BGP on (GCE flavour: peer address, unreachable pool route)", () =>
@@ -168,6 +203,7 @@ endpoints:
         assert.ok(r.bgp.hosts.every((h) => h.sessions.length === 2 && h.established));
       },
       "netns",
+      "stand-in",
     ));
 
   it("down cleans up after an up killed half-way, and after its state file is lost", async () => {

@@ -66,8 +66,13 @@ function webStack(stack: "dev" | "lab-bgp"): CalicoConfig {
   });
 }
 
-async function serveAndFetch(kind: string, config: CalicoConfig, via: "fabric" | "bgp") {
-  const opts: LabOptions = { stack: stackName(kind), config, stateRoot };
+async function serveAndFetch(
+  kind: string,
+  config: CalicoConfig,
+  via: "fabric" | "bgp",
+  felix: "real" | "stand-in",
+) {
+  const opts: LabOptions = { stack: stackName(kind), config, stateRoot, felix };
   const before = await systemSnapshot();
   try {
     await labUp(opts);
@@ -105,10 +110,10 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
   });
 
   it("httpd on host-1 fetched from host-2 through the fabric's routes (dev)", () =>
-    serveAndFetch("dev", webStack("dev"), "fabric"));
+    serveAndFetch("dev", webStack("dev"), "fabric", "real"));
 
   it("httpd on host-1 fetched from host-2 through BGP (lab-bgp)", () =>
-    serveAndFetch("bgp", webStack("lab-bgp"), "bgp"));
+    serveAndFetch("bgp", webStack("lab-bgp"), "bgp", "stand-in"));
 
   describe("with a daemon the test runs (DOCKER_HOST), holding a container of its own", () => {
     const daemonState = () => new StateDir(stateRoot, "t-wl-daemon");
@@ -148,7 +153,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
           { name: "client", host: "host-2", ip: "192.168.1.3", group: "web" },
         ];
       });
-      const opts: LabOptions = { stack: stackName("att"), config, stateRoot };
+      const opts: LabOptions = { stack: stackName("att"), config, stateRoot, felix: "stand-in" };
       const before = await systemSnapshot();
       const { stdout: id } = await docker(host, ["inspect", "-f", "{{.Id}}", legacy]);
       try {
@@ -204,7 +209,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
           },
         ];
       });
-      const opts: LabOptions = { stack: stackName("img"), config, stateRoot };
+      const opts: LabOptions = { stack: stackName("img"), config, stateRoot, felix: "stand-in" };
       try {
         await assert.rejects(labUp(opts), (e: Error) => {
           assert.match(
@@ -225,7 +230,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
           { name: "ghost", host: "host-2", ip: "192.168.1.3", group: "web", attach: true },
         ];
       });
-      const opts: LabOptions = { stack: stackName("gho"), config, stateRoot };
+      const opts: LabOptions = { stack: stackName("gho"), config, stateRoot, felix: "stand-in" };
       try {
         await assert.rejects(labUp(opts), (e: Error) => {
           assert.match(

@@ -157,7 +157,7 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
     for (const h of model.hosts) {
       const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
       const metadata = i.inputs.metadata as Record<string, string>;
-      assert.equal(metadata["user-data"], render.renderIgnition(model, h, MOCK_KEY.publicOpenssh));
+      assert.equal(metadata["user-data"], render.renderIgnition(model, MOCK_KEY.publicOpenssh));
       assert.equal(metadata["ssh-keys"], `core:${MOCK_KEY.publicOpenssh}`);
       assert.equal(metadata["block-project-ssh-keys"], "true");
     }
@@ -167,15 +167,14 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       const prep = world.byName(`calico-${h.name}-prepare`);
       assert.equal(commandHost(prep), h.name);
       assert.equal(prep.inputs.stdin, render.renderHostScript(model, h));
-      // Run under the lock the host agent takes on kept scripts (flock), or plainly without it.
+      // Applied again in place when the script changes (apply converges); a new machine
+      // (identity) is prepared afresh.
       assert.match(
         str(prep.inputs.create),
-        new RegExp(
-          `then sudo -n flock -w 60 '${PATHS.hostScript}' bash '${PATHS.hostScript}' apply; else sudo -n bash '${PATHS.hostScript}' apply; fi$`,
-        ),
+        new RegExp(`\nsudo -n bash '${PATHS.hostScript}' apply$`),
       );
       assert.match(str(prep.inputs.delete), new RegExp(`bash '${PATHS.hostScript}' remove`));
-      assert.deepEqual(prep.inputs.triggers, [sha256(str(prep.inputs.stdin)), identity(h.name)]);
+      assert.deepEqual(prep.inputs.triggers, [identity(h.name)]);
       for (const m of render.KERNEL_MODULES) assert.ok(str(prep.inputs.stdin).includes(`'${m}'`));
       // apply installs this host's agent and its unit (calico-agent.service).
       const text = str(prep.inputs.stdin);
@@ -185,22 +184,24 @@ describe("seed: Prerequisites (GCE hosts with IP forwarding, modules, directorie
       assert.match(text, /^ {2}apply_agent$/m);
     }
   });
-  it("Ignition carries the agent and its enabled unit, so it runs from the first boot", () => {
+  it("Ignition carries nothing of the agent's: host preparation owns it", () => {
     for (const h of model.hosts) {
       const i = instances.find((x) => x.inputs.name === names.instance(h.name))!;
-      const ign = JSON.parse((i.inputs.metadata as Record<string, string>)["user-data"]!) as {
-        systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
-        storage: { files: { path: string; mode: number; contents: { source: string } }[] };
-      };
-      const unit = ign.systemd.units.find((u) => u.name === render.AGENT_UNIT);
-      assert.equal(unit?.enabled, true);
-      assert.equal(unit?.contents, render.agentUnit() + "\n");
-      const agent = ign.storage.files.find((f) => f.path === render.AGENT_SCRIPT)!;
-      assert.equal(agent.mode, 0o755);
-      assert.equal(
-        decodeURIComponent(agent.contents.source.slice("data:,".length)),
-        render.renderAgentScript(model, h),
-      );
+      const userData = (i.inputs.metadata as Record<string, string>)["user-data"]!;
+      assert.doesNotMatch(userData, /calico-agent/);
+    }
+  });
+  it("a host that is gone fails a command in about a minute; only the readiness gate waits", () => {
+    const commands = world.ofType(T.command);
+    assert.ok(commands.length > 4);
+    for (const c of commands) {
+      const conn = c.inputs.connection as { dialErrorLimit: number; perDialTimeout: number };
+      const seconds = conn.dialErrorLimit * conn.perDialTimeout;
+      if (/-ready$/.test(c.name)) {
+        assert.ok(seconds >= 600, `${c.name}: a fresh instance may take minutes to answer`);
+      } else {
+        assert.ok(seconds <= 60, `${c.name}: ${seconds} s of dialling before giving up`);
+      }
     }
   });
   it("a readiness gate waits for SSH and docker on every host, per machine", () => {
@@ -386,11 +387,14 @@ describe("seed: Create some configuration for Felix", () => {
       const wiring = world.byName(`calico-ep-${e.name}-wiring`);
       assert.equal(commandHost(wiring), e.host);
       assert.equal(wiring.inputs.stdin, render.renderEndpointScript(e, id));
+      // The script takes the endpoint's own lock (a stable file), not its replaced path.
       assert.match(
         str(wiring.inputs.create),
-        new RegExp(
-          `flock -w 60 '[^']*endpoint-${e.name}\\.sh' bash '[^']*endpoint-${e.name}\\.sh' add; else .*\\.sh' add; fi$`,
-        ),
+        new RegExp(`\\nsudo -n bash '[^']*endpoint-${e.name}\\.sh' add$`),
+      );
+      assert.match(
+        str(wiring.inputs.stdin),
+        new RegExp(`^LOCK_FILE='/run/lock/calico-docker/endpoint-${e.name}\\.lock'$`, "m"),
       );
       assert.match(str(wiring.inputs.delete), new RegExp(`endpoint-${e.name}\\.sh' remove`));
       assert.deepEqual(wiring.inputs.triggers, [id]);

@@ -134,6 +134,18 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
         once,
         /^-A CALICO-SNAT -s 192\.168\.0\.0\/16 ! -d 192\.168\.0\.0\/16 .*-j MASQUERADE$/m,
       );
+      // The hosts' subnet and the metadata server first: never masqueraded.
+      assert.deepEqual(
+        once
+          .split("\n")
+          .filter((l) => l.startsWith("-A CALICO-SNAT"))
+          .map((l) => l.replace(/ -m comment.*? -j/, " -j")),
+        [
+          "-A CALICO-SNAT -s 192.168.0.0/16 -d 10.240.0.0/16 -j RETURN",
+          "-A CALICO-SNAT -s 192.168.0.0/16 -d 169.254.169.254/32 -j RETURN",
+          "-A CALICO-SNAT -s 192.168.0.0/16 ! -d 192.168.0.0/16 -j MASQUERADE",
+        ],
+      );
       assert.match(once, /^unreachable 192\.168\.0\.0\/16/m);
       assert.match(first.stdout, /iptables for the SNAT chain: iptables-legacy/);
       const nft = inNetns(ns, "iptables-nft-save", ["-t", "nat"]).stdout;
@@ -170,7 +182,9 @@ describe("host preparation script, for real in a namespace", { skip }, () => {
       const s = state(root);
       assert.match(s, /^unreachable 172\.20\.0\.0\/16/m);
       assert.doesNotMatch(s, /192\.168\.0\.0/, "the old pool's route and rule are gone");
-      assert.equal(s.match(/^-A CALICO-SNAT /gm)?.length, 1);
+      // The exclusions (hosts' subnet, metadata server) and one MASQUERADE, for the new pool.
+      assert.equal(s.match(/^-A CALICO-SNAT /gm)?.length, 3);
+      assert.match(s, /^-A CALICO-SNAT -s 172\.20\.0\.0\/16 -d 10\.240\.0\.0\/16 .*-j RETURN$/m);
       ok(script(dev, root, "apply"), "apply with BGP off");
       const off = state(root);
       assert.doesNotMatch(off, /unreachable/);

@@ -19,7 +19,6 @@ import {
   BIRD_FILTERS,
   STAND_IN_SSH_KEY,
   RenderError,
-  agentUnit,
   imageBuildScript,
   readinessScript,
   renderAclManagerCfg,
@@ -422,27 +421,22 @@ describe("ignition", () => {
   const key =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmSGmlkOaP0iyJqu2tN0XLFYJ7SrHHq3bH0tQ3lWw7o deploy";
 
-  it("is Ignition 3.3.0 with the core user, docker, modules, sysctls and directories", () => {
-    const text = renderIgnition(dev, hostOf(dev, "host-1"), key);
+  it("is Ignition 3.3.0 with the core user, docker, modules, sysctls, directories and reboots", () => {
+    const text = renderIgnition(dev, key);
     assertSnapshot("render/dev/host-1.ignition.json", text);
     type File = { path: string; contents: { source: string } };
     const ign = JSON.parse(text) as {
       ignition: { version: string };
-      passwd: { users: { name: string; sshAuthorizedKeys: string[]; groups: string[] }[] };
+      passwd: { users: Record<string, unknown>[] };
       systemd: { units: { name: string; enabled: boolean; contents?: string }[] };
       storage: { files: (File & { mode: number })[]; directories: { path: string }[] };
     };
     assert.equal(ign.ignition.version, "3.3.0");
-    assert.deepEqual(ign.passwd.users, [
-      { name: "core", sshAuthorizedKeys: [key], groups: ["docker"] },
-    ]);
-    assert.deepEqual(ign.systemd.units, [
-      { name: "docker.service", enabled: true },
-      { name: "calico-agent.service", enabled: true, contents: agentUnit() + "\n" },
-    ]);
-    assert.match(agentUnit(), /^ExecStart=\/opt\/calico\/bin\/calico-agent\.sh run$/m);
-    assert.match(agentUnit(), /^Restart=always$/m);
-    assert.match(agentUnit(), /^After=docker\.service /m);
+    // No `groups`: Ignition would run usermod --groups and drop core's wheel, sudo, ...
+    assert.deepEqual(ign.passwd.users, [{ name: "core", sshAuthorizedKeys: [key] }]);
+    // Nothing per host, nothing of the agent's: host preparation owns the agent.
+    assert.deepEqual(ign.systemd.units, [{ name: "docker.service", enabled: true }]);
+    assert.doesNotMatch(text, /calico-agent/);
     const content = (path: string) => {
       const f = ign.storage.files.find((x) => x.path === path);
       assert.ok(f, `no ${path}`);
@@ -453,15 +447,6 @@ describe("ignition", () => {
       content("/etc/modules-load.d/calico.conf"),
       "ip_tables\niptable_filter\niptable_nat\nip6_tables\nxt_set\n",
     );
-    // The host agent, the same text host preparation installs, executable.
-    assert.equal(
-      content("/opt/calico/bin/calico-agent.sh"),
-      renderAgentScript(dev, hostOf(dev, "host-1")),
-    );
-    assert.equal(
-      ign.storage.files.find((f) => f.path === "/opt/calico/bin/calico-agent.sh")!.mode,
-      0o755,
-    );
     assert.match(content("/etc/sysctl.d/calico.conf"), /^net\.ipv4\.ip_forward = 1$/m);
     const tmpfiles = content("/etc/tmpfiles.d/calico.conf");
     for (const d of ["/var/log/calico", "/var/run/netns", "/opt/plugin/data"]) {
@@ -469,17 +454,46 @@ describe("ignition", () => {
     }
     const dirs = ign.storage.directories.map((d) => d.path);
     assert.ok(dirs.includes("/var/log/calico") && dirs.includes("/opt/plugin/data"));
+    // Updates never reboot a host by default: every host would reboot at once.
+    assert.equal(content("/etc/flatcar/update.conf"), "REBOOT_STRATEGY=off\n");
   });
 
-  it("takes the stand-in key, refuses a multi-line or foreign key", () => {
-    assert.ok(
-      renderIgnition(dev, hostOf(dev, "host-2"), STAND_IN_SSH_KEY).includes(STAND_IN_SSH_KEY),
+  it("renders gce.reboot: a strategy and a window; a window needs strategy reboot", () => {
+    const windowed = modelOf({
+      ...devRaw(),
+      gce: {
+        ...(devRaw().gce as object),
+        reboot: { strategy: "reboot", window: { start: "Sun 04:00", length: "1h30m" } },
+      },
+    });
+    const ign = JSON.parse(renderIgnition(windowed, key)) as {
+      storage: { files: { path: string; contents: { source: string } }[] };
+    };
+    const f = ign.storage.files.find((x) => x.path === "/etc/flatcar/update.conf")!;
+    assert.equal(
+      decodeURIComponent(f.contents.source.slice("data:,".length)),
+      'REBOOT_STRATEGY=reboot\nLOCKSMITHD_REBOOT_WINDOW_START="Sun 04:00"\nLOCKSMITHD_REBOOT_WINDOW_LENGTH="1h30m"\n',
     );
-    assert.throws(
-      () => renderIgnition(dev, hostOf(dev, "host-1"), `${key}\nssh-rsa AAAA evil`),
-      /not one OpenSSH/,
-    );
-    assert.throws(() => renderIgnition(dev, hostOf(dev, "host-1"), "hello"), /not one OpenSSH/);
+    const refused = (reboot: unknown) =>
+      assert.throws(
+        () => loadConfig({ ...devRaw(), gce: { ...(devRaw().gce as object), reboot } }),
+        (e: Error) => /gce\.reboot/.test(e.message),
+        JSON.stringify(reboot),
+      );
+    refused({ strategy: "off", window: { start: "04:00", length: "1h" } });
+    refused({ strategy: "etcd-lock" });
+    refused({ strategy: "reboot", window: { start: "Sun 4am", length: "1h" } });
+    refused({ strategy: "reboot", window: { start: "04:00", length: "$(reboot)" } });
+    refused({ strategy: "reboot", window: { start: "04:00", length: "" } });
+  });
+
+  it("is the same for every host, and takes the stand-in key, refuses a multi-line or foreign key", () => {
+    assert.ok(renderIgnition(dev, STAND_IN_SSH_KEY).includes(STAND_IN_SSH_KEY));
+    const files = renderAll(dev).filter((f) => f.path.endsWith("/ignition.json"));
+    assert.ok(files.length >= 2);
+    for (const f of files) assert.equal(f.content, files[0]!.content, f.path);
+    assert.throws(() => renderIgnition(dev, `${key}\nssh-rsa AAAA evil`), /not one OpenSSH/);
+    assert.throws(() => renderIgnition(dev, "hello"), /not one OpenSSH/);
   });
 });
 

@@ -97,6 +97,8 @@ describe("npm run status -- --lab: real labs, real SSH, faults named exactly", {
     a = {
       stack: `t-status-a-${process.pid}`,
       stateRoot,
+      // The health probes over SSH are what is tested here; the policy is lab-policy's.
+      felix: "stand-in",
       config: stackWith("dev", (raw) => {
         raw.bgp = { enabled: true };
         (raw.hosts as unknown[]).push({ name: "host-3", zone: "us-central1-a" });
@@ -106,6 +108,7 @@ describe("npm run status -- --lab: real labs, real SSH, faults named exactly", {
     b = {
       stack: `t-status-b-${process.pid}`,
       stateRoot,
+      felix: "stand-in",
       config: stackWith("dev"),
       endpoints: "netns",
     };

@@ -142,6 +142,34 @@ const gceSchema = z
      */
     routeQuota: z.number().int().min(1).max(1_000_000).default(GCE_DEFAULT_ROUTE_QUOTA),
     sshSourceRanges: z.array(cidr).default([]),
+    /**
+     * Flatcar's reboot after an update (locksmithd, /etc/flatcar/update.conf): `off` (the
+     * default: updates wait for a reboot you make, one host at a time) or `reboot`, within
+     * `window` when given (every host uses the same window). docs/day-two.md.
+     */
+    reboot: z
+      .object({
+        strategy: z.enum(["off", "reboot"]).default("off"),
+        window: z
+          .object({
+            start: pattern(
+              /^((Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?([01][0-9]|2[0-3]):[0-5][0-9]$/,
+              'a start like "Sun 04:00" or "04:00"',
+            ),
+            length: pattern(
+              /^([1-9][0-9]?h)?([1-9][0-9]?m)?$/,
+              'a length like "1h" or "1h30m"',
+            ).refine((v) => v !== "", { message: "is empty" }),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .refine((r) => r.strategy === "reboot" || r.window === undefined, {
+        message: "only applies with strategy reboot",
+        path: ["window"],
+      })
+      .prefault({}),
   })
   .strict();
 
@@ -179,6 +207,8 @@ export const schema = z
     hosts: z.array(hostSchema).min(1, { message: "must list at least one host" }),
     endpoints: z.array(endpointSchema).default([]),
     endpointPool: cidr.default("192.168.0.0/16"),
+    /** The endpoints' veth MTU: default 1460 on gce (a VPC's MTU), 1500 on existing. */
+    vethMtu: z.number().int().min(576).max(9000).optional(),
     bgp: bgpSchema.default({
       asNumber: 64511,
       peering: "full-mesh",

@@ -36,6 +36,8 @@ export interface CalicoConfig {
   hosts: HostConfig[];
   endpoints: EndpointConfig[];
   endpointPool: string;
+  /** The MTU of both ends of every endpoint's veth. */
+  vethMtu: number;
   bgp: {
     enabled: boolean;
     asNumber: number;

@@ -107,12 +107,45 @@ for _n in "\${ATTACHED[@]}"; do IS_ATTACHED[$_n]=1; done
 # Attached endpoints reported missing (logged once until they appear).
 declare -A MISSING=()
 MAX_JOBS=16
-EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}|{{index .Actor.Attributes "'"$HOST_LABEL"'"}}'
-HAVE_FLOCK=no
-if command -v flock >/dev/null 2>&1; then HAVE_FLOCK=yes; fi
+# Docker's output is read as JSON strings, one record a line, fields separated by tabs: a
+# label value cannot break a record (JSON escapes newlines and tabs), and each field must
+# be a plain name (see field) before it is used.
+TAB=$'\\t'
+json() { printf '{{json %s}}' "$1"; }
+EVENT_FORMAT="$(json .Action)$TAB$(json .Actor.ID)$TAB$(json "(index .Actor.Attributes \\"$ROLE_LABEL\\")")$TAB$(json "(index .Actor.Attributes \\"$ENDPOINT_LABEL\\")")$TAB$(json '(index .Actor.Attributes "name")')$TAB$(json "(index .Actor.Attributes \\"$HOST_LABEL\\")")"
+PS_ENDPOINTS_FORMAT="$(json .ID)$TAB$(json "(.Label \\"$ENDPOINT_LABEL\\")")$TAB$(json .Names)"
+PS_NAMES_FORMAT="$(json .ID)$TAB$(json .Names)"
+PS_SYSTEM_FORMAT="$(json .ID)$TAB$(json .Names)$TAB$(json "(.Label \\"$ROLE_LABEL\\")")"
+JSON_STR_RE='^"([^"\\\\]*)"$'
+PLAIN_RE='^[A-Za-z0-9_.-]{0,128}$'
+ACTION_RE='^[a-z_]+: [a-z]+$'
 declare -A RESTARTING=()
 
 log() { printf '[calico-agent] %s: %s\\n' "$HOST_NAME" "$*"; }
+
+# fields LINE VAR...: split one record of JSON strings into the named variables. Fails
+# (nothing set) unless the record has exactly that many fields, each a JSON string of a
+# plain value (letters, digits, '_', '.', '-', or empty; Docker's "health_status: unhealthy"
+# action): a forged or hostile value, which JSON shows escaped, refuses the whole record.
+fields() {
+  local _line=$1 _f _i
+  local -a _raw _names
+  shift
+  _names=("$@")
+  IFS=$'\\t' read -r -a _raw <<<"$_line"
+  [[ \${#_raw[@]} -eq \${#_names[@]} ]] || return 1
+  for ((_i = 0; _i < \${#_raw[@]}; _i++)); do
+    _f=\${_raw[_i]}
+    [[ "$_f" =~ $JSON_STR_RE ]] || return 1
+    _f=\${BASH_REMATCH[1]}
+    [[ "$_f" =~ $PLAIN_RE || "$_f" =~ $ACTION_RE ]] || return 1
+    _raw[_i]=$_f
+  done
+  for ((_i = 0; _i < \${#_raw[@]}; _i++)); do printf -v "\${_names[_i]}" '%s' "\${_raw[_i]}"; done
+}
+
+# refused WHAT LINE: one log line for a record that is not plain names (shown escaped).
+refused() { log "refused $1 from Docker (not plain names): \${2:0:200}"; }
 
 # Microseconds since the epoch (bash 5), for the time a wiring took.
 now_us() { local t=\${EPOCHREALTIME:-0.0}; printf '%s\\n' "\${t/./}"; }
@@ -130,12 +163,8 @@ wire() {
     return 0
   fi
   start=$(now_us)
-  # The script's own file is the lock: one add at a time per endpoint.
-  if [[ "$HAVE_FLOCK" == yes ]]; then
-    out=$(flock -w 60 "$script" bash "$script" add 2>&1)
-  else
-    out=$(bash "$script" add 2>&1)
-  fi
+  # The script takes the endpoint's lock itself: one add or remove at a time per endpoint.
+  out=$(bash "$script" add 2>&1)
   rc=$?
   ms=$((($(now_us) - start) / 1000))
   if [[ $rc -eq 0 ]]; then
@@ -180,26 +209,31 @@ spawn_restart() {
 
 # One pass: every running endpoint container of this host, and unhealthy system ones.
 pass() {
-  local why=$1 list id name role cname n=0
+  local why=$1 list line id name role cname n=0
   local -A running=()
-  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}|{{.Names}}' 2>&1); then
+  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format "$PS_ENDPOINTS_FORMAT" 2>&1); then
     log "pass failed: docker ps: $list"
     return 1
   fi
-  while IFS='|' read -r id name cname; do
-    [[ -n "$id" ]] || continue
+  while IFS= read -r line; do
+    [[ -n "$line" ]] || continue
+    fields "$line" id name cname || {
+      refused "a container" "$line"
+      continue
+    }
     # An attached container that also carries our labels is wired once, as attached.
     [[ -z "\${IS_ATTACHED[$cname]:-}" ]] || continue
     spawn_wire "$id" "$name" "$why"
     n=$((n + 1))
   done <<<"$list"
   if [[ \${#ATTACHED[@]} -gt 0 ]]; then
-    if ! list=$(docker ps --no-trunc --format '{{.ID}}|{{.Names}}' 2>&1); then
+    if ! list=$(docker ps --no-trunc --format "$PS_NAMES_FORMAT" 2>&1); then
       log "pass failed: docker ps: $list"
       return 1
     fi
-    while IFS='|' read -r id cname; do
-      if [[ -n "$id" && -n "\${IS_ATTACHED[$cname]:-}" ]]; then running[$cname]=$id; fi
+    while IFS= read -r line; do
+      if [[ -z "$line" ]] || ! fields "$line" id cname; then continue; fi
+      if [[ -n "\${IS_ATTACHED[$cname]:-}" ]]; then running[$cname]=$id; fi
     done <<<"$list"
     for name in "\${ATTACHED[@]}"; do
       id=\${running[$name]:-}
@@ -214,20 +248,29 @@ pass() {
     done
   fi
   log "pass ($why): $n endpoint container(s) running"
-  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format '{{.ID}}|{{.Names}}|{{.Label "'"$ROLE_LABEL"'"}}' 2>/dev/null) || list=""
-  while IFS='|' read -r id name role; do
-    [[ -n "$id" && "$role" != endpoint ]] || continue
+  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format "$PS_SYSTEM_FORMAT" 2>/dev/null) || list=""
+  while IFS= read -r line; do
+    [[ -n "$line" ]] || continue
+    fields "$line" id name role || {
+      refused "an unhealthy container" "$line"
+      continue
+    }
+    [[ "$role" != endpoint ]] || continue
     spawn_restart "$id" "$name" "\${role:-unlabelled}"
   done <<<"$list"
 }
 
 # Follow the events since SINCE until the stream ends.
 follow() {
-  local since=$1 fd action id role name cname chost
+  local since=$1 fd line action id role name cname chost
   exec {fd}< <(exec docker events --since "$since" --filter type=container --filter event=start \\
     --filter event=health_status${labelFilter} --format "$EVENT_FORMAT")
   EVENTS_PID=$!
-  while IFS='|' read -r -u "$fd" action id role name cname chost; do
+  while IFS= read -r -u "$fd" line; do
+    fields "$line" action id role name cname chost || {
+      refused "an event" "$line"
+      continue
+    }
     case "$action" in
       start)
         if [[ -n "\${IS_ATTACHED[$cname]:-}" ]]; then

@@ -98,10 +98,7 @@ export function renderAll(model: ClusterModel, opts: RenderAllOptions = {}): Ren
     add(`${dir}/felix.cfg`, renderFelixCfg(model, host));
     if (bgp) add(`${dir}/bird.conf`, renderBirdConf(model, host));
     if (gce) {
-      add(
-        `${dir}/ignition.json`,
-        renderIgnition(model, host, opts.sshPublicKey ?? STAND_IN_SSH_KEY),
-      );
+      add(`${dir}/ignition.json`, renderIgnition(model, opts.sshPublicKey ?? STAND_IN_SSH_KEY));
     }
     for (const e of host.endpoints) {
       add(`${dir}/endpoint-${e.name}.sh`, renderEndpointScript(e, ids.get(e.name)!), 0o755);

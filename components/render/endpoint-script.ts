@@ -10,6 +10,18 @@
  */
 import type { EndpointModel } from "../model.js";
 import { PATHS, tapName } from "../model.js";
+
+/**
+ * Where the endpoint scripts keep their locks: one file per endpoint, never replaced (the
+ * script itself is, with `mv`), so every `add` and `remove` of one endpoint (the program's
+ * create and delete, the host agent) runs one at a time.
+ */
+export const LOCK_DIR = "/run/lock/calico-docker";
+
+/** The lock file of an endpoint. */
+export function endpointLockFile(endpointName: string): string {
+  return `${LOCK_DIR}/endpoint-${endpointName}.lock`;
+}
 import { banner, checkEndpointId, shAssignments } from "./text.js";
 
 /** What `--netns` accepts (the same shape as a safe endpoint name). */
@@ -34,12 +46,15 @@ export function renderEndpointScript(e: EndpointModel, endpointId: string): stri
     ["NETNS_DIR", PATHS.netnsDir],
     ["NETNS_LINK", netnsLinkName(e.name)],
     ["NETNS_RE", NETNS_NAME_RE],
+    ["MTU", String(e.mtu)],
+    ["LOCK_FILE", endpointLockFile(e.name)],
   ]);
   return `#!/usr/bin/env bash
 ${banner(`Calico endpoint wiring for ${e.name} (${e.ip}, group ${e.group}) on host ${e.host}.`)}#
 # Usage: endpoint-${e.name}.sh add|remove [--netns NAME]      (as root, on ${e.host})
 #
-#   add     wire the container: a veth pair, host side $TAP, container side eth0 with
+#   add     wire the container: a veth pair (MTU ${e.mtu} on both ends), host side $TAP,
+#           container side eth0 with
 #           $IP/32, MAC $MAC and a default route through eth0; on the host, proxy ARP
 #           (with no delay) and route_localnet on $TAP, the ARP entry $IP -> $MAC and
 #           the route $IP/32 dev $TAP (what Felix sets too). Idempotent; re-wires a restarted
@@ -50,6 +65,9 @@ ${banner(`Calico endpoint wiring for ${e.name} (${e.ip}, group ${e.group}) on ho
 # By default the container's network namespace is found from Docker
 # (docker inspect -f '{{.State.Pid}}' $CONTAINER) and linked as $NETNS_DIR/$NETNS_LINK.
 # --netns NAME uses the existing named namespace $NETNS_DIR/NAME instead (ip netns add).
+#
+# One add or remove of this endpoint at a time, whoever runs it (pulumi up, pulumi destroy,
+# the host agent): each holds the lock file $LOCK_FILE (flock) while it works.
 set -euo pipefail
 
 ${vars}
@@ -84,6 +102,18 @@ done
 if [[ -n "$NETNS" && ! "$NETNS" =~ $NETNS_RE ]]; then
   fail "--netns: '$NETNS' is not a namespace name (letters, digits, '_', '.', '-'; at most 63)"
 fi
+
+# Hold the endpoint's lock (a stable file: the script is replaced with mv) until exit.
+lock() {
+  local fd
+  if ! command -v flock >/dev/null 2>&1; then
+    say "no flock here: running unlocked"
+    return 0
+  fi
+  mkdir -p -- "\${LOCK_FILE%/*}"
+  exec {fd}>>"$LOCK_FILE"
+  flock -w 120 "$fd" || fail "another add or remove of this endpoint held $LOCK_FILE for 120 s"
+}
 
 # Sets NS to the name of the endpoint's namespace under $NETNS_DIR.
 resolve_netns() {
@@ -137,10 +167,18 @@ add() {
       fail "namespace '$NS' already has an eth0 that is not paired with $TAP"
     fi
     ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
-    ip link add "$TAP" type veth peer name "$TMP_PEER"
+    ip link add "$TAP" mtu "$MTU" type veth peer name "$TMP_PEER" mtu "$MTU"
     ip link set dev "$TMP_PEER" netns "$NS"
     ip -n "$NS" link set dev "$TMP_PEER" name eth0
-    say "created veth pair $TAP / eth0 (in namespace $NS)"
+    say "created veth pair $TAP / eth0 (in namespace $NS, MTU $MTU)"
+  fi
+  if [[ "$(ip -o link show dev "$TAP")" != *" mtu $MTU "* ]]; then
+    ip link set dev "$TAP" mtu "$MTU"
+    say "$TAP MTU set to $MTU"
+  fi
+  if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" mtu $MTU "* ]]; then
+    ip -n "$NS" link set dev eth0 mtu "$MTU"
+    say "eth0 MTU set to $MTU"
   fi
   if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" link/ether $MAC "* ]]; then
     ip -n "$NS" link set dev eth0 address "$MAC"
@@ -193,13 +231,16 @@ host_side() {
 }
 
 remove() {
-  if [[ -n "$(ip -4 route show exact "$IP/32" dev "$TAP" 2>/dev/null)" ]]; then
-    ip -4 route del "$IP/32" dev "$TAP"
+  # Each step tolerates what is already gone (a container that went away takes its eth0,
+  # and with it the tap and the host route).
+  if [[ -n "$(ip -4 route show exact "$IP/32" dev "$TAP" 2>/dev/null)" ]] &&
+    ip -4 route del "$IP/32" dev "$TAP" 2>/dev/null; then
     say "deleted the host route $IP dev $TAP"
   fi
-  if ip link show dev "$TAP" >/dev/null 2>&1; then
-    ip link del dev "$TAP"
+  if ip link show dev "$TAP" >/dev/null 2>&1 && ip link del dev "$TAP" 2>/dev/null; then
     say "deleted $TAP and the container's eth0"
+  elif ip link show dev "$TAP" >/dev/null 2>&1; then
+    fail "cannot delete $TAP"
   else
     say "no $TAP: nothing to delete"
   fi
@@ -211,9 +252,10 @@ remove() {
 }
 
 case "$ACTION" in
-  add) add ;;
-  remove) remove ;;
+  add | remove) ;;
   *) usage ;;
 esac
+lock
+"$ACTION"
 `;
 }

@@ -6,7 +6,14 @@
 import type { ClusterModel, HostModel } from "../model.js";
 import { PATHS } from "../model.js";
 import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
+import { gceBgp, gceBgpFunctions } from "./host-gce-bgp.js";
+import { SNAT_CHAIN, snatExclusions, snatFunctions } from "./host-snat.js";
+import { BOOT_UNIT, bootUnit, systemdFunctions } from "./host-units.js";
 import { banner, shAssignments, shQuote } from "./text.js";
+
+export { gceBgp } from "./host-gce-bgp.js";
+export { SNAT_CHAIN, METADATA_SERVER, snatExclusions } from "./host-snat.js";
+export { BOOT_UNIT, BOOT_UNIT_TIMEOUT, bootUnit } from "./host-units.js";
 
 /**
  * Kernel modules Felix needs on the host (a container cannot load them): the legacy
@@ -20,8 +27,6 @@ export const KERNEL_MODULES = [
   "ip6_tables",
   "xt_set",
 ] as const;
-/** The nat chain holding the SNAT rule, jumped to from POSTROUTING. */
-export const SNAT_CHAIN = "CALICO-SNAT";
 /** Directories the containers and the program need, created by `apply`. */
 export const HOST_DIRS = [
   PATHS.logDir,
@@ -34,30 +39,6 @@ export const HOST_DIRS = [
 /** Kernel settings `apply` makes (Felix sets the per-tap ones itself). */
 export const HOST_SYSCTLS = [["net.ipv4.ip_forward", "1"]] as const;
 
-/** The systemd unit that runs `apply` again at every boot (iptables and routes do not persist). */
-export const BOOT_UNIT = "calico-host-prepare.service";
-
-/** The unit's text; its ExecStart is the installed script. */
-export function bootUnit(): string {
-  return `[Unit]
-Description=Calico host preparation: SNAT for the endpoint pool (and BGP routes on GCE)
-Wants=network-online.target
-After=network-online.target docker.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=${PATHS.hostScript} apply
-
-[Install]
-WantedBy=multi-user.target`;
-}
-
-/** True when the host script sets up the GCE peer address and unreachable pool route. */
-export function gceBgp(model: ClusterModel): boolean {
-  return model.config.platform === "gce" && model.config.bgp.enabled;
-}
-
 export function renderHostScript(model: ClusterModel, host: HostModel): string {
   const vars = shAssignments([
     ["HOST_NAME", host.name],
@@ -66,7 +47,9 @@ export function renderHostScript(model: ClusterModel, host: HostModel): string {
     ["GCE_BGP", gceBgp(model) ? "yes" : "no"],
     ["SNAT_CHAIN", SNAT_CHAIN],
     ["SNAT_COMMENT", "calico-docker: SNAT for endpoints leaving the pool"],
+    ["SNAT_KEEP_COMMENT", "calico-docker: endpoints keep their address to the hosts"],
   ]);
+  const exclude = snatExclusions(model).map(shQuote).join(" ");
   const modules = KERNEL_MODULES.map((m) => `'${m}'`).join(" ");
   const dirs = HOST_DIRS.map((d) => `'${d}'`).join(" ");
   const sysctls = HOST_SYSCTLS.map(([k, v]) => `'${k}=${v}'`).join(" ");
@@ -98,6 +81,9 @@ ${vars}
 KERNEL_MODULES=(${modules})
 HOST_DIRS=(${dirs})
 SYSCTLS=(${sysctls})
+# Destinations endpoint traffic keeps its own source to (the hosts' network, the metadata
+# server): never masqueraded, so the firewall's host-source rules never admit a container.
+SNAT_EXCLUDE=(${exclude})
 
 HOST_SCRIPT=${shQuote(PATHS.hostScript)}
 BOOT_UNIT=${shQuote(BOOT_UNIT)}
@@ -132,22 +118,6 @@ fail() {
   printf '[calico-host] error: %s\\n' "$*" >&2
   exit 1
 }
-# Felix writes the legacy x_tables through libiptc (python-iptables), whatever the host's own
-# iptables uses; Flatcar's is nf_tables. Rules in the two backends do not see each other, so
-# the SNAT chain goes where Felix's chains are: iptables-legacy, or an iptables that is
-# legacy itself (before 1.8, or switched). docs/deploy.md, "One iptables backend".
-legacy_iptables() {
-  if command -v iptables-legacy >/dev/null 2>&1; then
-    echo iptables-legacy
-  elif command -v iptables >/dev/null 2>&1 && ! iptables -V 2>/dev/null | grep -q nf_tables; then
-    echo iptables
-  else
-    fail "no legacy iptables here (iptables-legacy): Felix's chains are in the legacy tables, and the SNAT rule must be beside them"
-  fi
-}
-IPT=""
-ipt() { "$IPT" -w 5 -t nat "$@"; }
-
 # Write FILE with CONTENT unless it already holds exactly that. Returns 1 when the
 # directory is not writable (read-only /etc).
 write_file() {
@@ -212,230 +182,11 @@ apply_sysctls() {
   fi
 }
 
-snat_rule() {
-  # -m comment may be missing on old kernels; the dedicated chain names the rule anyway.
-  if "$IPT" -m comment --help >/dev/null 2>&1; then
-    printf '%s\\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -m comment --comment "$SNAT_COMMENT" -j MASQUERADE
-  else
-    printf '%s\\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -j MASQUERADE
-  fi
-}
+${snatFunctions()}
 
-apply_snat() {
-  local -a rule
-  IPT=$(legacy_iptables)
-  say "iptables for the SNAT chain: $IPT (Felix's backend, legacy)"
-  mapfile -t rule < <(snat_rule)
-  if ! ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
-    ipt -N "$SNAT_CHAIN"
-    say "created nat chain $SNAT_CHAIN"
-  fi
-  # Exactly one rule, the current one: a changed pool replaces the old rule.
-  if ipt -C "$SNAT_CHAIN" "\${rule[@]}" 2>/dev/null && [[ "$(ipt -S "$SNAT_CHAIN" | grep -c '^-A ')" == 1 ]]; then
-    say "SNAT rule for $ENDPOINT_POOL is in place"
-  else
-    ipt -F "$SNAT_CHAIN"
-    ipt -A "$SNAT_CHAIN" "\${rule[@]}"
-    say "SNAT: $ENDPOINT_POOL to outside the pool is masqueraded (chain $SNAT_CHAIN)"
-  fi
-  if ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; then
-    say "POSTROUTING jumps to $SNAT_CHAIN"
-  else
-    ipt -A POSTROUTING -j "$SNAT_CHAIN"
-    say "POSTROUTING now jumps to $SNAT_CHAIN"
-  fi
-}
+${gceBgpFunctions()}
 
-remove_snat() {
-  if ! IPT=$(legacy_iptables 2>/dev/null); then
-    say "no legacy iptables: no nat chain $SNAT_CHAIN to remove"
-    return 0
-  fi
-  local removed=0
-  while ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; do
-    ipt -D POSTROUTING -j "$SNAT_CHAIN"
-    removed=1
-  done
-  if ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
-    ipt -F "$SNAT_CHAIN"
-    ipt -X "$SNAT_CHAIN"
-    removed=1
-  fi
-  if [[ $removed == 1 ]]; then say "removed nat chain $SNAT_CHAIN"; else say "no nat chain $SNAT_CHAIN"; fi
-}
-
-# "<iface> <gateway>" of the IPv4 default route.
-default_route() {
-  local -a words
-  local i iface="" gateway=""
-  read -r -a words < <(ip -4 route show default | head -n 1) || true
-  for ((i = 0; i + 1 < \${#words[@]}; i++)); do
-    case \${words[i]} in
-      dev) iface=\${words[i + 1]} ;;
-      via) gateway=\${words[i + 1]} ;;
-    esac
-  done
-  [[ -n "$iface" && -n "$gateway" ]] || fail "no IPv4 default route with a gateway: cannot set up the BGP peer address"
-  printf '%s %s\\n' "$iface" "$gateway"
-}
-
-has_peer_address() { # iface address gateway
-  ip -4 -o addr show dev "$1" 2>/dev/null | grep -Fq " inet $2 peer $3/32 "
-}
-
-has_unreachable() { # cidr
-  [[ -n "$(ip -4 route show exact "$1" type unreachable 2>/dev/null)" ]]
-}
-
-remove_peer_address() {
-  local iface address gateway
-  if [[ ! -f "$PEER_STATE" ]]; then
-    say "no peer address was added"
-    return 0
-  fi
-  read -r iface address gateway <"$PEER_STATE" || true
-  if [[ -n "\${gateway:-}" ]] && has_peer_address "$iface" "$address" "$gateway"; then
-    ip addr del "$address" peer "$gateway" dev "$iface"
-    say "removed peer address $address peer $gateway from $iface"
-  else
-    say "peer address \${address:-?} peer \${gateway:-?} is already gone"
-  fi
-  rm -f -- "$PEER_STATE"
-}
-
-remove_unreachable() {
-  local cidr
-  if [[ ! -f "$UNREACHABLE_STATE" ]]; then
-    say "no unreachable route was added"
-    return 0
-  fi
-  read -r cidr <"$UNREACHABLE_STATE" || true
-  if [[ -n "\${cidr:-}" ]] && has_unreachable "$cidr"; then
-    ip route del unreachable "$cidr"
-    say "removed route unreachable $cidr"
-  else
-    say "route unreachable \${cidr:-?} is already gone"
-  fi
-  rm -f -- "$UNREACHABLE_STATE"
-}
-
-apply_gce_bgp() {
-  local iface gateway recorded=""
-  read -r iface gateway < <(default_route)
-  mkdir -p -- "$STATE_DIR"
-  # BIRD refuses a gateway outside the interface's subnet, and GCE gives hosts a /32:
-  # a point-to-point peer address makes the gateway a neighbour.
-  if [[ -f "$PEER_STATE" ]]; then recorded=$(cat -- "$PEER_STATE"); fi
-  if [[ -n "$recorded" && "$recorded" != "$iface $INTERNAL_ADDRESS $gateway" ]]; then
-    remove_peer_address
-    recorded=""
-  fi
-  if has_peer_address "$iface" "$INTERNAL_ADDRESS" "$gateway"; then
-    say "peer address $INTERNAL_ADDRESS peer $gateway on $iface is in place"
-  else
-    ip addr add "$INTERNAL_ADDRESS" peer "$gateway" dev "$iface"
-    printf '%s %s %s\\n' "$iface" "$INTERNAL_ADDRESS" "$gateway" >"$PEER_STATE"
-    say "added peer address $INTERNAL_ADDRESS peer $gateway on $iface"
-  fi
-  # Endpoints are reachable only through the /32 routes Felix and BIRD add, not through
-  # the default route; the /32s are more specific than this guard route.
-  recorded=""
-  if [[ -f "$UNREACHABLE_STATE" ]]; then recorded=$(cat -- "$UNREACHABLE_STATE"); fi
-  if [[ -n "$recorded" && "$recorded" != "$ENDPOINT_POOL" ]]; then
-    remove_unreachable
-  fi
-  if has_unreachable "$ENDPOINT_POOL"; then
-    say "route unreachable $ENDPOINT_POOL is in place"
-  else
-    ip route add unreachable "$ENDPOINT_POOL"
-    printf '%s\\n' "$ENDPOINT_POOL" >"$UNREACHABLE_STATE"
-    say "added route unreachable $ENDPOINT_POOL"
-  fi
-}
-
-# systemctl only for the real root of a systemd host.
-use_systemctl() { [[ -z "$CALICO_ROOT" && -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; }
-
-apply_boot_unit() {
-  local unit="\${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT" before=""
-  if [[ ! -x "\${CALICO_ROOT}$HOST_SCRIPT" ]]; then
-    say "not installed as $HOST_SCRIPT: no boot unit (run apply again after a reboot)"
-    return 0
-  fi
-  if [[ -f "$unit" ]]; then before=$(cat -- "$unit"); fi
-  if ! write_file "$unit" "$BOOT_UNIT_TEXT"; then
-    say "/etc/systemd/system is not writable: apply will not run again at boot"
-    return 0
-  fi
-  if use_systemctl; then
-    if [[ "$before" != "$BOOT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
-    if systemctl is-enabled --quiet "$BOOT_UNIT" 2>/dev/null; then
-      say "$BOOT_UNIT is enabled"
-    else
-      systemctl enable --quiet "$BOOT_UNIT"
-      say "enabled $BOOT_UNIT: apply runs again at every boot"
-    fi
-  fi
-}
-
-remove_boot_unit() {
-  local unit="\${CALICO_ROOT}/etc/systemd/system/$BOOT_UNIT"
-  if [[ ! -f "$unit" ]]; then
-    say "no boot unit $BOOT_UNIT"
-    return 0
-  fi
-  if use_systemctl; then systemctl disable --quiet "$BOOT_UNIT" 2>/dev/null || true; fi
-  rm -f -- "$unit"
-  if use_systemctl; then systemctl daemon-reload; fi
-  say "removed boot unit $BOOT_UNIT"
-}
-
-# The host agent and its unit: written when changed; on a systemd host enabled, started,
-# and restarted when the agent or its unit changed.
-apply_agent() {
-  local file="\${CALICO_ROOT}$AGENT_SCRIPT" unit="\${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
-  local before_agent="" before_unit=""
-  if [[ -f "$file" ]]; then before_agent=$(cat -- "$file"); fi
-  if [[ -f "$unit" ]]; then before_unit=$(cat -- "$unit"); fi
-  write_file "$file" "$AGENT_TEXT" || fail "cannot write $file"
-  chmod 0755 -- "$file"
-  if ! write_file "$unit" "$AGENT_UNIT_TEXT"; then
-    say "/etc/systemd/system is not writable: run $AGENT_SCRIPT run yourself"
-    return 0
-  fi
-  if use_systemctl; then
-    if [[ "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then systemctl daemon-reload; fi
-    if ! systemctl is-enabled --quiet "$AGENT_UNIT" 2>/dev/null; then
-      systemctl enable --quiet "$AGENT_UNIT"
-      say "enabled $AGENT_UNIT"
-    fi
-    if [[ "$before_agent" != "$AGENT_TEXT" || "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then
-      systemctl restart "$AGENT_UNIT"
-      say "(re)started $AGENT_UNIT"
-    elif systemctl is-active --quiet "$AGENT_UNIT"; then
-      say "$AGENT_UNIT is running"
-    else
-      systemctl start "$AGENT_UNIT"
-      say "started $AGENT_UNIT"
-    fi
-  fi
-}
-
-remove_agent() {
-  local file="\${CALICO_ROOT}$AGENT_SCRIPT" unit="\${CALICO_ROOT}/etc/systemd/system/$AGENT_UNIT"
-  if [[ -f "$unit" ]]; then
-    if use_systemctl; then systemctl disable --now --quiet "$AGENT_UNIT" 2>/dev/null || true; fi
-    rm -f -- "$unit"
-    if use_systemctl; then systemctl daemon-reload; fi
-    say "removed $AGENT_UNIT"
-  else
-    say "no unit $AGENT_UNIT"
-  fi
-  if [[ -f "$file" ]]; then
-    rm -f -- "$file"
-    say "removed $file"
-  fi
-}
+${systemdFunctions()}
 
 apply() {
   say "preparing host $HOST_NAME ($INTERNAL_ADDRESS) for Calico"

@@ -1,11 +1,13 @@
 /**
- * Ignition (spec 3.3.0, Flatcar) for a GCE host: the `core` user with the SSH key in the
- * docker group, docker enabled, what a reboot must not lose (kernel modules, sysctls, the
- * Calico directories), and the host agent with its unit, enabled, so endpoint containers
- * are wired from the first boot on (host preparation over SSH installs the same files).
+ * Ignition (spec 3.3.0, Flatcar) for a GCE host: a static, host-independent bootstrap, the
+ * same for every host of a stack: the `core` user's SSH key (its groups left as Flatcar
+ * sets them: docker, wheel, ...), docker enabled, what a reboot must not lose (kernel
+ * modules, sysctls, the Calico directories) and Flatcar's reboot strategy. Nothing an
+ * endpoint or the host agent changes is here: `metadata["user-data"]` replaces the instance
+ * when it changes, so the agent and everything per host come with host preparation over
+ * SSH (which also installs the boot unit that prepares the host again at every boot).
  */
-import type { ClusterModel, HostModel } from "../model.js";
-import { AGENT_SCRIPT, AGENT_UNIT, agentUnit, renderAgentScript } from "./agent-script.js";
+import type { ClusterModel } from "../model.js";
 import { HOST_DIRS, HOST_SYSCTLS, KERNEL_MODULES } from "./host-script.js";
 import { RenderError } from "./text.js";
 
@@ -34,24 +36,36 @@ export function tmpfilesConf(): string {
   return HOST_DIRS.map((d) => `d ${d} 0755 root root -`).join("\n") + "\n";
 }
 
-export function renderIgnition(model: ClusterModel, host: HostModel, sshPublicKey: string): string {
+/** Where Flatcar's update and reboot settings go (read by locksmithd). */
+export const UPDATE_CONF = "/etc/flatcar/update.conf";
+
+/** /etc/flatcar/update.conf: the reboot strategy, and the window when one is set. */
+export function updateConf(model: ClusterModel): string {
+  const { strategy, window } = model.config.gce.reboot;
+  const lines = [`REBOOT_STRATEGY=${strategy}`];
+  if (window !== undefined) {
+    lines.push(`LOCKSMITHD_REBOOT_WINDOW_START="${window.start}"`);
+    lines.push(`LOCKSMITHD_REBOOT_WINDOW_LENGTH="${window.length}"`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+export function renderIgnition(model: ClusterModel, sshPublicKey: string): string {
   const key = sshPublicKey.trim();
   if (/[\r\n]/.test(key) || !SSH_KEY_RE.test(key)) {
     throw new RenderError(
-      `the SSH public key for ${host.name} is not one OpenSSH public key line ` +
+      `the SSH public key for the hosts is not one OpenSSH public key line ` +
         `(like "ssh-ed25519 AAAA... comment"), got ${JSON.stringify(sshPublicKey.slice(0, 40))}`,
     );
   }
   const config = {
     ignition: { version: IGNITION_VERSION },
     passwd: {
-      users: [{ name: "core", sshAuthorizedKeys: [key], groups: ["docker"] }],
+      // No `groups`: Ignition would replace core's groups (usermod --groups), dropping wheel.
+      users: [{ name: "core", sshAuthorizedKeys: [key] }],
     },
     systemd: {
-      units: [
-        { name: "docker.service", enabled: true },
-        { name: AGENT_UNIT, enabled: true, contents: agentUnit() + "\n" },
-      ],
+      units: [{ name: "docker.service", enabled: true }],
     },
     storage: {
       directories: HOST_DIRS.filter((d) => !d.startsWith("/var/run/")).map((path) => ({
@@ -65,7 +79,7 @@ export function renderIgnition(model: ClusterModel, host: HostModel, sshPublicKe
           HOST_SYSCTLS.map(([k, v]) => `${k} = ${v}`).join("\n") + "\n",
         ),
         file("/etc/tmpfiles.d/calico.conf", tmpfilesConf()),
-        file(AGENT_SCRIPT, renderAgentScript(model, host), 0o755),
+        file(UPDATE_CONF, updateConf(model)),
       ],
     },
   };

@@ -18,10 +18,20 @@ export {
   HOST_DIRS,
   HOST_SYSCTLS,
   BOOT_UNIT,
+  BOOT_UNIT_TIMEOUT,
+  bootUnit,
+  METADATA_SERVER,
+  snatExclusions,
 } from "./host-script.js";
 export { renderEndpointScript, netnsLinkName, NETNS_NAME_RE } from "./endpoint-script.js";
 export { attachLookupScript } from "./attach-script.js";
-export { renderIgnition, tmpfilesConf, IGNITION_VERSION } from "./ignition.js";
+export {
+  renderIgnition,
+  tmpfilesConf,
+  updateConf,
+  UPDATE_CONF,
+  IGNITION_VERSION,
+} from "./ignition.js";
 export {
   renderAll,
   renderPluginData,

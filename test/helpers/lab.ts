@@ -25,6 +25,8 @@ export interface SystemSnapshot {
   mounts: string[];
   /** sshd processes (the lab runs one per host). */
   sshds: string[];
+  /** The plugin's processes (the lab runs its two roles on the controller). */
+  plugins: string[];
 }
 
 /** An empty snapshot: what `leftovers` says when nothing was left behind. */
@@ -36,6 +38,7 @@ export const NOTHING: SystemSnapshot = {
   agents: [],
   mounts: [],
   sshds: [],
+  plugins: [],
 };
 
 export async function systemSnapshot(): Promise<SystemSnapshot> {
@@ -45,6 +48,7 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
   const dockers: string[] = [];
   const agents: string[] = [];
   const sshds: string[] = [];
+  const plugins: string[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -56,6 +60,9 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
       if (argv.some((a) => /calico-agent[^/]*\.sh$/.test(a))) agents.push(line);
       // sshd rewrites its command line: "sshd: /usr/sbin/sshd -D -f <conf> [listener] ...".
       if (/^(sshd: )?(\S*\/)?sshd( |$)/.test(argv.join(" "))) sshds.push(line);
+      if (argv.some((a) => a.endsWith("plugin/src/cli.ts")) && argv.includes("--data-dir")) {
+        plugins.push(line);
+      }
     } catch {
       // gone meanwhile
     }
@@ -80,6 +87,7 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
     agents: agents.sort(),
     mounts: [...new Set(mounts)].sort(),
     sshds: sshds.sort(),
+    plugins: plugins.sort(),
   };
 }
 
@@ -94,6 +102,7 @@ export function leftovers(before: SystemSnapshot, after: SystemSnapshot): System
     agents: extra(before.agents, after.agents),
     mounts: extra(before.mounts, after.mounts),
     sshds: extra(before.sshds, after.sshds),
+    plugins: extra(before.plugins, after.plugins),
   };
 }
 

@@ -30,9 +30,13 @@ ENDPOINT_POOL='192.168.0.0/16'
 GCE_BGP='no'
 SNAT_CHAIN='CALICO-SNAT'
 SNAT_COMMENT='calico-docker: SNAT for endpoints leaving the pool'
+SNAT_KEEP_COMMENT='calico-docker: endpoints keep their address to the hosts'
 KERNEL_MODULES=('ip_tables' 'iptable_filter' 'iptable_nat' 'ip6_tables' 'xt_set')
 HOST_DIRS=('/var/log/calico' '/var/run/netns' '/opt/plugin/data' '/etc/calico' '/opt/calico/bin' '/var/lib/calico')
 SYSCTLS=('net.ipv4.ip_forward=1')
+# Destinations endpoint traffic keeps its own source to (the hosts' network, the metadata
+# server): never masqueraded, so the firewall's host-source rules never admit a container.
+SNAT_EXCLUDE=('10.240.0.0/16' '169.254.169.254/32')
 
 HOST_SCRIPT='/opt/calico/bin/calico-host-prepare.sh'
 BOOT_UNIT='calico-host-prepare.service'
@@ -46,6 +50,7 @@ After=network-online.target docker.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+TimeoutStartSec=5min
 ExecStart=/opt/calico/bin/calico-host-prepare.sh apply
 
 [Install]
@@ -116,12 +121,45 @@ for _n in "${ATTACHED[@]}"; do IS_ATTACHED[$_n]=1; done
 # Attached endpoints reported missing (logged once until they appear).
 declare -A MISSING=()
 MAX_JOBS=16
-EVENT_FORMAT='{{.Action}}|{{.Actor.ID}}|{{index .Actor.Attributes "'"$ROLE_LABEL"'"}}|{{index .Actor.Attributes "'"$ENDPOINT_LABEL"'"}}|{{index .Actor.Attributes "name"}}|{{index .Actor.Attributes "'"$HOST_LABEL"'"}}'
-HAVE_FLOCK=no
-if command -v flock >/dev/null 2>&1; then HAVE_FLOCK=yes; fi
+# Docker's output is read as JSON strings, one record a line, fields separated by tabs: a
+# label value cannot break a record (JSON escapes newlines and tabs), and each field must
+# be a plain name (see field) before it is used.
+TAB=$'\t'
+json() { printf '{{json %s}}' "$1"; }
+EVENT_FORMAT="$(json .Action)$TAB$(json .Actor.ID)$TAB$(json "(index .Actor.Attributes \"$ROLE_LABEL\")")$TAB$(json "(index .Actor.Attributes \"$ENDPOINT_LABEL\")")$TAB$(json '(index .Actor.Attributes "name")')$TAB$(json "(index .Actor.Attributes \"$HOST_LABEL\")")"
+PS_ENDPOINTS_FORMAT="$(json .ID)$TAB$(json "(.Label \"$ENDPOINT_LABEL\")")$TAB$(json .Names)"
+PS_NAMES_FORMAT="$(json .ID)$TAB$(json .Names)"
+PS_SYSTEM_FORMAT="$(json .ID)$TAB$(json .Names)$TAB$(json "(.Label \"$ROLE_LABEL\")")"
+JSON_STR_RE='^"([^"\\]*)"$'
+PLAIN_RE='^[A-Za-z0-9_.-]{0,128}$'
+ACTION_RE='^[a-z_]+: [a-z]+$'
 declare -A RESTARTING=()
 
 log() { printf '[calico-agent] %s: %s\n' "$HOST_NAME" "$*"; }
+
+# fields LINE VAR...: split one record of JSON strings into the named variables. Fails
+# (nothing set) unless the record has exactly that many fields, each a JSON string of a
+# plain value (letters, digits, '_', '.', '-', or empty; Docker's "health_status: unhealthy"
+# action): a forged or hostile value, which JSON shows escaped, refuses the whole record.
+fields() {
+  local _line=$1 _f _i
+  local -a _raw _names
+  shift
+  _names=("$@")
+  IFS=$'\t' read -r -a _raw <<<"$_line"
+  [[ ${#_raw[@]} -eq ${#_names[@]} ]] || return 1
+  for ((_i = 0; _i < ${#_raw[@]}; _i++)); do
+    _f=${_raw[_i]}
+    [[ "$_f" =~ $JSON_STR_RE ]] || return 1
+    _f=${BASH_REMATCH[1]}
+    [[ "$_f" =~ $PLAIN_RE || "$_f" =~ $ACTION_RE ]] || return 1
+    _raw[_i]=$_f
+  done
+  for ((_i = 0; _i < ${#_raw[@]}; _i++)); do printf -v "${_names[_i]}" '%s' "${_raw[_i]}"; done
+}
+
+# refused WHAT LINE: one log line for a record that is not plain names (shown escaped).
+refused() { log "refused $1 from Docker (not plain names): ${2:0:200}"; }
 
 # Microseconds since the epoch (bash 5), for the time a wiring took.
 now_us() { local t=${EPOCHREALTIME:-0.0}; printf '%s\n' "${t/./}"; }
@@ -139,12 +177,8 @@ wire() {
     return 0
   fi
   start=$(now_us)
-  # The script's own file is the lock: one add at a time per endpoint.
-  if [[ "$HAVE_FLOCK" == yes ]]; then
-    out=$(flock -w 60 "$script" bash "$script" add 2>&1)
-  else
-    out=$(bash "$script" add 2>&1)
-  fi
+  # The script takes the endpoint's lock itself: one add or remove at a time per endpoint.
+  out=$(bash "$script" add 2>&1)
   rc=$?
   ms=$((($(now_us) - start) / 1000))
   if [[ $rc -eq 0 ]]; then
@@ -189,26 +223,31 @@ spawn_restart() {
 
 # One pass: every running endpoint container of this host, and unhealthy system ones.
 pass() {
-  local why=$1 list id name role cname n=0
+  local why=$1 list line id name role cname n=0
   local -A running=()
-  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format '{{.ID}}|{{.Label "'"$ENDPOINT_LABEL"'"}}|{{.Names}}' 2>&1); then
+  if ! list=$(docker ps --no-trunc --filter "label=$ROLE_LABEL=endpoint" --filter "label=$HOST_LABEL=$HOST_NAME" --format "$PS_ENDPOINTS_FORMAT" 2>&1); then
     log "pass failed: docker ps: $list"
     return 1
   fi
-  while IFS='|' read -r id name cname; do
-    [[ -n "$id" ]] || continue
+  while IFS= read -r line; do
+    [[ -n "$line" ]] || continue
+    fields "$line" id name cname || {
+      refused "a container" "$line"
+      continue
+    }
     # An attached container that also carries our labels is wired once, as attached.
     [[ -z "${IS_ATTACHED[$cname]:-}" ]] || continue
     spawn_wire "$id" "$name" "$why"
     n=$((n + 1))
   done <<<"$list"
   if [[ ${#ATTACHED[@]} -gt 0 ]]; then
-    if ! list=$(docker ps --no-trunc --format '{{.ID}}|{{.Names}}' 2>&1); then
+    if ! list=$(docker ps --no-trunc --format "$PS_NAMES_FORMAT" 2>&1); then
       log "pass failed: docker ps: $list"
       return 1
     fi
-    while IFS='|' read -r id cname; do
-      if [[ -n "$id" && -n "${IS_ATTACHED[$cname]:-}" ]]; then running[$cname]=$id; fi
+    while IFS= read -r line; do
+      if [[ -z "$line" ]] || ! fields "$line" id cname; then continue; fi
+      if [[ -n "${IS_ATTACHED[$cname]:-}" ]]; then running[$cname]=$id; fi
     done <<<"$list"
     for name in "${ATTACHED[@]}"; do
       id=${running[$name]:-}
@@ -223,20 +262,29 @@ pass() {
     done
   fi
   log "pass ($why): $n endpoint container(s) running"
-  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format '{{.ID}}|{{.Names}}|{{.Label "'"$ROLE_LABEL"'"}}' 2>/dev/null) || list=""
-  while IFS='|' read -r id name role; do
-    [[ -n "$id" && "$role" != endpoint ]] || continue
+  list=$(docker ps --no-trunc --filter "label=$HOST_LABEL=$HOST_NAME" --filter health=unhealthy --format "$PS_SYSTEM_FORMAT" 2>/dev/null) || list=""
+  while IFS= read -r line; do
+    [[ -n "$line" ]] || continue
+    fields "$line" id name role || {
+      refused "an unhealthy container" "$line"
+      continue
+    }
+    [[ "$role" != endpoint ]] || continue
     spawn_restart "$id" "$name" "${role:-unlabelled}"
   done <<<"$list"
 }
 
 # Follow the events since SINCE until the stream ends.
 follow() {
-  local since=$1 fd action id role name cname chost
+  local since=$1 fd line action id role name cname chost
   exec {fd}< <(exec docker events --since "$since" --filter type=container --filter event=start \
     --filter event=health_status --filter "label=$HOST_LABEL=$HOST_NAME" --format "$EVENT_FORMAT")
   EVENTS_PID=$!
-  while IFS='|' read -r -u "$fd" action id role name cname chost; do
+  while IFS= read -r -u "$fd" line; do
+    fields "$line" action id role name cname chost || {
+      refused "an event" "$line"
+      continue
+    }
     case "$action" in
       start)
         if [[ -n "${IS_ATTACHED[$cname]:-}" ]]; then
@@ -336,22 +384,6 @@ fail() {
   printf '[calico-host] error: %s\n' "$*" >&2
   exit 1
 }
-# Felix writes the legacy x_tables through libiptc (python-iptables), whatever the host's own
-# iptables uses; Flatcar's is nf_tables. Rules in the two backends do not see each other, so
-# the SNAT chain goes where Felix's chains are: iptables-legacy, or an iptables that is
-# legacy itself (before 1.8, or switched). docs/deploy.md, "One iptables backend".
-legacy_iptables() {
-  if command -v iptables-legacy >/dev/null 2>&1; then
-    echo iptables-legacy
-  elif command -v iptables >/dev/null 2>&1 && ! iptables -V 2>/dev/null | grep -q nf_tables; then
-    echo iptables
-  else
-    fail "no legacy iptables here (iptables-legacy): Felix's chains are in the legacy tables, and the SNAT rule must be beside them"
-  fi
-}
-IPT=""
-ipt() { "$IPT" -w 5 -t nat "$@"; }
-
 # Write FILE with CONTENT unless it already holds exactly that. Returns 1 when the
 # directory is not writable (read-only /etc).
 write_file() {
@@ -416,31 +448,74 @@ apply_sysctls() {
   fi
 }
 
-snat_rule() {
-  # -m comment may be missing on old kernels; the dedicated chain names the rule anyway.
-  if "$IPT" -m comment --help >/dev/null 2>&1; then
-    printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -m comment --comment "$SNAT_COMMENT" -j MASQUERADE
+# Felix writes the legacy x_tables through libiptc (python-iptables), whatever the host's own
+# iptables uses; Flatcar's is nf_tables. Rules in the two backends do not see each other, so
+# the SNAT chain goes where Felix's chains are: iptables-legacy, or an iptables that is
+# legacy itself (before 1.8, or switched). docs/deploy.md, "One iptables backend".
+legacy_iptables() {
+  if command -v iptables-legacy >/dev/null 2>&1; then
+    echo iptables-legacy
+  elif command -v iptables >/dev/null 2>&1 && ! iptables -V 2>/dev/null | grep -q nf_tables; then
+    echo iptables
   else
-    printf '%s\n' -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" -j MASQUERADE
+    fail "no legacy iptables here (iptables-legacy): Felix's chains are in the legacy tables, and the SNAT rule must be beside them"
   fi
+}
+IPT=""
+ipt() { "$IPT" -w 5 -t nat "$@"; }
+
+# The chain's rules, one per line, the words of each tab-separated ("-A CHAIN" left out):
+# a RETURN per excluded destination, then the MASQUERADE rule.
+rule_line() {
+  local IFS=$'\t'
+  printf '%s\n' "$*"
+}
+snat_rules() {
+  local d
+  local -a keep=() masq=()
+  # -m comment may be missing on old kernels; the dedicated chain names the rules anyway.
+  if "$IPT" -m comment --help >/dev/null 2>&1; then
+    keep=(-m comment --comment "$SNAT_KEEP_COMMENT")
+    masq=(-m comment --comment "$SNAT_COMMENT")
+  fi
+  for d in "${SNAT_EXCLUDE[@]}"; do
+    rule_line -s "$ENDPOINT_POOL" -d "$d" "${keep[@]}" -j RETURN
+  done
+  rule_line -s "$ENDPOINT_POOL" '!' -d "$ENDPOINT_POOL" "${masq[@]}" -j MASQUERADE
+}
+
+# True when the chain holds exactly the wanted rules, the MASQUERADE one last.
+snat_in_place() {
+  local -a lines rule
+  local line
+  mapfile -t lines < <(snat_rules)
+  [[ "$(ipt -S "$SNAT_CHAIN" | grep -c '^-A ')" == "${#lines[@]}" ]] || return 1
+  [[ "$(ipt -S "$SNAT_CHAIN" | grep '^-A ' | tail -n 1)" == *" -j MASQUERADE"* ]] || return 1
+  for line in "${lines[@]}"; do
+    IFS=$'\t' read -r -a rule <<<"$line"
+    ipt -C "$SNAT_CHAIN" "${rule[@]}" 2>/dev/null || return 1
+  done
 }
 
 apply_snat() {
   local -a rule
+  local line
   IPT=$(legacy_iptables)
   say "iptables for the SNAT chain: $IPT (Felix's backend, legacy)"
-  mapfile -t rule < <(snat_rule)
   if ! ipt -S "$SNAT_CHAIN" >/dev/null 2>&1; then
     ipt -N "$SNAT_CHAIN"
     say "created nat chain $SNAT_CHAIN"
   fi
-  # Exactly one rule, the current one: a changed pool replaces the old rule.
-  if ipt -C "$SNAT_CHAIN" "${rule[@]}" 2>/dev/null && [[ "$(ipt -S "$SNAT_CHAIN" | grep -c '^-A ')" == 1 ]]; then
-    say "SNAT rule for $ENDPOINT_POOL is in place"
+  # Exactly the current rules: a changed pool or host network replaces the old ones.
+  if snat_in_place; then
+    say "SNAT rules for $ENDPOINT_POOL are in place"
   else
     ipt -F "$SNAT_CHAIN"
-    ipt -A "$SNAT_CHAIN" "${rule[@]}"
-    say "SNAT: $ENDPOINT_POOL to outside the pool is masqueraded (chain $SNAT_CHAIN)"
+    while IFS= read -r line; do
+      IFS=$'\t' read -r -a rule <<<"$line"
+      ipt -A "$SNAT_CHAIN" "${rule[@]}"
+    done < <(snat_rules)
+    say "SNAT: $ENDPOINT_POOL to outside the pool is masqueraded, except to ${SNAT_EXCLUDE[*]} (chain $SNAT_CHAIN)"
   fi
   if ipt -C POSTROUTING -j "$SNAT_CHAIN" 2>/dev/null; then
     say "POSTROUTING jumps to $SNAT_CHAIN"
@@ -613,14 +688,16 @@ apply_agent() {
       systemctl enable --quiet "$AGENT_UNIT"
       say "enabled $AGENT_UNIT"
     fi
+    # --no-block: the agent's unit is ordered after the boot unit, which runs this at boot;
+    # waiting for its start job here would wait for ourselves (a deadlock at every boot).
     if [[ "$before_agent" != "$AGENT_TEXT" || "$before_unit" != "$AGENT_UNIT_TEXT" ]]; then
-      systemctl restart "$AGENT_UNIT"
-      say "(re)started $AGENT_UNIT"
+      systemctl --no-block restart "$AGENT_UNIT"
+      say "(re)start of $AGENT_UNIT queued"
     elif systemctl is-active --quiet "$AGENT_UNIT"; then
       say "$AGENT_UNIT is running"
     else
-      systemctl start "$AGENT_UNIT"
-      say "started $AGENT_UNIT"
+      systemctl --no-block start "$AGENT_UNIT"
+      say "start of $AGENT_UNIT queued"
     fi
   fi
 }

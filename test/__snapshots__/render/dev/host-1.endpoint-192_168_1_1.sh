@@ -4,7 +4,8 @@
 #
 # Usage: endpoint-192_168_1_1.sh add|remove [--netns NAME]      (as root, on host-1)
 #
-#   add     wire the container: a veth pair, host side $TAP, container side eth0 with
+#   add     wire the container: a veth pair (MTU 1460 on both ends), host side $TAP,
+#           container side eth0 with
 #           $IP/32, MAC $MAC and a default route through eth0; on the host, proxy ARP
 #           (with no delay) and route_localnet on $TAP, the ARP entry $IP -> $MAC and
 #           the route $IP/32 dev $TAP (what Felix sets too). Idempotent; re-wires a restarted
@@ -15,6 +16,9 @@
 # By default the container's network namespace is found from Docker
 # (docker inspect -f '{{.State.Pid}}' $CONTAINER) and linked as $NETNS_DIR/$NETNS_LINK.
 # --netns NAME uses the existing named namespace $NETNS_DIR/NAME instead (ip netns add).
+#
+# One add or remove of this endpoint at a time, whoever runs it (pulumi up, pulumi destroy,
+# the host agent): each holds the lock file $LOCK_FILE (flock) while it works.
 set -euo pipefail
 
 ENDPOINT_NAME='192_168_1_1'
@@ -28,6 +32,8 @@ HOST_NAME='host-1'
 NETNS_DIR='/var/run/netns'
 NETNS_LINK='calico-192_168_1_1'
 NETNS_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
+MTU='1460'
+LOCK_FILE='/run/lock/calico-docker/endpoint-192_168_1_1.lock'
 
 say() { printf '[calico-endpoint] %s: %s\n' "$ENDPOINT_NAME" "$*"; }
 fail() {
@@ -59,6 +65,18 @@ done
 if [[ -n "$NETNS" && ! "$NETNS" =~ $NETNS_RE ]]; then
   fail "--netns: '$NETNS' is not a namespace name (letters, digits, '_', '.', '-'; at most 63)"
 fi
+
+# Hold the endpoint's lock (a stable file: the script is replaced with mv) until exit.
+lock() {
+  local fd
+  if ! command -v flock >/dev/null 2>&1; then
+    say "no flock here: running unlocked"
+    return 0
+  fi
+  mkdir -p -- "${LOCK_FILE%/*}"
+  exec {fd}>>"$LOCK_FILE"
+  flock -w 120 "$fd" || fail "another add or remove of this endpoint held $LOCK_FILE for 120 s"
+}
 
 # Sets NS to the name of the endpoint's namespace under $NETNS_DIR.
 resolve_netns() {
@@ -112,10 +130,18 @@ add() {
       fail "namespace '$NS' already has an eth0 that is not paired with $TAP"
     fi
     ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
-    ip link add "$TAP" type veth peer name "$TMP_PEER"
+    ip link add "$TAP" mtu "$MTU" type veth peer name "$TMP_PEER" mtu "$MTU"
     ip link set dev "$TMP_PEER" netns "$NS"
     ip -n "$NS" link set dev "$TMP_PEER" name eth0
-    say "created veth pair $TAP / eth0 (in namespace $NS)"
+    say "created veth pair $TAP / eth0 (in namespace $NS, MTU $MTU)"
+  fi
+  if [[ "$(ip -o link show dev "$TAP")" != *" mtu $MTU "* ]]; then
+    ip link set dev "$TAP" mtu "$MTU"
+    say "$TAP MTU set to $MTU"
+  fi
+  if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" mtu $MTU "* ]]; then
+    ip -n "$NS" link set dev eth0 mtu "$MTU"
+    say "eth0 MTU set to $MTU"
   fi
   if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" link/ether $MAC "* ]]; then
     ip -n "$NS" link set dev eth0 address "$MAC"
@@ -168,13 +194,16 @@ host_side() {
 }
 
 remove() {
-  if [[ -n "$(ip -4 route show exact "$IP/32" dev "$TAP" 2>/dev/null)" ]]; then
-    ip -4 route del "$IP/32" dev "$TAP"
+  # Each step tolerates what is already gone (a container that went away takes its eth0,
+  # and with it the tap and the host route).
+  if [[ -n "$(ip -4 route show exact "$IP/32" dev "$TAP" 2>/dev/null)" ]] &&
+    ip -4 route del "$IP/32" dev "$TAP" 2>/dev/null; then
     say "deleted the host route $IP dev $TAP"
   fi
-  if ip link show dev "$TAP" >/dev/null 2>&1; then
-    ip link del dev "$TAP"
+  if ip link show dev "$TAP" >/dev/null 2>&1 && ip link del dev "$TAP" 2>/dev/null; then
     say "deleted $TAP and the container's eth0"
+  elif ip link show dev "$TAP" >/dev/null 2>&1; then
+    fail "cannot delete $TAP"
   else
     say "no $TAP: nothing to delete"
   fi
@@ -186,7 +215,8 @@ remove() {
 }
 
 case "$ACTION" in
-  add) add ;;
-  remove) remove ;;
+  add | remove) ;;
   *) usage ;;
 esac
+lock
+"$ACTION"

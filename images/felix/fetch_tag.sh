@@ -1,5 +1,5 @@
 #!/bin/sh
-# fetch_felix.sh REPO TAG COMMIT DEST
+# fetch_tag.sh REPO TAG COMMIT DEST
 #
 # Fetches tag TAG of the git repository at REPO (depth 1, no history) into the
 # new directory DEST, checks that the tag names commit COMMIT and checks that
@@ -11,7 +11,7 @@
 
 set -eu
 
-prog=fetch_felix.sh
+prog=fetch_tag.sh
 
 die() {
   printf '%s: %s\n' "$prog" "$1" >&2

@@ -1,0 +1,147 @@
+/**
+ * `npm run bench:lab -- --policy` (root): how fast a policy change reaches the packets. The
+ * dev stack is brought up with the real Felix and ACL Manager; then, --changes times, db's
+ * inbound rules gain (or lose again) `{group: web, protocol: icmp}`, re-rendered into the
+ * plugin data as `pulumi up` writes it (lab/apply.ts), and the time is taken from the write
+ * to the first ping web → db that shows it enforced (answered after an allow, unanswered
+ * after a removal). p50 and p99; the goal is p99 < 1 s (the prototype: one to two minutes).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { applyPolicy } from "../lab/apply.js";
+import { labCheck } from "../lab/check.js";
+import { listeners, reachability } from "../components/reachability.js";
+import type { ClusterModel } from "../components/model.js";
+import { docker } from "../lab/docker.js";
+import { run, sleep } from "../lab/exec.js";
+import type { LabPlan } from "../lab/plan.js";
+import { probeAll, startListeners, stopListeners } from "../lab/policy-probes.js";
+import { labDown, labUp } from "../lab/lab.js";
+import type { CalicoConfig } from "../components/config.js";
+import { stackWith } from "../test/helpers/lab.js";
+
+const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(3)} s`);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** dev, with db letting web ping it or not. */
+function devWithIcmp(allow: boolean): CalicoConfig {
+  return stackWith("dev", (raw) => {
+    if (!allow) return;
+    const groups = raw.groups as Record<string, { inbound: unknown[] }>;
+    groups.db!.inbound.push({ group: "web", protocol: "icmp" });
+  });
+}
+
+async function pings(ns: string, ip: string): Promise<boolean> {
+  const r = await run("ip", ["netns", "exec", ns, "ping", "-c", "1", "-W", "0.2", "-q", ip], {
+    okCodes: [1, 2],
+  });
+  return r.code === 0;
+}
+
+/** Wait until ping from ns to ip answers (want=true) or stops answering; ms, or undefined. */
+async function untilPing(ns: string, ip: string, want: boolean, limitMs: number) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < limitMs) {
+    if ((await pings(ns, ip)) === want) return performance.now() - t0;
+    if (want) await sleep(10);
+  }
+  return undefined;
+}
+
+export async function policyBench(changes: number): Promise<boolean> {
+  const stateRoot = mkdtempSync(path.join(tmpdir(), "lab-policy-bench-"));
+  const opts = {
+    stack: "bench-policy",
+    stateRoot,
+    config: devWithIcmp(false),
+    felix: "real" as const,
+  };
+  try {
+    const up = await labUp(opts);
+    const report = await labCheck({ ...opts, timeoutMs: 180_000 });
+    if (!report.ok) throw new Error(`the lab did not converge: ${report.problems.join("; ")}`);
+    const web = up.plan.endpoints.find((e) => e.group === "web" && e.host === "host-1")!;
+    const db = up.plan.endpoints.find((e) => e.group === "db")!;
+    const times: number[] = [];
+    let missed = 0;
+    for (let k = 0; k < changes; k++) {
+      const allow = k % 2 === 0;
+      const t0 = performance.now();
+      applyPolicy(opts, devWithIcmp(allow));
+      const ms = await untilPing(web.ns, db.ip, allow, 30_000);
+      if (ms === undefined) missed++;
+      else times.push(performance.now() - t0);
+      await sleep(300);
+    }
+    const sorted = [...times].sort((a, b) => a - b);
+    const p99 = sorted.length > 0 ? percentile(sorted, 99) : undefined;
+    const ok = missed === 0 && p99 !== undefined && p99 < 1000;
+    console.log(
+      [
+        `policy change -> enforced (dev, web -> db icmp, ${changes} changes, ${
+          changes - missed
+        } seen within 30 s):`,
+        `  p50 ${s(sorted.length ? percentile(sorted, 50) : undefined)}   p99 ${s(p99)}   max ${s(
+          sorted.at(-1),
+        )}   (goal p99 < 1 s)  ${ok ? "PASS" : "FAIL"}`,
+      ].join("\n"),
+    );
+    return ok;
+  } finally {
+    await labDown(opts).catch(() => {});
+    rmSync(stateRoot, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `docker restart` of one endpoint -> reachable and isolated again: every probe to or from
+ * it (components/reachability.ts) as the policy says, n times; from the restart issued, and
+ * from the container running again.
+ */
+export async function restartsWithPolicy(
+  plan: LabPlan,
+  model: ClusterModel,
+  host: string,
+  n: number,
+): Promise<{ total: number[]; afterStart: number[] }> {
+  const reach = reachability(model);
+  const pids = startListeners(plan, listeners(reach));
+  const total: number[] = [];
+  const afterStart: number[] = [];
+  try {
+    await sleep(200);
+    for (let k = 0; k < n; k++) {
+      const target = plan.endpoints[k % plan.endpoints.length]!;
+      const mine = reach.probes.filter((p) => p.from === target.name || p.to === target.name);
+      const t0 = performance.now();
+      await docker(host, ["restart", target.container]);
+      const t1 = performance.now();
+      // Its listeners went with its old namespace: start them in the new one.
+      const again = startListeners(
+        plan,
+        listeners(reach).filter((l) => l.endpoint === target.name),
+      );
+      pids.push(...again);
+      for (;;) {
+        const seen = await probeAll(plan, mine);
+        const held = mine.every((p, i) =>
+          p.expected === "allow"
+            ? seen[i]!.outcome === "connected"
+            : seen[i]!.outcome === "dropped",
+        );
+        if (held) break;
+        await sleep(10);
+      }
+      total.push(performance.now() - t0);
+      afterStart.push(performance.now() - t1);
+    }
+  } finally {
+    stopListeners(pids);
+  }
+  return { total, afterStart };
+}
