@@ -80,7 +80,9 @@ export function labTarget(opts: LabOptions): LabTarget {
             ],
           }
         : { none: "the lab's endpoints are bare network namespaces (no Docker)" },
-    systemContainers: "the lab runs no system containers (felix, aclmgr, bird, plugin)",
+    systemContainers:
+      "the lab runs Felix and the ACL Manager as containers of its own names, BIRD and the " +
+      "plugin as processes: check proves them by what they do",
     agent:
       st.agents !== undefined && st.agents.length > 0
         ? {
@@ -94,8 +96,12 @@ export function labTarget(opts: LabOptions): LabTarget {
             ],
           }
         : { none: "the lab runs no host agent" },
+    // The real Felix programs the host's namespace, where the probes run (legacy iptables,
+    // as python-iptables); the stand-in programs no chains.
     felix:
-      "Felix cannot run in the lab (the lab does its routing part itself: host route, proxy ARP)",
+      st.felix?.mode === "real"
+        ? { argv: () => ["iptables-legacy-save", "-t", "filter"] }
+        : "the lab's Felix is the stand-in (up --felix stand-in): no chains are programmed",
     ...(plan.bgp ? {} : { fabricRoutes: () => fabricRoutes(plan) }),
     sudo: () => [],
   };

@@ -79,6 +79,8 @@ export function gatherScript(t: StatusTarget, h: HostModel): string {
   if (!("none" in t.agent)) parts.push(section("agent", t.agent.argv(h).map(q).join(" ")));
   if (t.felix === true && locals.length > 0) {
     parts.push(section("felix", "docker exec felix iptables-save -t filter"));
+  } else if (typeof t.felix === "object" && locals.length > 0) {
+    parts.push(section("felix", t.felix.argv(h).map(q).join(" ")));
   }
   if (h.isController) {
     parts.push(

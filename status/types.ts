@@ -108,8 +108,12 @@ export interface StatusTarget {
   systemContainers: boolean | string;
   /** How to tell the host agent runs (argv exits 0 when it does), or why not applicable. */
   agent: { name: string; argv: (host: HostModel) => string[] } | { none: string };
-  /** Felix's chains: read inside the felix container, or why not applicable. */
-  felix: true | string;
+  /**
+   * Felix's chains: `true` reads them inside the felix container (a host); `argv` reads them
+   * with that command in the host's network namespace (the lab, whose Felix runs as a
+   * container entering it); a string says why not applicable.
+   */
+  felix: true | { argv: (host: HostModel) => string[] } | string;
   /** The fabric's routes (the lab's stand-in for GCE's), when they can be read. */
   fabricRoutes?: () => Promise<KernelRoute[]>;
   /** Prefix for commands that need root (`sudo -n` for a non-root SSH user). */

@@ -6,14 +6,14 @@
  * Netns mode: a bare namespace wired with `--netns`. Undo: the daemon stage removes the
  * containers, and deleting the namespaces removes the rest.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readlinkSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tapName, type EndpointModel } from "../../components/model.js";
 import { attachLookupScript, renderEndpointScript } from "../../components/render/index.js";
 import { agentLogOffsets, waitForAgents } from "../agent.js";
 import { LabError } from "../context.js";
 import { createEndpointContainer, docker } from "../docker.js";
-import { poolSettled, runIn } from "../exec.js";
+import { netnsPath, poolSettled, runIn } from "../exec.js";
 import type { EndpointPlan, LabPlan } from "../plan.js";
 import type { StateDir } from "../state.js";
 import type { LabRun, Stage } from "./run.js";
@@ -34,7 +34,34 @@ function modelOf(r: LabRun, e: EndpointPlan): EndpointModel {
   return r.model.endpoints.find((m) => m.name === e.name)!;
 }
 
+/**
+ * The endpoint script links a container's namespace as `/var/run/netns/calico-<name>`, a
+ * machine-wide name: another lab (or a host's own endpoint) of the same endpoint name that
+ * is up would have its link taken over. Refused, naming it, before anything starts.
+ */
+export function linksTaken(plan: LabPlan): string[] {
+  return plan.endpoints
+    .map((e) => e.ns)
+    .filter((ns) => {
+      const link = netnsPath(ns);
+      try {
+        const target = readlinkSync(link);
+        return /^\/proc\/\d+\/ns\/net$/.test(target) && existsSync(target);
+      } catch {
+        return false;
+      }
+    });
+}
+
 async function dockerEndpoints(r: LabRun): Promise<void> {
+  const taken = linksTaken(r.plan);
+  if (taken.length > 0) {
+    throw new LabError(
+      `the namespace link(s) ${taken.map((n) => `/var/run/netns/${n}`).join(", ")} belong to ` +
+        "running containers of another lab (or host) with endpoints of the same names: " +
+        "bring that lab down first (npm run lab -- down --stack <its stack>)",
+    );
+  }
   const host = r.st.docker!.host;
   const offsets = agentLogOffsets(r.state, r.plan);
   // Created, its script rendered for its id, then started: the agent finds the script.

@@ -6,7 +6,7 @@ import { notApplicable, type Finding, type JudgeInput, type Verdict } from "./ju
 export const FELIX_CHAIN_PREFIXES = ["felix-to-", "felix-from-"] as const;
 
 export function judgeFelix({ t, h, facts }: JudgeInput): Verdict {
-  if (t.felix !== true) return notApplicable(t.felix);
+  if (typeof t.felix === "string") return notApplicable(t.felix);
   if (h.endpoints.length === 0) return { status: "ok", detail: "no local endpoints", problems: [] };
   const detail = `chains for ${h.endpoints.length} local endpoint(s)`;
   const f = facts.section("felix");
@@ -14,7 +14,7 @@ export function judgeFelix({ t, h, facts }: JudgeInput): Verdict {
     const found = firstLine(f.out);
     return {
       detail,
-      problems: [{ subject: "felix", expected: "iptables-save in the felix container", found }],
+      problems: [{ subject: "felix", expected: "Felix's filter table (iptables-save)", found }],
     };
   }
   const chains = parseChains(f.out);
