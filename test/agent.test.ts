@@ -29,6 +29,7 @@ import {
   renderAgentScript,
   renderEndpointScript,
 } from "../components/render/index.js";
+import { endpointLockFile } from "../components/render/endpoint-script.js";
 import { canRunDockerd, importBusybox, startDockerd, type Dockerd } from "./helpers/docker.js";
 import { devRaw, hostOf } from "./helpers/stacks.js";
 import { canUseNetns, run, withNetns } from "./helpers/tools.js";
@@ -283,7 +284,10 @@ describe("host agent, with a real dockerd", { skip }, () => {
     try {
       if (d !== undefined) await d.stop();
     } finally {
-      for (const e of model.endpoints) rmSync(`/var/run/netns/calico-${e.name}`, { force: true });
+      for (const e of model.endpoints) {
+        rmSync(`/var/run/netns/calico-${e.name}`, { force: true });
+        rmSync(endpointLockFile(e.name), { force: true });
+      }
       releaseNs?.();
       await nsDone;
       rmSync(dir, { recursive: true, force: true });

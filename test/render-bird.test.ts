@@ -25,6 +25,7 @@ import {
   renderEndpointScript,
   renderHostScript,
 } from "../components/render/index.js";
+import { endpointLockFile } from "../components/render/endpoint-script.js";
 import {
   BIRD_BIN,
   canUseNetns,
@@ -116,6 +117,7 @@ function wireEndpoints(
     const file = join(dir, `ep-${e.name}.sh`);
     writeFileSync(file, renderEndpointScript(e, id));
     ok(inNetns(hostNs(e.host), "bash", [file, "add", "--netns", epNs(e.name)]), `wire ${e.name}`);
+    rmSync(endpointLockFile(e.name), { force: true });
     // The script's add restores the host side itself (route and proxy ARP, as Felix sets them).
     const tap = tapName(id);
     const routes = ok(

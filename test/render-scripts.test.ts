@@ -29,6 +29,7 @@ import {
   type ClusterModel,
 } from "../components/model.js";
 import { devRaw, endpointOf, hostOf, modelOf } from "./helpers/stacks.js";
+import { endpointLockFile } from "../components/render/endpoint-script.js";
 import {
   renderAgentScript,
   renderEndpointScript,
@@ -286,6 +287,7 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      rmSync(endpointLockFile(e.name), { force: true });
     }
   }
 
@@ -452,6 +454,7 @@ describe("endpoint script, docker mode (a stand-in docker on PATH)", { skip }, (
       } finally {
         holder.kill("SIGKILL");
         rmSync(link, { force: true });
+        rmSync(endpointLockFile(name), { force: true });
         rmSync(dir, { recursive: true, force: true });
       }
     });

@@ -110,7 +110,7 @@ lock() {
     say "no flock here: running unlocked"
     return 0
   fi
-  mkdir -p -- "\${LOCK_FILE%/*}"
+  [[ -d "\${LOCK_FILE%/*}" ]] || mkdir -p -- "\${LOCK_FILE%/*}"
   exec {fd}>>"$LOCK_FILE"
   flock -w 120 "$fd" || fail "another add or remove of this endpoint held $LOCK_FILE for 120 s"
 }
@@ -146,7 +146,7 @@ ifindex() {
 }
 
 add() {
-  local tap_index peer_line addr
+  local tap_index peer_line eth0_line addr
   resolve_netns
   if tap_index=$(ifindex "$TAP"); then
     peer_line=$(ip -n "$NS" -o link show dev eth0 2>/dev/null || true)
@@ -176,11 +176,12 @@ add() {
     ip link set dev "$TAP" mtu "$MTU"
     say "$TAP MTU set to $MTU"
   fi
-  if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" mtu $MTU "* ]]; then
+  eth0_line=$(ip -n "$NS" -o link show dev eth0)
+  if [[ "$eth0_line" != *" mtu $MTU "* ]]; then
     ip -n "$NS" link set dev eth0 mtu "$MTU"
     say "eth0 MTU set to $MTU"
   fi
-  if [[ "$(ip -n "$NS" -o link show dev eth0)" != *" link/ether $MAC "* ]]; then
+  if [[ "$eth0_line" != *" link/ether $MAC "* ]]; then
     ip -n "$NS" link set dev eth0 address "$MAC"
     say "eth0 MAC set to $MAC"
   fi
