@@ -3,15 +3,15 @@
  *
  * - A data file renamed into the directory by an atomic writer (the rename of its temporary
  *   file is seen in the same batch of events) is looked at at once;
- * - one written in place, or removed, waits until it is quiet (`settle`);
+ * - one written in place waits until it is quiet (`settle`);
  * - a data directory replaced by another (`mv`, a re-pointed symlink) is noticed at once
  *   through a watch on its parent; one that does not exist (yet) is polled for.
  *
  * What to do with a file is the scan's job: this only tells it (`WatchSink`).
  */
-import { lstatSync, statSync, watch, type FSWatcher } from "node:fs";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import type { Logger } from "pino";
 import { isDataFile, type Look } from "./store-read.js";
 
@@ -31,19 +31,6 @@ export interface DirWatcherOptions {
   /** How often to look for a data directory that does not exist (yet). */
   readonly pollMs: number;
   readonly sink: WatchSink;
-}
-
-/** How long a removed file waits before it counts, in case its whole directory is going. */
-const REMOVAL_GRACE_MS = 50;
-
-/** Whether a path names something now (lstat: a link counts, whatever it points at). */
-function existsNow(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class DirWatcher {
@@ -217,8 +204,8 @@ export class DirWatcher {
   /**
    * After one batch of events: a data file that only appeared, in the same batch as another
    * name's rename, was renamed in (an atomic writer) and is read at once; one that was
-   * written to or removed waits until it is quiet; anything else is looked at (a fresh file
-   * waits until it is quiet).
+   * written to waits until it is quiet; anything else is looked at (a fresh file waits until
+   * it is quiet; a removal counts only once the directory has survived it, see the scan).
    */
   private flushBatch(): void {
     this.flushScheduled = false;
@@ -228,11 +215,6 @@ export class DirWatcher {
     for (const [name, events] of names) {
       if (events.has("change")) {
         this.settle(name, this.opts.settleMs);
-      } else if (!foreignRename && !existsNow(join(this.dir, name))) {
-        // A removal waits a moment (not the quiet time): `rm -r` of the whole directory
-        // unlinks its files one by one before the directory itself goes, and a vanished
-        // directory must keep the last good state (the scan after the wait sees it gone).
-        this.settle(name, REMOVAL_GRACE_MS);
       } else {
         this.sink.pend(name, foreignRename ? "now" : "event");
         scan = true;

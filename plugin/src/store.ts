@@ -7,11 +7,12 @@
  * A periodic rescan compares each file's inode, size and mtime, as a safety net.
  */
 import { EventEmitter } from "node:events";
-import { readdir, stat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { State, StateDelta } from "./state.js";
 import { StateDiff } from "./store-diff.js";
 import { FileReader, isDataFile, MAX_FILE_BYTES, type Look } from "./store-read.js";
+import { afterRemovals, dirIdOf, RemovalGate } from "./store-removal.js";
 import { DirWatcher } from "./store-watch.js";
 
 export { MAX_FILE_BYTES } from "./store-read.js";
@@ -70,6 +71,8 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
   private readonly reader: FileReader;
   private readonly diff: StateDiff;
   private readonly watcher: DirWatcher;
+  /** Removals wait for the directory to survive them (watched: without holding the scans). */
+  private readonly removals: RemovalGate;
   private rescanTimer: NodeJS.Timeout | null = null;
   /** Files to look at in the next scan, and how. */
   private pending = new Map<string, Look>();
@@ -109,6 +112,14 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
           if (full) this.fullPending = true;
           void this.rescan(false);
         },
+      },
+    });
+    this.removals = new RemovalGate({
+      dir: opts.dir,
+      stopped: () => this.stopped,
+      decided: (names) => {
+        for (const name of names) this.pending.set(name, "event");
+        void this.rescan(false);
       },
     });
   }
@@ -173,19 +184,26 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
     return this.scanning;
   }
 
-  /** The files to look at, and how; null when the directory cannot be listed. */
-  private async looks(full: boolean): Promise<Map<string, Look> | null> {
+  /**
+   * The files to look at, and how, in the directory `dirId`; null when the directory cannot
+   * be listed.
+   */
+  private async looks(
+    full: boolean,
+  ): Promise<{ looks: Map<string, Look>; dirId: string; listed: Set<string> | null } | null> {
     const pending = this.pending;
     this.pending = new Map();
     try {
-      if (!full) {
-        await stat(this.dir); // a vanished directory keeps the state (below)
-        return pending;
-      }
-      const names = (await readdir(this.dir)).filter(isDataFile);
+      // A vanished directory keeps the state (below).
+      const dirId = await dirIdOf(this.dir);
+      if (!full) return { looks: pending, dirId, listed: null };
+      const listed = new Set((await readdir(this.dir)).filter(isDataFile));
       const fallback: Look = this.firstScan ? "now" : "scan";
       this.firstScan = false;
-      return new Map(names.map((n) => [n, pending.get(n) ?? fallback]));
+      const looks = new Map(
+        [...listed].map((n): [string, Look] => [n, pending.get(n) ?? fallback]),
+      );
+      return { looks, dirId, listed };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") {
@@ -204,21 +222,34 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
   }
 
   private async scanOnce(full: boolean, force: boolean): Promise<void> {
-    const looks = await this.looks(full);
-    if (looks === null) return;
+    const found = await this.looks(full);
+    if (found === null) return;
+    const { looks, dirId, listed } = found;
     const touched = new Set<string>();
+    const gone = new Set<string>();
     for (const name of full ? this.reader.names() : []) {
-      if (!looks.has(name) && this.reader.forget(name)) touched.add(name);
+      if (!looks.has(name)) gone.add(name);
     }
     for (const [name, look] of looks) {
       const loaded = await this.reader.load(name, look, force);
       if (loaded.kind === "changed") touched.add(name);
-      else if (loaded.kind === "gone" && this.reader.forget(name)) touched.add(name);
+      else if (loaded.kind === "gone") gone.add(name);
       else if (loaded.kind === "wait") this.watcher.settle(name, loaded.ms);
       else if (loaded.kind === "again") {
         this.pending.set(name, "event");
         this.rescanAgain = true;
       }
+    }
+    if (this.watchEnabled) {
+      const held = [...gone].filter((name) => {
+        if (!this.removals.take(name)) return true;
+        if (this.reader.forget(name)) touched.add(name);
+        return false;
+      });
+      this.removals.looked(looks.keys());
+      if (held.length > 0) this.removals.hold(held, dirId, listed);
+    } else if (gone.size > 0) {
+      await this.removeIfSurvived(gone, dirId, listed, touched);
     }
     const change = this.diff.apply(touched, (name) => this.reader.contentOf(name));
     if (change === null || this.stopped) return;
@@ -228,5 +259,40 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
       "data changed",
     );
     this.emit("change", state, change.delta);
+  }
+
+  /**
+   * Forgets the files of `gone` once the directory has survived their removal (see
+   * `store-removal.ts`); a file that is back is looked at again.
+   */
+  private async removeIfSurvived(
+    gone: ReadonlySet<string>,
+    dirId: string,
+    listed: ReadonlySet<string> | null,
+    touched: Set<string>,
+  ): Promise<void> {
+    const now = await afterRemovals({
+      dir: this.dir,
+      dirId,
+      listed,
+      stopped: () => this.stopped,
+    });
+    if (now === null) {
+      if (this.stopped) return;
+      this.log.warn(
+        { dir: this.dir, files: gone.size },
+        "data directory went away or was replaced while its files were removed; its last good state stays",
+      );
+      this.fullPending = true; // looked at again when (if) the directory is back
+      return;
+    }
+    for (const name of gone) {
+      if (now.has(name)) {
+        this.pending.set(name, "event");
+        this.rescanAgain = true;
+      } else if (this.reader.forget(name)) {
+        touched.add(name);
+      }
+    }
   }
 }
