@@ -2,7 +2,9 @@
  * When a removed data file counts. `rm -r` of the data directory unlinks its files one by
  * one before the directory itself goes, and a vanished directory must keep the last good
  * state: so a removal counts only once the directory has been seen to survive it — still
- * there, still the same directory, after a quiet time in which no other data file vanished.
+ * there, still the same directory, after a quiet time in which no other data file vanished
+ * (200 ms; 2 s when more than 10 known files are missing, so that a deleter held up by a loaded
+ * machine is still seen to go on).
  * While files keep vanishing (a recursive delete at any pace faster than the quiet time),
  * nothing is decided; when the directory goes, nothing was removed.
  */
@@ -11,6 +13,10 @@ import { isDataFile } from "./store-read.js";
 
 /** Quiet time (no data file vanishing) that a removal must leave the directory standing. */
 export const REMOVAL_QUIET_MS = 200;
+/** More removals than this at once are a mass removal (`rm -r`, or a prune)... */
+export const MASS_REMOVAL = 10;
+/** ...which must leave the directory standing longer: a deleter may be held up that long. */
+export const MASS_REMOVAL_QUIET_MS = 2000;
 
 /** Device and inode of the directory at `dir` ("" when it is not a directory). */
 export async function dirIdOf(dir: string): Promise<string> {
@@ -35,7 +41,8 @@ export interface RemovalCheck {
   readonly listed: ReadonlySet<string> | null;
   /** Give up (the store is stopping). */
   readonly stopped: () => boolean;
-  readonly quietMs?: number;
+  /** The data files the store knows (has read). */
+  readonly known: () => readonly string[];
 }
 
 /**
@@ -44,11 +51,14 @@ export interface RemovalCheck {
  * removal counts.
  */
 export async function afterRemovals(check: RemovalCheck): Promise<Set<string> | null> {
-  const quietMs = check.quietMs ?? REMOVAL_QUIET_MS;
   let before = check.listed ?? (await listing(check.dir));
   for (;;) {
     if (before === null) return null;
-    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    const present = before;
+    const mass = check.known().filter((name) => !present.has(name)).length > MASS_REMOVAL;
+    await new Promise((resolve) =>
+      setTimeout(resolve, mass ? MASS_REMOVAL_QUIET_MS : REMOVAL_QUIET_MS),
+    );
     if (check.stopped()) return null;
     const now = await listing(check.dir);
     let id = "";
@@ -58,8 +68,7 @@ export async function afterRemovals(check: RemovalCheck): Promise<Set<string> | 
       return null;
     }
     if (now === null || id !== check.dirId) return null;
-    const vanished = [...before].some((name) => !now.has(name));
-    if (!vanished) return now;
+    if ([...before].every((name) => now.has(name))) return now;
     before = now;
   }
 }
@@ -69,7 +78,10 @@ export interface RemovalGateOptions {
   readonly stopped: () => boolean;
   /** The removals of `names` may now count: look at them again. */
   readonly decided: (names: string[]) => void;
-  readonly quietMs?: number;
+  /** The directory went away or was replaced: nothing counted; look at it all again. */
+  readonly undecided: () => void;
+  /** The data files the store knows (has read). */
+  readonly known: () => readonly string[];
 }
 
 /**
@@ -99,12 +111,19 @@ export class RemovalGate {
     for (const name of names) this.held.add(name);
     if (this.checking) return;
     this.checking = true;
-    void afterRemovals({ ...this.opts, dirId, listed }).then((now) => {
+    void afterRemovals({
+      dir: this.opts.dir,
+      stopped: this.opts.stopped,
+      dirId,
+      listed,
+      known: this.opts.known,
+    }).then((now) => {
       this.checking = false;
       const decided = [...this.held].filter((name) => now !== null && !now.has(name));
       this.held.clear();
       for (const name of decided) this.confirmed.add(name);
       if (decided.length > 0) this.opts.decided(decided);
+      if (now === null && !this.opts.stopped()) this.opts.undecided();
     });
   }
 }

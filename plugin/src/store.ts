@@ -121,6 +121,8 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
         for (const name of names) this.pending.set(name, "event");
         void this.rescan(false);
       },
+      undecided: () => void this.rescan(),
+      known: () => this.reader.names(),
     });
   }
 
@@ -276,6 +278,7 @@ export class DataStore extends EventEmitter<DataStoreEvents> {
       dirId,
       listed,
       stopped: () => this.stopped,
+      known: () => this.reader.names(),
     });
     if (now === null) {
       if (this.stopped) return;

@@ -1,7 +1,7 @@
 /**
  * Removals in the data directory: `rm -r` of the whole directory, at any speed, keeps the
  * last good state (no endpoint is destroyed); one file removed on its own still counts at
- * once. Ports 27200-27299.
+ * once. Ports 27500-27599.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -67,7 +67,7 @@ for (const [how, remove] of [
     const e = ep(1, "host1");
     await writeFile(join(dir, "felix.txt"), felixText([H1]));
     await writeFile(join(dir, `${e.name}.txt`), endpointText(e));
-    await until(() => store.state.endpoints.size === 1, 10_000, "the new directory's one endpoint");
+    await until(() => store.state.endpoints.size === 1, 30_000, "the new directory's one endpoint");
     assert.ok(store.state.endpoints.has(e.name));
   });
 }
@@ -96,7 +96,7 @@ test("a directory emptied slowly (an unlink every 120 ms) and then removed remov
 
 test(`rm -r of a ${FILES}-file data directory destroys no endpoint at Felix; one removed file does, promptly`, async (t) => {
   const endpoints = Array.from({ length: FILES }, (_, i) => ep(i + 1, "host1"));
-  const rig = await endpointRig(t, { basePort: 27200, hosts: [H1], endpoints });
+  const rig = await endpointRig(t, { basePort: 27500, hosts: [H1], endpoints });
   const [felix] = rig.felixes;
   assert.ok(felix);
   await until(() => felix.endpoints.size === FILES, 60_000, "felix has every endpoint");
