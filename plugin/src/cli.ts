@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /** `plugin <endpoint|network> --data-dir <dir> --log-dir <dir> [--bind <address>] ...` */
+// First: SIGUSR1 must not open the inspector while the rest loads.
+import { onInspectorSignal } from "./no-inspector.js";
 import { CommanderError } from "commander";
 import { EndpointPlugin } from "./endpoint.js";
 import { createLogger } from "./log.js";
 import { NetworkPlugin } from "./network.js";
+import { PeerWarnings } from "./peer-warnings.js";
 import { parseCli, type CliOptions } from "./options.js";
 
 async function main(): Promise<void> {
@@ -16,7 +19,10 @@ async function main(): Promise<void> {
   }
   let created: ReturnType<typeof createLogger>;
   try {
-    created = createLogger(opts.role, opts.logDir, opts.logLevel);
+    created = createLogger(opts.role, opts.logDir, opts.logLevel, {
+      fileBytes: opts.logFileBytes,
+      files: opts.logFiles,
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -63,13 +69,11 @@ async function main(): Promise<void> {
     plugin.stop().then(
       () => {
         logger.info("stopped");
-        close();
-        process.exit(0);
+        void close().then(() => process.exit(0));
       },
       (err: unknown) => {
         logger.error({ err: (err as Error).message }, "error while stopping");
-        close();
-        process.exit(1);
+        void close().then(() => process.exit(1));
       },
     );
   };
@@ -82,6 +86,14 @@ async function main(): Promise<void> {
       logger.error({ err: (err as Error).message }, "re-reading the data directory failed");
     });
   });
+  const signals = new PeerWarnings(logger);
+  onInspectorSignal(() =>
+    signals.warn(
+      "signal",
+      { signal: "SIGUSR1" },
+      "SIGUSR1 ignored: the plugin never opens Node's inspector",
+    ),
+  );
   process.on("SIGUSR2", () => {
     logger.info({ signal: "SIGUSR2", ...plugin.status() }, "SIGUSR2: status");
   });
@@ -89,7 +101,7 @@ async function main(): Promise<void> {
     await plugin.start();
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, "cannot start");
-    close();
+    await close();
     process.exit(1);
   }
   logger.info({ role: opts.role, dataDir: opts.dataDir, logFile: file }, "plugin started");

@@ -12,6 +12,7 @@ import {
   type StateDelta,
 } from "./state.js";
 import { FelixConnection } from "./felix.js";
+import { PeerWarnings, type WarnLimits } from "./peer-warnings.js";
 import { invalidReply, jsonType, preview } from "./protocol.js";
 import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
 import {
@@ -21,6 +22,7 @@ import {
   serveRouter,
   tcp,
   type Handled,
+  type Peer,
 } from "./zmq.js";
 
 /** Longest `hostname` accepted in RESYNCSTATE (a DNS name). */
@@ -55,6 +57,8 @@ export interface EndpointPluginOptions extends DataStoreTuning {
    * data only when a Felix resyncs (how the seed's plugin behaved; used by the bench).
    */
   readonly mode?: "push" | "resync-only";
+  /** Rate limits of the warnings a peer can cause (default WARN_LIMITS). */
+  readonly peerWarnings?: Partial<WarnLimits>;
 }
 
 export class EndpointPlugin {
@@ -68,6 +72,7 @@ export class EndpointPlugin {
   /** Endpoints on hosts without a [felix] section: name -> `name@host`. */
   private orphans = new Map<string, string>();
   private stopping = false;
+  private readonly warnings: PeerWarnings;
 
   constructor(opts: EndpointPluginOptions) {
     this.opts = opts;
@@ -75,6 +80,7 @@ export class EndpointPlugin {
       opts.logger.bindings()["role"] === "endpoint"
         ? opts.logger
         : opts.logger.child({ role: "endpoint" });
+    this.warnings = new PeerWarnings(this.log, opts.peerWarnings);
     const push = (opts.mode ?? "push") === "push";
     this.store = new DataStore({
       dir: opts.dataDir,
@@ -109,7 +115,13 @@ export class EndpointPlugin {
     await this.store.start();
     this.onState(this.store.state);
     const queue = new SendQueue(router, this.log);
-    this.serving = serveRouter(router, (req) => this.handle(req), this.log, queue);
+    this.serving = serveRouter(
+      router,
+      (req, peer) => this.handle(req, peer),
+      this.log,
+      queue,
+      this.warnings,
+    );
     this.log.info({ endpoint: this.endpoint }, "endpoint API listening");
   }
 
@@ -140,6 +152,7 @@ export class EndpointPlugin {
     await this.serving;
     await Promise.all([...this.connections.values()].map((c) => c.close()));
     this.connections.clear();
+    this.warnings.stop();
     this.log.info("endpoint API stopped");
   }
 
@@ -213,20 +226,20 @@ export class EndpointPlugin {
     this.warnOrphans();
   }
 
-  private async handle(req: {
-    type: string;
-    body: Readonly<Record<string, unknown>>;
-  }): Promise<Handled> {
+  private async handle(
+    req: { type: string; body: Readonly<Record<string, unknown>> },
+    peer: Peer,
+  ): Promise<Handled> {
     const { type, body } = req;
     if (type === "HEARTBEAT") {
       return { reply: { type, rc: "SUCCESS", message: "" } };
     }
     if (type !== "RESYNCSTATE") {
-      this.log.warn({ type }, "unknown request type");
+      peer.warn({ type }, "unknown request type");
       return { reply: invalidReply(type, `unknown request type ${JSON.stringify(type)}`) };
     }
     const invalid = (message: string): Handled => {
-      this.log.warn({ type, problem: message }, "invalid RESYNCSTATE");
+      peer.warn({ type, problem: message }, "invalid RESYNCSTATE");
       return { reply: { type, rc: "INVALID", message, endpoint_count: 0 } };
     };
     const resyncId = body["resync_id"];
@@ -255,7 +268,7 @@ export class EndpointPlugin {
     const felix = resolveHost(state, hostname);
     const conn = felix ? this.connections.get(felix.host.toLowerCase()) : undefined;
     if (!felix || !conn) {
-      this.log.warn({ hostname, resyncId }, "resync from a host not in the data: 0 endpoints");
+      peer.warn({ hostname, resyncId }, "resync from a host not in the data: 0 endpoints");
       return {
         reply: {
           type,
@@ -270,7 +283,7 @@ export class EndpointPlugin {
         ? conn.snapshot()
         : [...endpointsForHost(state, felix.host).entries()];
     if (!conn.acceptsResync) {
-      this.log.warn(
+      peer.warn(
         { hostname, resyncId },
         "resync declined: the resyncs already promised to this host are still being sent",
       );

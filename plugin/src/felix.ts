@@ -16,17 +16,12 @@
  */
 import type { Logger } from "pino";
 import { Request } from "zeromq";
-import { sameView, type EndpointView } from "./state.js";
-import {
-  endpointCreated,
-  endpointDestroyed,
-  endpointUpdated,
-  heartbeat,
-  parseIncoming,
-  preview,
-  type FelixRequest,
-} from "./protocol.js";
+import { FelixLedger, type Outcome } from "./felix-ledger.js";
+import type { EndpointView } from "./state.js";
+import { parseIncoming, preview, type FelixRequest } from "./protocol.js";
 import { tcp } from "./zmq.js";
+
+export type { Outcome } from "./felix-ledger.js";
 
 /** Largest reply accepted from Felix (64 KiB); its replies are a few hundred bytes. */
 export const MAX_REPLY_BYTES = 65_536;
@@ -46,57 +41,15 @@ export interface FelixConnectionOptions {
   readonly maxPendingResyncs?: number;
 }
 
-export type Outcome =
-  { kind: "reply"; type: unknown; rc: string; message: string } | { kind: "timeout" };
-
-interface PendingResync {
-  readonly id: string;
-  notBefore: number;
-  readonly snapshot: Array<[string, EndpointView]>;
-  /** Make the snapshot the desired state once sent (resync-only mode). */
-  readonly adopt: boolean;
-  readonly refused: Set<string>;
-  next: number;
-  failures: number;
-}
-
-interface Backoff {
-  failures: number;
-  notBefore: number;
-}
-
-type Action =
-  | { kind: "resync"; id: string; view: EndpointView; req: FelixRequest }
-  | { kind: "create" | "update"; id: string; view: EndpointView; req: FelixRequest }
-  | { kind: "destroy"; id: string; req: FelixRequest }
-  | { kind: "heartbeat"; probe: boolean; req: FelixRequest };
-
 export class FelixConnection {
   readonly host: string;
   readonly ip: string;
   private readonly port: number;
   private readonly timeoutMs: number;
   private readonly heartbeatMs: number;
-  private readonly retryBaseMs: number;
-  private readonly retryMaxMs: number;
-  private readonly maxPendingResyncs: number;
   private readonly log: Logger;
+  private readonly ledger: FelixLedger;
   private socket: Request;
-  /** What Felix has acknowledged (SUCCESS). */
-  private readonly told = new Map<string, EndpointView>();
-  /** Endpoints to (re)send as ENDPOINTCREATED whatever `told` says (after a timeout). */
-  private readonly resend = new Set<string>();
-  /** Creates that Felix refused (INVALID): not known to it, not retried until they change. */
-  private readonly refused = new Map<string, EndpointView>();
-  /** Endpoints whose last request failed: not sent again before `notBefore`. */
-  private readonly retry = new Map<string, Backoff>();
-  /** Destroys whose last attempt timed out. */
-  private readonly destroyTimedOut = new Set<string>();
-  private desired = new Map<string, EndpointView>();
-  /** Promised resyncs, oldest first; the first one is being sent. */
-  private readonly resyncs: PendingResync[] = [];
-  /** The socket is fresh after a timeout: probe with a HEARTBEAT before anything else. */
-  private probe: Backoff | null = null;
   /** Felix answered something on the current socket. */
   private answeredOnSocket = false;
   private lastSend = 0;
@@ -113,10 +66,13 @@ export class FelixConnection {
     this.port = opts.port;
     this.timeoutMs = opts.timeoutMs;
     this.heartbeatMs = opts.heartbeatIntervalMs;
-    this.retryBaseMs = opts.retryBaseMs ?? 250;
-    this.retryMaxMs = opts.retryMaxMs ?? 10_000;
-    this.maxPendingResyncs = opts.maxPendingResyncs ?? 2;
     this.log = opts.logger.child({ felix: opts.host, felixIp: opts.ip });
+    this.ledger = new FelixLedger({
+      log: this.log,
+      retryBaseMs: opts.retryBaseMs ?? 250,
+      retryMaxMs: opts.retryMaxMs ?? 10_000,
+      maxPendingResyncs: opts.maxPendingResyncs ?? 2,
+    });
     this.socket = this.newSocket();
     this.loop = this.run();
   }
@@ -138,37 +94,31 @@ export class FelixConnection {
     return s;
   }
 
-  private backoff(prev: Backoff | undefined, now: number): Backoff {
-    const failures = (prev?.failures ?? 0) + 1;
-    const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (failures - 1));
-    return { failures, notBefore: now + delay };
-  }
-
   /** Sets the endpoints this host should have; the worker sends the difference. */
   setDesired(desired: Map<string, EndpointView>): void {
-    this.desired = desired;
+    this.ledger.setDesired(desired);
     this.kick();
   }
 
   /** Sets what one endpoint of this host should be. */
   setDesiredOne(id: string, view: EndpointView): void {
-    this.desired.set(id, view);
+    this.ledger.setDesiredOne(id, view);
     this.kick();
   }
 
   /** This host should no longer have the endpoint. */
   deleteDesired(id: string): void {
-    if (this.desired.delete(id)) this.kick();
+    if (this.ledger.deleteDesired(id)) this.kick();
   }
 
   /** Endpoints the plugin would announce in a resync now. */
   snapshot(): Array<[string, EndpointView]> {
-    return [...this.desired.entries()];
+    return this.ledger.snapshot();
   }
 
   /** Whether a new resync can be promised now (fewer than the limit are unfinished). */
   get acceptsResync(): boolean {
-    return this.resyncs.length < this.maxPendingResyncs;
+    return this.ledger.acceptsResync;
   }
 
   /**
@@ -183,44 +133,13 @@ export class FelixConnection {
     delayMs: number,
     adopt = false,
   ): void {
-    const r: PendingResync = {
-      id,
-      notBefore: Date.now() + delayMs,
-      snapshot,
-      adopt,
-      refused: new Set(),
-      next: 0,
-      failures: 0,
-    };
-    if (this.resyncs.length > 0) {
-      this.log.info(
-        { resyncId: id, behind: this.resyncs.map((x) => x.id) },
-        "resync queued behind an unfinished one",
-      );
-    }
-    this.resyncs.push(r);
-    if (snapshot.length === 0 && this.resyncs.length === 1) this.finishResync();
+    this.ledger.startResync(id, snapshot, delayMs, adopt);
     this.kick();
   }
 
-  private finishResync(): void {
-    const r = this.resyncs.shift();
-    if (!r) return;
-    // Felix now knows exactly the snapshot: it drops whatever the resync did not mention.
-    this.told.clear();
-    this.refused.clear();
-    for (const [id, view] of r.snapshot) {
-      if (r.refused.has(id)) this.refused.set(id, view);
-      else this.told.set(id, view);
-    }
-    if (r.adopt) this.desired = new Map(r.snapshot);
-    this.resend.clear();
-    this.retry.clear();
-    this.destroyTimedOut.clear();
-    this.log.info({ resyncId: r.id, endpoints: r.snapshot.length }, "resync sent");
-    // A queued resync with nothing to send is done as soon as it is reached.
-    const following = this.resyncs[0];
-    if (following && following.snapshot.length === 0) this.finishResync();
+  /** True when Felix has been told everything (for tests and the bench). */
+  get settled(): boolean {
+    return this.ledger.settled;
   }
 
   private kick(): void {
@@ -229,56 +148,10 @@ export class FelixConnection {
     w?.();
   }
 
-  private nextAction(now: number): Action | { kind: "wait"; untilMs: number } {
-    const heartbeatDue = this.lastSend + this.heartbeatMs;
-    if (this.probe) {
-      if (now >= this.probe.notBefore) return { kind: "heartbeat", probe: true, req: heartbeat() };
-      return { kind: "wait", untilMs: this.probe.notBefore };
-    }
-    let until = heartbeatDue;
-    const r = this.resyncs[0];
-    if (r) {
-      const entry = r.snapshot[r.next];
-      if (entry && now >= r.notBefore) {
-        return {
-          kind: "resync",
-          id: entry[0],
-          view: entry[1],
-          req: endpointCreated(entry[0], entry[1], r.id),
-        };
-      }
-      until = Math.min(until, r.notBefore);
-    }
-    const due = (id: string): boolean => {
-      const b = this.retry.get(id);
-      if (!b || now >= b.notBefore) return true;
-      until = Math.min(until, b.notBefore);
-      return false;
-    };
-    for (const id of this.told.keys()) {
-      if (!this.desired.has(id) && due(id)) {
-        return { kind: "destroy", id, req: endpointDestroyed(id) };
-      }
-    }
-    for (const [id, view] of this.desired) {
-      const known = this.told.get(id);
-      const refused = this.refused.get(id);
-      if (known === undefined && refused !== undefined && sameView(refused, view)) continue;
-      const owed = known === undefined || this.resend.has(id) || !sameView(known, view);
-      if (!owed || !due(id)) continue;
-      if (known === undefined || this.resend.has(id)) {
-        return { kind: "create", id, view, req: endpointCreated(id, view, null) };
-      }
-      return { kind: "update", id, view, req: endpointUpdated(id, view) };
-    }
-    if (now >= heartbeatDue) return { kind: "heartbeat", probe: false, req: heartbeat() };
-    return { kind: "wait", untilMs: until };
-  }
-
   private async run(): Promise<void> {
     this.lastSend = Date.now();
     while (!this.closed) {
-      const action = this.nextAction(Date.now());
+      const action = this.ledger.nextAction(Date.now(), this.lastSend + this.heartbeatMs);
       if (action.kind === "wait") {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -292,7 +165,7 @@ export class FelixConnection {
       const answeredBefore = this.answeredOnSocket;
       const outcome = await this.exchange(action.req);
       if (this.closed || outcome === "closed") return;
-      this.apply(action, outcome, answeredBefore);
+      this.ledger.apply(action, outcome, answeredBefore);
     }
   }
 
@@ -328,118 +201,6 @@ export class FelixConnection {
       this.socket = this.newSocket();
       return { kind: "timeout" };
     }
-  }
-
-  private apply(action: Action, outcome: Outcome, answeredBefore: boolean): void {
-    const now = Date.now();
-    if (outcome.kind === "timeout") {
-      this.probe = this.backoff(this.probe ?? undefined, now);
-      for (const id of this.desired.keys()) this.resend.add(id);
-      if (action.kind === "destroy") {
-        if (answeredBefore && this.destroyTimedOut.has(action.id)) {
-          // Timed out before, and now again right after Felix answered on a fresh socket:
-          // Felix is alive and silent only because it does not know the endpoint (Felix
-          // <= 0.12 never answers such a destroy).
-          this.log.warn(
-            { id: action.id },
-            "felix does not know the endpoint it was asked to destroy",
-          );
-          this.told.delete(action.id);
-          this.destroyTimedOut.delete(action.id);
-        } else {
-          this.destroyTimedOut.add(action.id);
-        }
-      }
-      const r = this.resyncs[0];
-      if (action.kind === "resync" && r) r.failures++;
-      return;
-    }
-    const { rc, message } = outcome;
-    const acked = outcome.type === action.req.type && rc === "SUCCESS";
-    const answered = outcome.type === action.req.type && (rc === "INVALID" || rc === "NOTEXIST");
-    if (action.kind === "heartbeat") {
-      if (!acked) this.log.warn({ rc, message }, "heartbeat not acknowledged by felix");
-      if (action.probe) {
-        this.probe = null;
-        this.log.info("felix answers again");
-      }
-      return;
-    }
-    if (!acked && !answered) {
-      // Not an acknowledgement: the same endpoint is owed again after a backoff.
-      this.log.warn(
-        { rc, message, id: action.id, type: action.req.type },
-        "felix did not acknowledge; will send again",
-      );
-      if (action.kind === "resync") {
-        const r = this.resyncs[0];
-        if (r) {
-          const b = this.backoff({ failures: r.failures, notBefore: 0 }, now);
-          r.failures = b.failures;
-          r.notBefore = b.notBefore;
-        }
-      } else {
-        this.retry.set(action.id, this.backoff(this.retry.get(action.id), now));
-      }
-      return;
-    }
-    if (action.kind !== "resync") {
-      this.retry.delete(action.id);
-      this.destroyTimedOut.delete(action.id);
-    }
-    switch (action.kind) {
-      case "resync": {
-        const r = this.resyncs[0];
-        if (!r) return;
-        // Felix counts every create of its resync, acknowledged or refused.
-        if (!acked) {
-          this.log.warn({ rc, message, id: action.id }, "felix refused a resync create");
-          r.refused.add(action.id);
-        }
-        r.failures = 0;
-        r.next++;
-        if (r.next >= r.snapshot.length) this.finishResync();
-        return;
-      }
-      case "destroy":
-        // SUCCESS, or NOTEXIST from a Felix that answers it: either way Felix does not have it.
-        if (acked) this.log.info({ id: action.id }, "endpoint destroyed on felix");
-        else this.log.warn({ rc, message, id: action.id }, "destroy answered without SUCCESS");
-        this.told.delete(action.id);
-        return;
-      case "update":
-      case "create":
-        if (rc === "NOTEXIST") {
-          this.log.warn({ id: action.id }, "felix does not know the endpoint; creating it");
-          this.told.delete(action.id);
-          this.resend.add(action.id);
-          return;
-        }
-        this.resend.delete(action.id);
-        if (!acked) {
-          this.log.error({ rc, message, id: action.id }, `felix refused ${action.req.type}`);
-          // Felix does not have it: never destroy it, and do not retry the same content.
-          this.refused.set(action.id, action.view);
-          this.told.delete(action.id);
-          return;
-        }
-        this.log.info({ id: action.id, type: action.req.type }, "endpoint sent to felix");
-        this.refused.delete(action.id);
-        this.told.set(action.id, action.view);
-        return;
-    }
-  }
-
-  /** True when Felix has been told everything (for tests and the bench). */
-  get settled(): boolean {
-    if (this.resyncs.length > 0 || this.probe) return false;
-    if (this.resend.size > 0 || this.retry.size > 0) return false;
-    for (const id of this.told.keys()) if (!this.desired.has(id)) return false;
-    for (const [id, view] of this.desired) {
-      const t = this.told.get(id) ?? this.refused.get(id);
-      if (!t || !sameView(t, view)) return false;
-    }
-    return true;
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { Publisher, Router } from "zeromq";
 import { danglingRules, planGroups, type GroupStep, type SentGroup } from "./groups.js";
+import { PeerWarnings, type WarnLimits } from "./peer-warnings.js";
 import { groupsOf, type Group, type State } from "./state.js";
 import {
   groupUpdate,
@@ -23,6 +24,7 @@ import {
   serveRouter,
   tcp,
   type Handled,
+  type Peer,
 } from "./zmq.js";
 
 export interface NetworkPluginOptions extends DataStoreTuning {
@@ -40,6 +42,8 @@ export interface NetworkPluginOptions extends DataStoreTuning {
    * in between share one publication at its end (default 1000 ms).
    */
   readonly getGroupsIntervalMs?: number;
+  /** Rate limits of the warnings a peer can cause (default WARN_LIMITS). */
+  readonly peerWarnings?: Partial<WarnLimits>;
 }
 
 export class NetworkPlugin {
@@ -59,6 +63,7 @@ export class NetworkPlugin {
   private fullPublishTimer: NodeJS.Timeout | null = null;
   private warnedDangling = "";
   private stopping = false;
+  private readonly warnings: PeerWarnings;
 
   constructor(opts: NetworkPluginOptions) {
     this.opts = opts;
@@ -66,6 +71,7 @@ export class NetworkPlugin {
       opts.logger.bindings()["role"] === "network"
         ? opts.logger
         : opts.logger.child({ role: "network" });
+    this.warnings = new PeerWarnings(this.log, opts.peerWarnings);
     this.store = new DataStore({
       dir: opts.dataDir,
       logger: this.log,
@@ -97,7 +103,13 @@ export class NetworkPlugin {
     this.router = router;
     await this.store.start();
     this.onState(this.store.state);
-    this.serving = serveRouter(router, (req) => this.handle(req), this.log);
+    this.serving = serveRouter(
+      router,
+      (req, peer) => this.handle(req, peer),
+      this.log,
+      undefined,
+      this.warnings,
+    );
     const every = this.opts.republishIntervalMs ?? 30_000;
     this.republishTimer = setInterval(() => this.publishAll("periodic"), every);
     this.log.info(this.endpoints, "network API listening");
@@ -127,10 +139,11 @@ export class NetworkPlugin {
     this.router?.close();
     await this.serving;
     this.pub?.close();
+    this.warnings.stop();
     this.log.info("network API stopped");
   }
 
-  private handle(req: { type: string }): Handled {
+  private handle(req: { type: string }, peer: Peer): Handled {
     if (req.type === "GETGROUPS") {
       return {
         reply: { type: "GETGROUPS", rc: "SUCCESS", message: "" },
@@ -139,7 +152,7 @@ export class NetworkPlugin {
     }
     if (req.type === "HEARTBEAT")
       return { reply: { type: "HEARTBEAT", rc: "SUCCESS", message: "" } };
-    this.log.warn({ type: req.type }, "unknown request type");
+    peer.warn({ type: req.type }, "unknown request type");
     return { reply: invalidReply(req.type, `unknown request type ${JSON.stringify(req.type)}`) };
   }
 

@@ -1,5 +1,6 @@
 /** Command-line options of `plugin <endpoint|network>`, validated with clear errors. */
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
+import { LOG_FILE_BYTES, LOG_FILES_KEPT } from "./log.js";
 import { isIPv4 } from "./parse.js";
 
 export type Role = "endpoint" | "network";
@@ -18,6 +19,8 @@ export interface CliOptions {
   readonly heartbeatIntervalMs: number;
   readonly republishIntervalMs: number;
   readonly logLevel: string;
+  readonly logFileBytes: number;
+  readonly logFiles: number;
 }
 
 function integer(name: string, min: number, max: number) {
@@ -90,6 +93,18 @@ export function buildCommand(): Command {
       new Option("--log-level <level>", "log level")
         .choices(["fatal", "error", "warn", "info", "debug", "trace"])
         .default("info"),
+    )
+    .option(
+      "--log-file-bytes <bytes>",
+      "rotate plugin-<role>.log at this size",
+      integer("--log-file-bytes", 4096, 1024 ** 3),
+      LOG_FILE_BYTES,
+    )
+    .option(
+      "--log-files <n>",
+      "rotated log files kept (plugin-<role>.log.1 ...)",
+      integer("--log-files", 1, 100),
+      LOG_FILES_KEPT,
     );
 }
 
@@ -106,6 +121,8 @@ interface RawOptions {
   heartbeatIntervalMs: number;
   republishIntervalMs: number;
   logLevel: string;
+  logFileBytes: number;
+  logFiles: number;
 }
 
 /** Parses `argv` (without node and script). Throws a CommanderError on bad input. */

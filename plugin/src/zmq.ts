@@ -1,6 +1,7 @@
 /** Small helpers around zeromq.js v6 sockets. */
 import type { Logger } from "pino";
 import type { Router, Writable } from "zeromq";
+import { PeerWarnings, peerName } from "./peer-warnings.js";
 import { invalidReply, parseIncoming, type Incoming } from "./protocol.js";
 
 export type Frames = Array<Buffer | string>;
@@ -47,18 +48,26 @@ export interface Handled {
   readonly after?: () => void;
 }
 
-export type Handler = (req: Incoming & { ok: true }) => Handled | Promise<Handled>;
+/** The peer a request came from: its name, and its warnings (rate-limited). */
+export interface Peer {
+  readonly name: string;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export type Handler = (req: Incoming & { ok: true }, peer: Peer) => Handled | Promise<Handled>;
 
 /**
  * Serves REQ clients on a ROUTER socket until it is closed. Frames are
  * `[identity, ..., empty, json]`; replies reuse the envelope. Garbage gets an INVALID reply
- * carrying the request's `type` when it had one.
+ * carrying the request's `type` when it had one. What a peer causes is warned about through
+ * `warnings` (rate-limited per peer).
  */
 export async function serveRouter(
   router: Router,
   handler: Handler,
   log: Logger,
   queue: SendQueue = new SendQueue(router, log),
+  warnings: PeerWarnings = new PeerWarnings(log),
 ): Promise<void> {
   for (;;) {
     let frames: Buffer[];
@@ -73,6 +82,8 @@ export async function serveRouter(
     const split = empty > 0 ? empty + 1 : 1;
     const envelope = frames.slice(0, split);
     const body = frames.slice(split);
+    const name = peerName(frames[0] ?? Buffer.alloc(0));
+    const peer: Peer = { name, warn: (fields, message) => warnings.warn(name, fields, message) };
     let handled: Handled;
     if (body.length !== 1) {
       handled = {
@@ -81,11 +92,11 @@ export async function serveRouter(
     } else {
       const req = parseIncoming(body[0]);
       if (!req.ok) {
-        log.warn({ message: req.message }, "invalid request");
+        peer.warn({ message: req.message }, "invalid request");
         handled = { reply: invalidReply(req.type, req.message) };
       } else {
         try {
-          handled = await handler(req);
+          handled = await handler(req, peer);
         } catch (err) {
           log.error({ type: req.type, err: (err as Error).message }, "request handler failed");
           handled = { reply: invalidReply(req.type, `internal error: ${(err as Error).message}`) };

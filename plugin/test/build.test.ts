@@ -123,7 +123,10 @@ test("the Dockerfile builds from the repository root and runs plugin/dist/cli.js
   assert.equal(tsconfig.compilerOptions.outDir, "dist");
   assert.match(dockerfile, /^COPY --from=build \/app\/plugin\/dist plugin\/dist$/m);
   assert.equal(pkg.bin["plugin"], "dist/cli.js");
-  assert.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/plugin\/dist\/cli\.js"\]$/m);
+  assert.match(
+    dockerfile,
+    /^ENTRYPOINT \["node", "--disable-sigusr1", "\/app\/plugin\/dist\/cli\.js"\]$/m,
+  );
   // The typescript pinned in the image is the one the tests compiled with.
   const ts = JSON.parse(
     await readFile(join(ROOT, "node_modules/typescript/package.json"), "utf8"),

@@ -203,6 +203,8 @@ test("bad options are rejected with the option and the value named", () => {
     heartbeatIntervalMs: 10000,
     republishIntervalMs: 30000,
     logLevel: "info",
+    logFileBytes: 10 * 1024 * 1024,
+    logFiles: 4,
   });
 });
 
