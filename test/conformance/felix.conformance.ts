@@ -11,16 +11,16 @@ import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { CalicoConfig } from "../components/config.js";
-import { applyPolicy } from "../lab/apply.js";
-import { labCheck } from "../lab/check.js";
-import type { LabOptions } from "../lab/context.js";
-import { docker } from "../lab/docker.js";
-import { runIn } from "../lab/exec.js";
-import { labDockerHost, labDown, labUp, restartLabPlugin } from "../lab/lab.js";
-import type { LabPlan } from "../lab/plan.js";
-import { labLogDir, systemContainerName } from "../lab/stages/felix.js";
-import { StateDir } from "../lab/state.js";
+import type { CalicoConfig } from "../../components/config.js";
+import { applyPolicy } from "../../lab/apply.js";
+import { labCheck } from "../../lab/check.js";
+import type { LabOptions } from "../../lab/context.js";
+import { docker } from "../../lab/docker.js";
+import { runIn } from "../../lab/exec.js";
+import { labDockerHost, labDown, labUp, restartLabPlugin } from "../../lab/lab.js";
+import type { LabPlan } from "../../lab/plan.js";
+import { labLogDir, systemContainerName } from "../../lab/stages/felix.js";
+import { StateDir } from "../../lab/state.js";
 import {
   addTaps,
   chainRules,
@@ -38,8 +38,8 @@ import {
   within,
   writeEndpointFile,
   type Synthetic,
-} from "./helpers/felix-peers.js";
-import { LAB_SKIP, leftovers, NOTHING, stackWith, systemSnapshot } from "./helpers/lab.js";
+} from "../helpers/felix-peers.js";
+import { LAB_SKIP, leftovers, NOTHING, stackWith, systemSnapshot } from "../helpers/lab.js";
 
 /** Each wait's bound: the machine is shared and loaded. */
 const WAIT = 60_000;
