@@ -50,8 +50,6 @@ export interface EndpointPluginOptions extends DataStoreTuning {
   readonly retryBaseMs?: number;
   /** Longest retry delay (default 10000 ms). */
   readonly retryMaxMs?: number;
-  /** Promised resyncs per host that may be unfinished at once (default 2); more are declined. */
-  readonly maxPendingResyncs?: number;
   /**
    * "push" (default): watch the data and push changes at once. "resync-only": read the
    * data only when a Felix resyncs (how the seed's plugin behaved; used by the bench).
@@ -178,9 +176,6 @@ export class EndpointPlugin {
           logger: this.log,
           ...(this.opts.retryBaseMs === undefined ? {} : { retryBaseMs: this.opts.retryBaseMs }),
           ...(this.opts.retryMaxMs === undefined ? {} : { retryMaxMs: this.opts.retryMaxMs }),
-          ...(this.opts.maxPendingResyncs === undefined
-            ? {}
-            : { maxPendingResyncs: this.opts.maxPendingResyncs }),
         });
         this.connections.set(key, conn);
         this.log.info({ felix: f.host, ip: f.ip }, "felix host added");
@@ -282,22 +277,9 @@ export class EndpointPlugin {
       (this.opts.mode ?? "push") === "push"
         ? conn.snapshot()
         : [...endpointsForHost(state, felix.host).entries()];
-    if (!conn.acceptsResync) {
-      peer.warn(
-        { hostname, resyncId },
-        "resync declined: the resyncs already promised to this host are still being sent",
-      );
-      // Felix abandons a resync answered without SUCCESS, keeps its endpoints and tries
-      // again later; a promise it would wait for in vain is never made.
-      return {
-        reply: {
-          type,
-          rc: "INVALID",
-          message: `busy: earlier resyncs of host ${hostname} are still being sent; resync again later`,
-          endpoint_count: 0,
-        },
-      };
-    }
+    // Felix counts only creates with its newest resync id: an unfinished older resync of this
+    // host stops now, before the reply, so none of its creates follows the reply.
+    conn.supersedeResync(resyncId);
     this.log.info({ hostname, resyncId, endpoints: snapshot.length }, "resync requested");
     return {
       reply: { type, rc: "SUCCESS", message: "", endpoint_count: snapshot.length },

@@ -33,7 +33,7 @@ interface Backoff {
 }
 
 export type Action =
-  | { kind: "resync"; id: string; view: EndpointView; req: FelixRequest }
+  | { kind: "resync"; resyncId: string; id: string; view: EndpointView; req: FelixRequest }
   | { kind: "create" | "update"; id: string; view: EndpointView; req: FelixRequest }
   | { kind: "destroy"; id: string; req: FelixRequest }
   | { kind: "heartbeat"; probe: boolean; req: FelixRequest };
@@ -42,7 +42,6 @@ export interface FelixLedgerOptions {
   readonly log: Logger;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
-  readonly maxPendingResyncs: number;
 }
 
 export class FelixLedger {
@@ -58,8 +57,8 @@ export class FelixLedger {
   /** Destroys whose last attempt timed out. */
   private readonly destroyTimedOut = new Set<string>();
   private desired = new Map<string, EndpointView>();
-  /** Promised resyncs, oldest first; the first one is being sent. */
-  private readonly resyncs: PendingResync[] = [];
+  /** The promised resync being sent: only the newest one (Felix ignores older ids). */
+  private resync: PendingResync | null = null;
   /** The socket is fresh after a timeout: probe with a HEARTBEAT before anything else. */
   private probe: Backoff | null = null;
 
@@ -93,16 +92,25 @@ export class FelixLedger {
     return [...this.desired.entries()];
   }
 
-  /** Whether a new resync can be promised now (fewer than the limit are unfinished). */
-  get acceptsResync(): boolean {
-    return this.resyncs.length < this.opts.maxPendingResyncs;
+  /**
+   * Drops the unfinished resync, if any, because Felix asked for a newer one (`byId`): Felix
+   * only counts creates carrying its newest resync id (it logs the others as "invalid
+   * resync"), so the old one's remaining creates are never sent.
+   */
+  supersedeResync(byId: string): void {
+    const r = this.resync;
+    if (!r || r.id === byId) return;
+    this.resync = null;
+    this.log.info(
+      { resyncId: r.id, by: byId, dropped: r.snapshot.length - r.next },
+      "unfinished resync superseded by a newer one",
+    );
   }
 
   /**
    * Schedules the creates of a resync (already answered with `snapshot.length`) to start
-   * after `delayMs`, behind any resync promised earlier: every promised resync is kept.
-   * With `adopt`, the snapshot becomes the desired state once sent (the data is only read
-   * at resyncs).
+   * after `delayMs`, in place of any unfinished one. With `adopt`, the snapshot becomes the
+   * desired state once sent (the data is only read at resyncs).
    */
   startResync(
     id: string,
@@ -119,19 +127,15 @@ export class FelixLedger {
       next: 0,
       failures: 0,
     };
-    if (this.resyncs.length > 0) {
-      this.log.info(
-        { resyncId: id, behind: this.resyncs.map((x) => x.id) },
-        "resync queued behind an unfinished one",
-      );
-    }
-    this.resyncs.push(r);
-    if (snapshot.length === 0 && this.resyncs.length === 1) this.finishResync();
+    this.supersedeResync(id);
+    this.resync = r;
+    if (snapshot.length === 0) this.finishResync();
   }
 
   private finishResync(): void {
-    const r = this.resyncs.shift();
+    const r = this.resync;
     if (!r) return;
+    this.resync = null;
     // Felix now knows exactly the snapshot: it drops whatever the resync did not mention.
     this.told.clear();
     this.refused.clear();
@@ -144,9 +148,6 @@ export class FelixLedger {
     this.retry.clear();
     this.destroyTimedOut.clear();
     this.log.info({ resyncId: r.id, endpoints: r.snapshot.length }, "resync sent");
-    // A queued resync with nothing to send is done as soon as it is reached.
-    const following = this.resyncs[0];
-    if (following && following.snapshot.length === 0) this.finishResync();
   }
 
   /** The next request to send, or how long to wait; a heartbeat is due at `heartbeatDue`. */
@@ -156,12 +157,13 @@ export class FelixLedger {
       return { kind: "wait", untilMs: this.probe.notBefore };
     }
     let until = heartbeatDue;
-    const r = this.resyncs[0];
+    const r = this.resync;
     if (r) {
       const entry = r.snapshot[r.next];
       if (entry && now >= r.notBefore) {
         return {
           kind: "resync",
+          resyncId: r.id,
           id: entry[0],
           view: entry[1],
           req: endpointCreated(entry[0], entry[1], r.id),
@@ -224,8 +226,8 @@ export class FelixLedger {
         this.destroyTimedOut.add(action.id);
       }
     }
-    const r = this.resyncs[0];
-    if (action.kind === "resync" && r) r.failures++;
+    const r = this.currentResync(action);
+    if (r) r.failures++;
   }
 
   /** A reply: acknowledged, answered (INVALID, NOTEXIST) or not an acknowledgement. */
@@ -248,7 +250,7 @@ export class FelixLedger {
         "felix did not acknowledge; will send again",
       );
       if (action.kind === "resync") {
-        const r = this.resyncs[0];
+        const r = this.currentResync(action);
         if (r) {
           const b = this.backoff({ failures: r.failures, notBefore: 0 }, now);
           r.failures = b.failures;
@@ -265,7 +267,8 @@ export class FelixLedger {
     }
     switch (action.kind) {
       case "resync": {
-        const r = this.resyncs[0];
+        // The outcome of a create of a superseded resync means nothing any more.
+        const r = this.currentResync(action);
         if (!r) return;
         // Felix counts every create of its resync, acknowledged or refused.
         if (!acked) {
@@ -306,9 +309,15 @@ export class FelixLedger {
     }
   }
 
+  /** The resync `action` belongs to, if it is still the one being sent. */
+  private currentResync(action: Action): PendingResync | null {
+    const r = this.resync;
+    return action.kind === "resync" && r?.id === action.resyncId ? r : null;
+  }
+
   /** True when Felix has been told everything (for tests and the bench). */
   get settled(): boolean {
-    if (this.resyncs.length > 0 || this.probe) return false;
+    if (this.resync || this.probe) return false;
     if (this.resend.size > 0 || this.retry.size > 0) return false;
     for (const id of this.told.keys()) if (!this.desired.has(id)) return false;
     for (const [id, view] of this.desired) {

@@ -2,7 +2,8 @@
  * One Felix host, seen from the plugin: a REQ socket to `<felix ip>:9902`, driven by a
  * single worker so that requests are strictly lockstep. The worker reconciles what Felix
  * has acknowledged with what the data says (destroys, creates, updates), sends the creates
- * of every promised resync, and heartbeats when idle.
+ * of the newest promised resync (a newer RESYNCSTATE supersedes an unfinished one), and
+ * heartbeats when idle.
  *
  * Delivery is at least once: only a reply of the request's own type with rc SUCCESS counts.
  * Anything else (garbage, another type, an unknown rc) leaves the endpoint owed and it is
@@ -37,8 +38,6 @@ export interface FelixConnectionOptions {
   readonly retryBaseMs?: number;
   /** Longest retry delay (default 10000 ms). */
   readonly retryMaxMs?: number;
-  /** Promised resyncs that may be unfinished at once; more are declined (default 2). */
-  readonly maxPendingResyncs?: number;
 }
 
 export class FelixConnection {
@@ -71,7 +70,6 @@ export class FelixConnection {
       log: this.log,
       retryBaseMs: opts.retryBaseMs ?? 250,
       retryMaxMs: opts.retryMaxMs ?? 10_000,
-      maxPendingResyncs: opts.maxPendingResyncs ?? 2,
     });
     this.socket = this.newSocket();
     this.loop = this.run();
@@ -116,16 +114,18 @@ export class FelixConnection {
     return this.ledger.snapshot();
   }
 
-  /** Whether a new resync can be promised now (fewer than the limit are unfinished). */
-  get acceptsResync(): boolean {
-    return this.ledger.acceptsResync;
+  /**
+   * Felix asked for a newer resync (`byId`): the unfinished one's remaining creates are
+   * dropped at once, never sent with its stale id.
+   */
+  supersedeResync(byId: string): void {
+    this.ledger.supersedeResync(byId);
   }
 
   /**
    * Schedules the creates of a resync (already answered with `snapshot.length`) to start
-   * after `delayMs`, behind any resync promised earlier: every promised resync is kept.
-   * With `adopt`, the snapshot becomes the desired state once sent (the data is only read
-   * at resyncs).
+   * after `delayMs`, in place of any unfinished one. With `adopt`, the snapshot becomes the
+   * desired state once sent (the data is only read at resyncs).
    */
   startResync(
     id: string,

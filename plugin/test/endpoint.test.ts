@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { endpointText, writeAtomic } from "./helpers.js";
+import { endpointText, until, writeAtomic } from "./helpers.js";
 import { endpointRig, ep } from "./fixture.js";
 import type { FakeFelix, Json } from "./peers.js";
 import type { EndpointSpec } from "./helpers.js";
@@ -247,4 +247,45 @@ test("a disabled endpoint is announced with state disabled", async (t) => {
   const c = await f1.received.waitFor((m) => m["type"] === "ENDPOINTCREATED");
   assert.equal(c.value["state"], "disabled");
   noViolations(f1);
+});
+
+test("a Felix restarted in the middle of a resync: its new resync supersedes the old one", async (t) => {
+  const endpoints = Array.from({ length: 12 }, (_, i) => ep(i + 1, "host1"));
+  const rig = await endpointRig(t, { basePort: 21070, hosts: [H1], endpoints });
+  const [felix] = rig.felixes;
+  const conn = rig.plugin.felixConnections.get("host1");
+  assert.ok(felix && conn);
+  await until(() => conn.settled, 5000, "start-up push done");
+
+  // Resync A: Felix takes 3 of its creates, then hangs (its process is going away).
+  const a = await felix.sendResync();
+  assertResyncReply(a.reply, endpoints.length);
+  const isA = (m: Json): boolean => m["type"] === "ENDPOINTCREATED" && m["resync_id"] === a.id;
+  await felix.received.waitForCount(isA, 3, { timeoutMs: 5000, what: "creates of A" });
+  felix.mute();
+  const generation = conn.socketGeneration;
+  await until(() => conn.socketGeneration > generation, 5000, "the plugin gives up on A's reply");
+  const sentOfA = felix.received.items.filter((i) => isA(i.value)).length;
+  assert.ok(sentOfA < endpoints.length, `A is unfinished (${sentOfA} creates sent)`);
+
+  // The new process asks for resync B from a fresh socket, then its REP answers.
+  felix.newProcess();
+  const since = felix.received.length;
+  const b = await felix.sendResync();
+  assertResyncReply(b.reply, endpoints.length);
+  await felix.unmute();
+  const isB = (m: Json): boolean => m["type"] === "ENDPOINTCREATED" && m["resync_id"] === b.id;
+  const creates = await felix.received.waitForCount(isB, endpoints.length, {
+    since,
+    timeoutMs: 10_000,
+    what: "creates of B",
+  });
+  await until(() => conn.settled, 5000, "settled after B");
+  const after = felix.received.items.slice(since).map((i) => i.value);
+  assert.deepEqual(after.filter(isA), [], "no create of A after B was asked for");
+  assert.equal(after.filter(isB).length, endpoints.length, "exactly endpoint_count creates of B");
+  assert.deepEqual(creates.map((c) => c["endpoint_id"]).sort(), endpoints.map((e) => e.id).sort());
+  assert.deepEqual([...felix.endpoints.keys()].sort(), endpoints.map((e) => e.id).sort());
+  assert.ok(rig.log.lines.some((l) => l["msg"] === "unfinished resync superseded by a newer one"));
+  noViolations(felix);
 });

@@ -436,6 +436,18 @@ export class FakeFelix {
     return { reply, id };
   }
 
+  /**
+   * Becomes a new Felix process, as after a restart: no endpoints, no resync in progress,
+   * none of the old process's resync ids (a create carrying one is a violation, as Felix
+   * logs it "with invalid resync"), and a fresh REQ socket to the plugin.
+   */
+  newProcess(): void {
+    this.forget();
+    this.resync = null;
+    this.resyncIds.clear();
+    this.newReq();
+  }
+
   /** Stops answering requests (they are still recorded). */
   mute(): void {
     this.muted = true;
