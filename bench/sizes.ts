@@ -20,7 +20,14 @@ export function benchConfig({ hosts, endpoints }: Size): CalicoConfig {
     endpoints: Array.from({ length: hosts * endpoints }, (_, i) => {
       const h = Math.floor(i / endpoints);
       const n = i % endpoints;
-      return { host: `host-${h + 1}`, ip: `192.168.${h + 1}.${n + 1}`, group: `g${n % 4}` };
+      // Named apart from the shipped stacks' endpoints (their namespace links are
+      // machine-wide names), so a bench runs beside a lab of those stacks.
+      return {
+        name: `b${h + 1}-${n + 1}`,
+        host: `host-${h + 1}`,
+        ip: `192.168.${h + 1}.${n + 1}`,
+        group: `g${n % 4}`,
+      };
     }),
   });
 }
