@@ -241,9 +241,13 @@ export function decide(
 }
 
 /** Every probe that matters for the model, with its expected outcome and deciding rule. */
-export function reachability(model: PolicyModel): Reachability {
+/**
+ * Every probe of the stack. `also`: further kinds to probe — e.g. ports that rules opened
+ * before a policy change, so that a revoked rule is proven revoked, not just left unprobed.
+ */
+export function reachability(model: PolicyModel, also: readonly ProbeKind[] = []): Reachability {
   const endpoints = model.endpoints.map(peerOf);
-  const kinds = probeKinds(model.groups);
+  const kinds = withKinds(probeKinds(model.groups), also);
   const probes = endpoints.flatMap((from) =>
     endpoints
       .filter((to) => to.name !== from.name)
@@ -263,4 +267,14 @@ export function listeners(reach: Pick<Reachability, "endpoints" | "kinds">): End
     ip: e.ip,
     listen: listen.map((l) => ({ ...l })),
   }));
+}
+
+/** `kinds` and `also` without repeats, in probeKinds' order (ICMP, then TCP and UDP by port). */
+export function withKinds(kinds: readonly ProbeKind[], also: readonly ProbeKind[]): ProbeKind[] {
+  const order = { icmp: 0, tcp: 1, udp: 2 } as const;
+  const seen = new Map<string, ProbeKind>();
+  for (const k of [...kinds, ...also]) seen.set(kindLabel(k), k);
+  return [...seen.values()].sort(
+    (a, b) => order[a.proto] - order[b.proto] || (a.port ?? 0) - (b.port ?? 0),
+  );
 }

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 
 import path from "node:path";
 import type { CalicoConfig } from "../components/config.js";
 import { buildModel, type ClusterModel } from "../components/model.js";
+import { probeKinds, withKinds } from "../components/reachability.js";
 import { renderPluginData } from "../components/render/index.js";
 import { LabError, requireState, resolveContext, type LabOptions } from "./context.js";
 
@@ -55,6 +56,7 @@ export function applyPolicy(opts: LabOptions, config: CalicoConfig): ApplyResult
     unlinkSync(path.join(dir, name));
     result.removed.push(name);
   }
+  st.formerKinds = withKinds(st.formerKinds ?? [], probeKinds(before.groups));
   st.config = config;
   state.write(st);
   return result;

@@ -234,6 +234,7 @@ async function policySection(c: CheckRun): Promise<PolicyRun> {
   const t0 = Date.now();
   const policy = await runPolicyProbes(c.plan, buildModel(c.st.config!), {
     deadlineMs: timeLeft(c),
+    ...(c.st.formerKinds !== undefined ? { also: c.st.formerKinds } : {}),
   });
   const j = policy.judgement;
   if (policy.convergedAfterMs !== undefined) {

@@ -10,7 +10,12 @@
  * the last observations are judged as they are.
  */
 import type { ClusterModel } from "../components/model.js";
-import { listeners, reachability, type Reachability } from "../components/reachability.js";
+import {
+  listeners,
+  reachability,
+  type ProbeKind,
+  type Reachability,
+} from "../components/reachability.js";
 import { sleep } from "./exec.js";
 import type { LabPlan } from "./plan.js";
 import { judgePolicy, passes, type Observation, type PolicyJudgement } from "./policy-judge.js";
@@ -60,10 +65,10 @@ async function round(
 export async function runPolicyProbes(
   plan: LabPlan,
   model: ClusterModel,
-  opts: { deadlineMs: number; concurrency?: number },
+  opts: { deadlineMs: number; concurrency?: number; also?: readonly ProbeKind[] },
 ): Promise<PolicyRun> {
   const t0 = performance.now();
-  const reach = reachability(model);
+  const reach = reachability(model, opts.also);
   const all = reach.probes.map((_, i) => i);
   const seen: Observation[] = [];
   const pids = startListeners(plan, listeners(reach));

@@ -67,6 +67,11 @@ export interface LabState {
   agents?: AgentRecord[];
   /** Real Felix and ACL Manager (their image and containers), or the routing stand-in. */
   felix?: FelixRecord;
+  /**
+   * Probe kinds the stack's rules named before a policy change (`apply`): check keeps probing
+   * them, so that a revoked rule is proven revoked.
+   */
+  formerKinds?: { proto: "icmp" | "tcp" | "udp"; port?: number }[];
   /** The plugin's processes on the controller (real Felix only). */
   plugins?: { role: "endpoint" | "network"; pid: number; startedAt: number }[];
   /** The kernel-wide neighbour table limits `up` raised (see neigh.ts), to put back. */

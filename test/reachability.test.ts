@@ -394,3 +394,20 @@ describe("reachability: Felix 0.10.2's reading of rules", () => {
     assert.equal(find(r, web1, db, "tcp/1").expected, "deny");
   });
 });
+
+describe("reachability: further kinds (ports a revoked rule opened)", () => {
+  it("probes them too, denied when no rule admits them, without repeating a kind", () => {
+    const r = reachability(devModel(), [{ proto: "tcp", port: 6000 }, { proto: "icmp" }]);
+    assert.deepEqual(
+      r.kinds.map((k) => kindLabel(k)),
+      ["icmp", "tcp/5432", "tcp/5433", "tcp/6000"],
+    );
+    const extra = r.probes.filter((p) => p.proto === "tcp" && p.port === 6000);
+    assert.ok(extra.length > 0);
+    // web <-> web admits every port (same group); nothing else admits 6000.
+    for (const p of extra) {
+      const sameWeb = p.from !== "192_168_1_2" && p.to !== "192_168_1_2";
+      assert.equal(p.expected, sameWeb ? "allow" : "deny", `${p.from} -> ${p.to}`);
+    }
+  });
+});
