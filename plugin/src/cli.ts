@@ -60,6 +60,7 @@ async function main(): Promise<void> {
           groupsPort: opts.groupsPort,
           publishPort: opts.publishPort,
           republishIntervalMs: opts.republishIntervalMs,
+          networkHeartbeatMs: opts.networkHeartbeatMs,
         });
   let stopping = false;
   const shutdown = (signal: string): void => {

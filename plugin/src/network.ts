@@ -1,10 +1,14 @@
 /**
  * The network API: answers the ACL Manager's GETGROUPS on 9903 and publishes groups on
- * 9904 (topic `groups`), with `networkheartbeat` when there are none, at every change and
- * periodically.
+ * 9904 (topic `groups`): every change at once; every group when GETGROUPS asks, when a
+ * subscriber (re)joins, and rarely as a safety net. A `networkheartbeat` every 10 s keeps
+ * the ACL Manager alive (it exits after 65 s of silence) without republishing the groups:
+ * the ACL Manager 0.10.2 answers every group update by resending every endpoint's ACLs,
+ * and Felix 0.10.2 reprograms each of them (about a second an endpoint), so a frequent
+ * full republish kept Felix busy and delayed real policy changes by seconds.
  */
 import type { Logger } from "pino";
-import { Publisher, Router } from "zeromq";
+import { Router, XPublisher } from "zeromq";
 import { danglingRules, planGroups, type GroupStep, type SentGroup } from "./groups.js";
 import { PeerWarnings, type WarnLimits } from "./peer-warnings.js";
 import { groupsOf, type Group, type State } from "./state.js";
@@ -12,11 +16,14 @@ import {
   groupUpdate,
   heartbeat,
   invalidReply,
+  NETWORK_HEARTBEAT_MS,
+  REPUBLISH_MS,
   TOPIC_GROUPS,
   TOPIC_HEARTBEAT,
   type GroupUpdate,
 } from "./protocol.js";
 import { DataStore, storeTuning, type DataStoreTuning } from "./store.js";
+import { watchSubscriptions } from "./subscriptions.js";
 import {
   bindWithRetry,
   MAX_REQUEST_BYTES,
@@ -35,8 +42,12 @@ export interface NetworkPluginOptions extends DataStoreTuning {
   readonly groupsPort?: number;
   /** PUB port (default 9904). */
   readonly publishPort?: number;
-  /** Republish every group (or a heartbeat) this often (default 30000 ms). */
+  /** Republish every group this often, as a safety net (default REPUBLISH_MS). */
   readonly republishIntervalMs?: number;
+  /** Publish a `networkheartbeat` this often (default NETWORK_HEARTBEAT_MS). */
+  readonly networkHeartbeatMs?: number;
+  /** Wait after a subscription before publishing every group for it (default 100 ms). */
+  readonly joinDelayMs?: number;
   /**
    * GETGROUPS publishes every group at once, but at most once per this interval; requests
    * in between share one publication at its end (default 1000 ms).
@@ -51,10 +62,12 @@ export class NetworkPlugin {
   private readonly log: Logger;
   private readonly store: DataStore;
   private router: Router | null = null;
-  private pub: Publisher | null = null;
+  private pub: XPublisher | null = null;
+  private watching: Promise<void> | null = null;
   private pubQueue: SendQueue | null = null;
   private serving: Promise<void> | null = null;
   private republishTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   /** The groups the ACL Manager holds, as published (those with members). */
   private known = new Map<string, SentGroup>();
   /** The groups the data says, with their full policy. */
@@ -89,7 +102,10 @@ export class NetworkPlugin {
   }
 
   async start(): Promise<void> {
-    const pub = new Publisher({ linger: 0 });
+    // XPUB: the subscriptions are read (subscriptions.ts); allSubs: a subscriber that
+    // reconnects is seen again even while another holds the same subscription.
+    const pub = new XPublisher({ linger: 0 });
+    pub.verbosity = "allSubs";
     await bindWithRetry(pub, this.endpoints.publish, this.log);
     this.pub = pub;
     this.pubQueue = new SendQueue(pub, this.log);
@@ -110,8 +126,16 @@ export class NetworkPlugin {
       undefined,
       this.warnings,
     );
-    const every = this.opts.republishIntervalMs ?? 30_000;
+    this.watching = watchSubscriptions(
+      pub,
+      TOPIC_GROUPS,
+      () => this.publishAllSoon("subscribed", this.opts.joinDelayMs ?? 100),
+      this.log,
+    );
+    const every = this.opts.republishIntervalMs ?? REPUBLISH_MS;
     this.republishTimer = setInterval(() => this.publishAll("periodic"), every);
+    const beat = this.opts.networkHeartbeatMs ?? NETWORK_HEARTBEAT_MS;
+    this.heartbeatTimer = setInterval(() => this.send(TOPIC_HEARTBEAT, heartbeat()), beat);
     this.log.info(this.endpoints, "network API listening");
   }
 
@@ -134,11 +158,13 @@ export class NetworkPlugin {
     this.stopping = true;
     this.store.stop();
     if (this.republishTimer) clearInterval(this.republishTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.fullPublishTimer) clearTimeout(this.fullPublishTimer);
-    this.republishTimer = this.fullPublishTimer = null;
+    this.republishTimer = this.heartbeatTimer = this.fullPublishTimer = null;
     this.router?.close();
     await this.serving;
     this.pub?.close();
+    await this.watching;
     this.warnings.stop();
     this.log.info("network API stopped");
   }
@@ -147,7 +173,7 @@ export class NetworkPlugin {
     if (req.type === "GETGROUPS") {
       return {
         reply: { type: "GETGROUPS", rc: "SUCCESS", message: "" },
-        after: () => this.getGroups(),
+        after: () => this.publishAllSoon("GETGROUPS", 0),
       };
     }
     if (req.type === "HEARTBEAT")
@@ -165,19 +191,23 @@ export class NetworkPlugin {
     for (const st of steps) this.send(TOPIC_GROUPS, groupUpdate(st.name, st.members, st.policy));
   }
 
-  /** GETGROUPS: everything at once, but a flood of requests shares publications. */
-  private getGroups(): void {
+  /**
+   * Every group, after `delayMs` (a subscription: the GETGROUPS the ACL Manager sends next
+   * shares it), and at most once per getGroupsIntervalMs: a flood of requests or
+   * subscriptions shares publications.
+   */
+  private publishAllSoon(why: string, delayMs: number): void {
     if (this.fullPublishTimer) return; // one is already due
     const every = this.opts.getGroupsIntervalMs ?? 1000;
-    const wait = this.lastFullPublish + every - Date.now();
+    const wait = Math.max(delayMs, this.lastFullPublish + every - Date.now());
     if (wait <= 0) {
-      this.publishAll("GETGROUPS");
+      this.publishAll(why);
       return;
     }
-    this.log.debug({ inMs: wait }, "GETGROUPS coalesced with the next publication");
+    this.log.debug({ why, inMs: wait }, "full publication coalesced with the next one");
     this.fullPublishTimer = setTimeout(() => {
       this.fullPublishTimer = null;
-      this.publishAll("GETGROUPS");
+      this.publishAll(why);
     }, wait);
   }
 

@@ -2,6 +2,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { LOG_FILE_BYTES, LOG_FILES_KEPT } from "./log.js";
 import { isIPv4 } from "./parse.js";
+import { NETWORK_HEARTBEAT_MS, REPUBLISH_MS } from "./protocol.js";
 
 export type Role = "endpoint" | "network";
 
@@ -18,6 +19,7 @@ export interface CliOptions {
   readonly felixTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly republishIntervalMs: number;
+  readonly networkHeartbeatMs: number;
   readonly logLevel: string;
   readonly logFileBytes: number;
   readonly logFiles: number;
@@ -85,9 +87,15 @@ export function buildCommand(): Command {
     )
     .option(
       "--republish-interval-ms <ms>",
-      "republish all groups (or a heartbeat) this often",
+      "republish every group this often, as a safety net (each costs Felix a reprogramming of every endpoint's ACLs)",
       positiveMs("--republish-interval-ms"),
-      30_000,
+      REPUBLISH_MS,
+    )
+    .option(
+      "--network-heartbeat-ms <ms>",
+      "publish a networkheartbeat this often (the ACL Manager exits after 65 s of silence)",
+      integer("--network-heartbeat-ms", 1, 60_000),
+      NETWORK_HEARTBEAT_MS,
     )
     .addOption(
       new Option("--log-level <level>", "log level")
@@ -120,6 +128,7 @@ interface RawOptions {
   felixTimeoutMs: number;
   heartbeatIntervalMs: number;
   republishIntervalMs: number;
+  networkHeartbeatMs: number;
   logLevel: string;
   logFileBytes: number;
   logFiles: number;

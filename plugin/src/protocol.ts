@@ -132,6 +132,15 @@ export function groupUpdate(
 export const TOPIC_GROUPS = "groups";
 export const TOPIC_HEARTBEAT = "networkheartbeat";
 
+/**
+ * Default safety-net republish of every group: 10 minutes. Rare on purpose: the ACL
+ * Manager 0.10.2 answers each group update by resending every endpoint's ACLs, and Felix
+ * reprograms each one (about a second an endpoint).
+ */
+export const REPUBLISH_MS = 600_000;
+/** Default `networkheartbeat` interval, well inside the ACL Manager's 65 s. */
+export const NETWORK_HEARTBEAT_MS = 10_000;
+
 /** A request as received: either a JSON object with a string `type`, or why it is not. */
 export type Incoming =
   | { readonly ok: true; readonly type: string; readonly body: Readonly<Record<string, unknown>> }

@@ -70,8 +70,8 @@ test("GETGROUPS: SUCCESS reply, then every group is published", async (t) => {
   noViolations(rig.acl);
 });
 
-test("no groups: a networkheartbeat is published instead, and periodically", async (t) => {
-  const rig = await networkRig(t, { basePort: 22010, plugin: { republishIntervalMs: 150 } });
+test("no groups: the networkheartbeat keeps the ACL Manager alive", async (t) => {
+  const rig = await networkRig(t, { basePort: 22010, plugin: { networkHeartbeatMs: 150 } });
   const beats = await rig.acl.received.waitForCount((p) => p.topic === "networkheartbeat", 2, {
     timeoutMs: 2000,
   });
@@ -84,11 +84,34 @@ test("no groups: a networkheartbeat is published instead, and periodically", asy
   noViolations(rig.acl);
 });
 
-test("all groups are republished periodically (PUB/SUB drops early messages)", async (t) => {
+test("with groups, heartbeats keep the ACL Manager alive and no group is republished", async (t) => {
+  // Each republished group makes the ACL Manager 0.10.2 resend every endpoint's ACLs and
+  // Felix reprogram them all: the plugin must not do that just to stay alive.
+  const rig = await networkRig(t, {
+    basePort: 22040,
+    endpoints: [ep(1, "h1", "web"), ep(2, "h1", "db")],
+    plugin: { networkHeartbeatMs: 100 },
+  });
+  await rig.acl.waitForGroup("web");
+  await rig.acl.waitForGroup("db");
+  const since = rig.acl.received.length;
+  await rig.acl.received.waitForCount((p) => p.topic === "networkheartbeat", 5, {
+    since,
+    timeoutMs: 3000,
+  });
+  const later = rig.acl.received.items.slice(since).filter((i) => i.value.topic === "groups");
+  assert.deepEqual(
+    later.map((i) => i.value.msg["group"]),
+    [],
+  );
+  noViolations(rig.acl);
+});
+
+test("all groups are republished periodically, as a safety net", async (t) => {
   const rig = await networkRig(t, {
     basePort: 22020,
     endpoints: [ep(1, "h1", "web")],
-    plugin: { republishIntervalMs: 150 },
+    plugin: { republishIntervalMs: 150, networkHeartbeatMs: 60_000 },
   });
   const updates = await rig.acl.received.waitForCount(
     (p) => p.topic === "groups" && p.msg["group"] === "web",
@@ -97,11 +120,37 @@ test("all groups are republished periodically (PUB/SUB drops early messages)", a
   );
   for (const u of updates)
     assert.deepEqual(Object.keys(u.msg["members"] as Json), [ep(1, "h1").id]);
-  assert.equal(
-    rig.acl.received.items.filter((i) => i.value.topic === "networkheartbeat").length,
-    0,
-  );
   noViolations(rig.acl);
+});
+
+test("a subscriber that joins gets every group without asking; a GETGROUPS right after shares it", async (t) => {
+  const a = ep(1, "h1", "web");
+  const c = ep(2, "h1", "db");
+  const rig = await networkRig(t, { basePort: 22050, endpoints: [a, c] });
+  await rig.acl.waitForGroup("web");
+  await new Promise((r) => setTimeout(r, 1100)); // past the coalescing window (1 s)
+  // A second ACL Manager (or the first, reconnected) joins: it asks for nothing.
+  const late = new FakeAclManager(rig.acl.opts);
+  await late.start();
+  t.after(() => late.stop());
+  const t0 = performance.now();
+  const web = await late.waitForGroup("web", undefined, { timeoutMs: 2000 });
+  assert.ok(web.at - t0 < 1000, `took ${Math.round(web.at - t0)} ms`);
+  assert.deepEqual(web.value.msg["members"], { [a.id]: [a.ip] });
+  await late.waitForGroup("db", undefined, { timeoutMs: 2000 });
+  noViolations(late);
+
+  // Joining and asking at once, as the ACL Manager does at its start: one publication.
+  await new Promise((r) => setTimeout(r, 1100)); // past the coalescing window
+  const third = new FakeAclManager(rig.acl.opts);
+  await third.start();
+  t.after(() => third.stop());
+  await third.getGroups();
+  await third.waitForGroup("web", undefined, { timeoutMs: 2000 });
+  await new Promise((r) => setTimeout(r, 1500));
+  const webs = third.received.items.filter((i) => i.value.msg["group"] === "web");
+  assert.equal(webs.length, 1, `web published ${webs.length} times to a joining ACL Manager`);
+  noViolations(third);
 });
 
 test("membership change and group deletion are published within a second", async (t) => {

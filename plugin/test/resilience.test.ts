@@ -303,15 +303,15 @@ test("endpoint plugin restarted while Felix stays up: Felix is re-told everythin
 });
 
 test("network plugin restarted while the ACL Manager stays up: groups flow again", async (t) => {
-  const rig = await networkRig(t, {
-    basePort: 23090,
-    endpoints: [ep(1, "h1", "web")],
-    plugin: { republishIntervalMs: 150 },
-  });
+  // The ACL Manager asks GETGROUPS only at its start; its SUB socket reconnects to the
+  // restarted plugin by itself, and that subscription is what brings the groups back.
+  const rig = await networkRig(t, { basePort: 23090, endpoints: [ep(1, "h1", "web")] });
   await rig.acl.waitForGroup("web");
   await rig.restartPlugin();
   const since = rig.acl.received.length;
+  const t0 = performance.now();
   await rig.acl.waitForGroup("web", undefined, { since, timeoutMs: 3000 });
+  assert.ok(performance.now() - t0 < 2000, "groups back within 2 s of the restart");
   assert.deepEqual(await rig.acl.getGroups(), { type: "GETGROUPS", rc: "SUCCESS", message: "" });
   const b = ep(2, "h1", "web");
   const s2 = rig.acl.received.length;

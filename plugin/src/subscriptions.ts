@@ -1,0 +1,51 @@
+/**
+ * Subscriptions arriving at the network API's XPUB socket. ZeroMQ's PUB/SUB drops whatever
+ * is published before a subscriber's subscription has arrived, so a publication made when
+ * the ACL Manager (re)connects can be lost. An XPUB socket hands each subscription to the
+ * application: when one covers the `groups` topic, every group is published again for it,
+ * right away, instead of on a short timer that makes Felix reprogram every endpoint's ACLs.
+ */
+import type { Logger } from "pino";
+import type { XPublisher } from "zeromq";
+
+/** A subscription message: byte 1 (subscribe) or 0 (unsubscribe), then the topic prefix. */
+export interface SubscriptionMessage {
+  readonly subscribe: boolean;
+  readonly prefix: string;
+}
+
+/** Parses one frame an XPUB socket received, or null for anything else. */
+export function parseSubscription(frame: Buffer | undefined): SubscriptionMessage | null {
+  if (!frame || frame.length === 0) return null;
+  const kind = frame[0];
+  if (kind !== 0 && kind !== 1) return null;
+  return { subscribe: kind === 1, prefix: frame.subarray(1).toString("utf8") };
+}
+
+/** True when a subscription to `prefix` receives publications on `topic`. */
+export function covers(prefix: string, topic: string): boolean {
+  return topic.startsWith(prefix);
+}
+
+/**
+ * Reads the socket's subscription messages until it is closed; calls `onJoin` for each
+ * subscription that covers `topic`.
+ */
+export async function watchSubscriptions(
+  socket: XPublisher,
+  topic: string,
+  onJoin: (prefix: string) => void,
+  log: Logger,
+): Promise<void> {
+  for (;;) {
+    let frames: Buffer[];
+    try {
+      frames = await socket.receive();
+    } catch (err) {
+      if (!socket.closed) log.warn({ err: (err as Error).message }, "subscription read failed");
+      return;
+    }
+    const sub = parseSubscription(frames[0]);
+    if (sub?.subscribe && covers(sub.prefix, topic)) onJoin(sub.prefix);
+  }
+}
