@@ -1,5 +1,5 @@
 /**
- * `npm run lab -- up|check|down|env [--stack <name>] [--json]`: the stack's hosts as network
+ * `npm run lab -- up|check|apply|down|image|env [--stack <name>] [--json]`: the stack's hosts as network
  * namespaces on this machine, its endpoints as Docker containers (or bare namespaces), with
  * real BIRD, checked with a full ping matrix.
  */
@@ -12,6 +12,7 @@ import { labCheck } from "./check.js";
 import { CommandError } from "./exec.js";
 import { LabError } from "./context.js";
 import { labDockerHost, labDown, labUp } from "./lab.js";
+import { prepareFelixImage } from "./prepare-image.js";
 import { formatReport } from "./report.js";
 
 const program = new Command()
@@ -199,6 +200,31 @@ common(program.command("down").description("remove everything up made")).action(
     return 0;
   }),
 );
+
+program
+  .command("image")
+  .description(
+    "build the felix image (or find it) in the lab's cache, with no lab: a later `up` only loads it",
+  )
+  .addOption(
+    new Option(
+      "--sources <dir>",
+      "Felix's source mirror (laid out like shared/sources, hashes verified); " +
+        "default $CALICO_SOURCES, else upstream at the pinned commits",
+    ),
+  )
+  .action((o: { sources?: string }) =>
+    main(async () => {
+      const img = await prepareFelixImage({
+        ...(o.sources ? { sources: o.sources } : {}),
+        log: progress(false),
+      });
+      process.stdout.write(
+        `felix image ${img.tag} (${img.how}, sources: ${img.sources}) in ${(img.ms / 1000).toFixed(1)} s\n`,
+      );
+      return 0;
+    }),
+  );
 
 program
   .command("env")
