@@ -46,8 +46,6 @@ export interface NetworkPluginOptions extends DataStoreTuning {
   readonly republishIntervalMs?: number;
   /** Publish a `networkheartbeat` this often (default NETWORK_HEARTBEAT_MS). */
   readonly networkHeartbeatMs?: number;
-  /** Wait after a subscription before publishing every group for it (default 100 ms). */
-  readonly joinDelayMs?: number;
   /**
    * GETGROUPS publishes every group at once, but at most once per this interval; requests
    * in between share one publication at its end (default 1000 ms).
@@ -56,6 +54,12 @@ export interface NetworkPluginOptions extends DataStoreTuning {
   /** Rate limits of the warnings a peer can cause (default WARN_LIMITS). */
   readonly peerWarnings?: Partial<WarnLimits>;
 }
+
+/**
+ * Wait after a subscription before publishing every group for it: the GETGROUPS an ACL
+ * Manager sends right after subscribing shares that publication.
+ */
+const JOIN_DELAY_MS = 100;
 
 export class NetworkPlugin {
   private readonly opts: NetworkPluginOptions;
@@ -129,7 +133,7 @@ export class NetworkPlugin {
     this.watching = watchSubscriptions(
       pub,
       TOPIC_GROUPS,
-      () => this.publishAllSoon("subscribed", this.opts.joinDelayMs ?? 100),
+      () => this.publishAllSoon("subscribed", JOIN_DELAY_MS),
       this.log,
     );
     const every = this.opts.republishIntervalMs ?? REPUBLISH_MS;
@@ -213,11 +217,7 @@ export class NetworkPlugin {
 
   private publishAll(why: string): void {
     this.lastFullPublish = Date.now();
-    if (this.target.size === 0) {
-      this.send(TOPIC_HEARTBEAT, heartbeat());
-      this.log.debug({ why }, "published heartbeat (no groups)");
-      return;
-    }
+    // With no groups there is nothing to say: the heartbeat timer keeps the ACL Manager alive.
     // In an order that is safe for an ACL Manager that holds nothing yet.
     const { steps, known } = planGroups(new Map(), this.target);
     this.publishSteps(steps);

@@ -9,27 +9,23 @@ import type { Logger } from "pino";
 import type { XPublisher } from "zeromq";
 
 /** A subscription message: byte 1 (subscribe) or 0 (unsubscribe), then the topic prefix. */
-export interface SubscriptionMessage {
+interface SubscriptionMessage {
   readonly subscribe: boolean;
   readonly prefix: string;
 }
 
 /** Parses one frame an XPUB socket received, or null for anything else. */
-export function parseSubscription(frame: Buffer | undefined): SubscriptionMessage | null {
+function parseSubscription(frame: Buffer | undefined): SubscriptionMessage | null {
   if (!frame || frame.length === 0) return null;
   const kind = frame[0];
   if (kind !== 0 && kind !== 1) return null;
   return { subscribe: kind === 1, prefix: frame.subarray(1).toString("utf8") };
 }
 
-/** True when a subscription to `prefix` receives publications on `topic`. */
-export function covers(prefix: string, topic: string): boolean {
-  return topic.startsWith(prefix);
-}
-
 /**
- * Reads the socket's subscription messages until it is closed; calls `onJoin` for each
- * subscription that covers `topic`.
+ * Reads the socket's subscription messages until it is closed (a failed read that is not
+ * the close is logged and the loop goes on, as serveRouter's does); calls `onJoin` for each
+ * subscription whose prefix covers `topic`.
  */
 export async function watchSubscriptions(
   socket: XPublisher,
@@ -42,10 +38,11 @@ export async function watchSubscriptions(
     try {
       frames = await socket.receive();
     } catch (err) {
-      if (!socket.closed) log.warn({ err: (err as Error).message }, "subscription read failed");
-      return;
+      if (socket.closed) return;
+      log.warn({ err: (err as Error).message }, "subscription read failed");
+      continue;
     }
     const sub = parseSubscription(frames[0]);
-    if (sub?.subscribe && covers(sub.prefix, topic)) onJoin(sub.prefix);
+    if (sub?.subscribe && topic.startsWith(sub.prefix)) onJoin(sub.prefix);
   }
 }
