@@ -1,7 +1,7 @@
 /**
- * `npm run lab -- up|check|apply|down|image|env [--stack <name>] [--json]`: the stack's hosts as network
- * namespaces on this machine, its endpoints as Docker containers (or bare namespaces), with
- * real BIRD, checked with a full ping matrix.
+ * `npm run lab -- up|check|apply|down|image|env [--stack <name>] [--json]`: the stack's hosts
+ * as network namespaces on this machine, its endpoints as Docker containers (or bare
+ * namespaces), with real BIRD, Felix and the ACL Manager, checked with the policy matrix.
  */
 import { Command, Option } from "commander";
 import { ConfigError } from "../components/config.js";
@@ -18,10 +18,11 @@ import { formatReport } from "./report.js";
 const program = new Command()
   .name("npm run lab --")
   .description(
-    "Build a stack's hosts as network namespaces on this machine (root, Linux), its endpoints as\n" +
-      "Docker containers on the lab's own dockerd (or the one DOCKER_HOST names), wired by the\n" +
-      "rendered scripts, with BIRD, and prove the routing with a full ping matrix.\n" +
-      "`up --endpoints netns` makes the endpoints bare network namespaces instead (no Docker:\n" +
+    "Build a stack's hosts as network namespaces on this machine (root, Linux), its endpoints as " +
+      "Docker containers on the lab's own dockerd (or the one DOCKER_HOST names), wired by the " +
+      "rendered scripts, with BIRD, Felix and the ACL Manager, and prove the routes and the " +
+      "stack's policy both ways (allowed pairs connect, denied pairs are dropped). " +
+      "`up --endpoints netns` makes the endpoints bare network namespaces instead (no Docker: " +
       "for very large labs).",
   )
   .showHelpAfterError();
@@ -37,6 +38,14 @@ const common = (cmd: Command) =>
     .option("-s, --stack <name>", "stack: reads Pulumi.<name>.yaml", "dev")
     .option("--json", "print the result as JSON (progress goes to stderr)")
     .addOption(new Option("--state-dir <dir>", "where state folders live (default <repo>/.lab)"));
+
+/** `--sources DIR` of `up` and `image`. */
+const sourcesOption = () =>
+  new Option(
+    "--sources <dir>",
+    "Felix's source mirror (laid out like shared/sources, hashes verified); " +
+      "default $CALICO_SOURCES, else upstream at the pinned commits",
+  );
 
 function progress(json: boolean | undefined) {
   return (line: string) => (json ? process.stderr : process.stdout).write(line + "\n");
@@ -82,13 +91,7 @@ common(program.command("up").description("build the lab (replaces an existing on
       .choices(["real", "stand-in"])
       .default("real"),
   )
-  .addOption(
-    new Option(
-      "--sources <dir>",
-      "Felix's source mirror (laid out like shared/sources, hashes verified); " +
-        "default $CALICO_SOURCES, else upstream at the pinned commits",
-    ),
-  )
+  .addOption(sourcesOption())
   .action(
     (
       o: Common & {
@@ -126,7 +129,13 @@ common(program.command("up").description("build the lab (replaces an existing on
       }),
   );
 
-common(program.command("check").description("BGP sessions, routes and a full ping matrix"))
+common(
+  program
+    .command("check")
+    .description(
+      "health, BGP sessions, routes, and the policy matrix (or, with the stand-in, a ping matrix)",
+    ),
+)
   .option("--timeout <seconds>", "how long to wait for convergence", "60")
   .addOption(
     new Option("--pinger <tool>", "ping tool (default: fping if installed)").choices([
@@ -206,13 +215,7 @@ program
   .description(
     "build the felix image (or find it) in the lab's cache, with no lab: a later `up` only loads it",
   )
-  .addOption(
-    new Option(
-      "--sources <dir>",
-      "Felix's source mirror (laid out like shared/sources, hashes verified); " +
-        "default $CALICO_SOURCES, else upstream at the pinned commits",
-    ),
-  )
+  .addOption(sourcesOption())
   .action((o: { sources?: string }) =>
     main(async () => {
       const img = await prepareFelixImage({
