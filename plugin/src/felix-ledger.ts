@@ -4,7 +4,7 @@
  * (`nextAction`) and what its outcome means (`apply`). No socket here: `felix.ts` talks.
  */
 import type { Logger } from "pino";
-import { sameView, type EndpointView } from "./state.js";
+import { sameAddressing, sameView, type EndpointView } from "./state.js";
 import {
   endpointCreated,
   endpointDestroyed,
@@ -35,7 +35,7 @@ interface Backoff {
 export type Action =
   | { kind: "resync"; resyncId: string; id: string; view: EndpointView; req: FelixRequest }
   | { kind: "create" | "update"; id: string; view: EndpointView; req: FelixRequest }
-  | { kind: "destroy"; id: string; req: FelixRequest }
+  | { kind: "destroy"; id: string; req: FelixRequest; replace?: boolean }
   | { kind: "heartbeat"; probe: boolean; req: FelixRequest };
 
 export interface FelixLedgerOptions {
@@ -188,6 +188,12 @@ export class FelixLedger {
       if (known === undefined && refused !== undefined && sameView(refused, view)) continue;
       const owed = known === undefined || this.resend.has(id) || !sameView(known, view);
       if (!owed || !due(id)) continue;
+      if (known !== undefined && !sameAddressing(known, view)) {
+        // Felix 0.10 updates an endpoint's from-chain in place and then trims it by content,
+        // which deletes the first equal rule, not the last: the old address stays allowed
+        // and the chain's final DROP goes. A destroy and a create program it afresh.
+        return { kind: "destroy", id, req: endpointDestroyed(id), replace: true };
+      }
       if (known === undefined || this.resend.has(id)) {
         return { kind: "create", id, view, req: endpointCreated(id, view, null) };
       }
@@ -282,7 +288,9 @@ export class FelixLedger {
       }
       case "destroy":
         // SUCCESS, or NOTEXIST from a Felix that answers it: either way Felix does not have it.
-        if (acked) this.log.info({ id: action.id }, "endpoint destroyed on felix");
+        if (acked && action.replace) {
+          this.log.info({ id: action.id }, "address or MAC changed: destroyed, to be re-created");
+        } else if (acked) this.log.info({ id: action.id }, "endpoint destroyed on felix");
         else this.log.warn({ rc, message, id: action.id }, "destroy answered without SUCCESS");
         this.told.delete(action.id);
         return;

@@ -119,9 +119,13 @@ export interface EndpointView {
 }
 
 export function sameView(a: EndpointView, b: EndpointView): boolean {
+  return a.state === b.state && sameAddressing(a, b);
+}
+
+/** Same MAC and addresses: an endpoint whose view changed only in its state. */
+export function sameAddressing(a: EndpointView, b: EndpointView): boolean {
   return (
     a.mac === b.mac &&
-    a.state === b.state &&
     a.addrs.length === b.addrs.length &&
     a.addrs.every((x, i) => x === b.addrs[i])
   );

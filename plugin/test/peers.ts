@@ -328,10 +328,18 @@ export class FakeFelix {
         this.finishResyncIfDone();
         return ok;
       }
-      case "ENDPOINTUPDATED":
-        if (!this.endpoints.has(id)) return { type, rc: "NOTEXIST", message: "unknown" };
-        this.endpoints.set(id, view());
+      case "ENDPOINTUPDATED": {
+        const had = this.endpoints.get(id);
+        if (!had) return { type, rc: "NOTEXIST", message: "unknown" };
+        const now = view();
+        if (had.mac !== now.mac || had.addrs.join(",") !== now.addrs.join(",")) {
+          // Felix 0.10 trims the endpoint's from-chain by content after such an update: the
+          // old address stays allowed and the chain loses its final DROP.
+          this.violations.push(`ENDPOINTUPDATED of ${id} changes its address or MAC`);
+        }
+        this.endpoints.set(id, now);
         return ok;
+      }
       case "ENDPOINTDESTROYED":
         if (!this.endpoints.has(id)) {
           if (!this.forgotten.has(id)) {

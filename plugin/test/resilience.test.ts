@@ -203,11 +203,14 @@ test("a malformed data file keeps its last good state; a fix is picked up", asyn
   assert.equal(badLog?.["file"], "ep1.txt");
   assert.equal(badLog?.["section"], "endpoint ep1");
 
-  // Fixed, with a new address: ENDPOINTUPDATED.
+  // Fixed, with a new address: destroyed and created afresh.
   const since = felix.received.length;
   await writeFile(file, endpointText({ ...a, ip: "192.168.1.77" }));
-  const u = await felix.received.waitFor((m) => m["type"] === "ENDPOINTUPDATED", { since });
-  assert.deepEqual(u.value["addrs"], [{ addr: "192.168.1.77" }]);
+  const d = await felix.received.waitFor((m) => m["type"] === "ENDPOINTDESTROYED", { since });
+  const c = await felix.received.waitFor((m) => m["type"] === "ENDPOINTCREATED", {
+    since: d.index,
+  });
+  assert.deepEqual(c.value["addrs"], [{ addr: "192.168.1.77" }]);
   assert.deepEqual(felix.violations, []);
 });
 
@@ -367,13 +370,13 @@ test("an update Felix does not know (NOTEXIST, e.g. after a Felix restart) becom
   await until(() => felix.endpoints.has(e.id), 2000, "felix has the endpoint");
   felix.endpoints.clear(); // Felix lost its state
   const since = felix.received.length;
-  await rig.writeEndpoint({ ...e, ip: "192.168.7.7" });
+  await writeFile(join(rig.dir, `${e.name}.txt`), `${endpointText(e)}state=disabled\n`);
   const update = await felix.received.waitFor((m) => m["type"] === "ENDPOINTUPDATED", { since });
   const create = await felix.received.waitFor((m) => m["type"] === "ENDPOINTCREATED", {
     since: update.index,
   });
   assert.equal(create.value["resync_id"], null);
-  assert.deepEqual(create.value["addrs"], [{ addr: "192.168.7.7" }]);
-  assert.deepEqual(felix.endpoints.get(e.id)?.addrs, ["192.168.7.7"]);
+  assert.equal(create.value["state"], "disabled");
+  assert.equal(felix.endpoints.get(e.id)?.state, "disabled");
   assert.deepEqual(felix.violations, []);
 });

@@ -197,6 +197,10 @@ describe("conformance with the real Felix and ACL Manager 0.10.2 (dev)", { skip:
         !addrs.includes("192.168.2.1")
       );
     });
+    // The whole chain as a fresh create makes it: one source rule, the final DROP kept.
+    const from = await chainRules(ns, `felix-from-${s}`);
+    assert.equal(from.filter((r) => r.includes("--set-xmark")).length, 1, from.join("\n"));
+    assert.equal(from.at(-1), `-A felix-from-${s} -j DROP`, from.join("\n"));
     const route = await within("Felix's host route to the new address", WAIT, async () =>
       (await runRoutes(ns)).includes("192.168.2.2 dev tap" + s),
     );
