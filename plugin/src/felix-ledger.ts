@@ -242,7 +242,9 @@ export class FelixLedger {
     const acked = outcome.type === action.req.type && rc === "SUCCESS";
     const answered = outcome.type === action.req.type && (rc === "INVALID" || rc === "NOTEXIST");
     if (action.kind === "heartbeat") {
-      if (!acked) this.log.warn({ rc, message }, "heartbeat not acknowledged by felix");
+      // Felix 0.10 answers a HEARTBEAT with its type alone, no rc.
+      const alive = outcome.type === "HEARTBEAT" && (rc === "SUCCESS" || rc === "");
+      if (!alive) this.log.warn({ rc, message }, "heartbeat not acknowledged by felix");
       if (action.probe) {
         this.probe = null;
         this.log.info("felix answers again");

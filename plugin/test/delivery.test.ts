@@ -181,3 +181,21 @@ test("in a flood of resyncs each newer one supersedes the last, and only the new
   assert.equal(again.creates.length, endpoints.length);
   assert.deepEqual(felix.violations, []);
 });
+
+test("Felix 0.10's HEARTBEAT reply, its type alone, counts as an answer; garbage does not", async (t) => {
+  const rig = await endpointRig(t, {
+    basePort: 27090,
+    hosts: [H1],
+    plugin: { heartbeatIntervalMs: 50 },
+  });
+  const [felix] = rig.felixes;
+  assert.ok(felix);
+  let reply = JSON.stringify({ type: "HEARTBEAT" });
+  felix.replyWith = (m) => (m["type"] === "HEARTBEAT" ? reply : undefined);
+  const warned = () =>
+    rig.log.lines.filter((l) => l["msg"] === "heartbeat not acknowledged by felix").length;
+  await felix.received.waitForCount((m) => m["type"] === "HEARTBEAT", 5);
+  assert.equal(warned(), 0);
+  reply = JSON.stringify({ type: "HEARTBEAT", rc: "INVALID", message: "" });
+  await until(() => warned() > 0, 3000, "a refused heartbeat is warned about");
+});
