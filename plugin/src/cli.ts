@@ -61,6 +61,7 @@ async function main(): Promise<void> {
           publishPort: opts.publishPort,
           republishIntervalMs: opts.republishIntervalMs,
           networkHeartbeatMs: opts.networkHeartbeatMs,
+          groupUpdateIntervalMs: opts.groupUpdateIntervalMs,
         });
   let stopping = false;
   const shutdown = (signal: string): void => {

@@ -13,6 +13,7 @@ import { danglingRules, planGroups, type GroupStep, type SentGroup } from "./gro
 import { PeerWarnings, type WarnLimits } from "./peer-warnings.js";
 import { groupsOf, type Group, type State } from "./state.js";
 import {
+  GROUP_UPDATE_INTERVAL_MS,
   groupUpdate,
   heartbeat,
   invalidReply,
@@ -51,6 +52,11 @@ export interface NetworkPluginOptions extends DataStoreTuning {
    * in between share one publication at its end (default 1000 ms).
    */
   readonly getGroupsIntervalMs?: number;
+  /**
+   * A change of the groups is published at once, then at most once per this interval: the
+   * changes in between share one publication at its end (default GROUP_UPDATE_INTERVAL_MS).
+   */
+  readonly groupUpdateIntervalMs?: number;
   /** Rate limits of the warnings a peer can cause (default WARN_LIMITS). */
   readonly peerWarnings?: Partial<WarnLimits>;
 }
@@ -78,6 +84,8 @@ export class NetworkPlugin {
   private target = new Map<string, Group>();
   private lastFullPublish = -Infinity;
   private fullPublishTimer: NodeJS.Timeout | null = null;
+  private lastChangePublish = -Infinity;
+  private changeTimer: NodeJS.Timeout | null = null;
   private warnedDangling = "";
   private stopping = false;
   private readonly warnings: PeerWarnings;
@@ -164,7 +172,8 @@ export class NetworkPlugin {
     if (this.republishTimer) clearInterval(this.republishTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.fullPublishTimer) clearTimeout(this.fullPublishTimer);
-    this.republishTimer = this.heartbeatTimer = this.fullPublishTimer = null;
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    this.republishTimer = this.heartbeatTimer = this.fullPublishTimer = this.changeTimer = null;
     this.router?.close();
     await this.serving;
     this.pub?.close();
@@ -240,7 +249,27 @@ export class NetworkPlugin {
       );
     }
     this.warnedDangling = text;
+    this.publishChangesSoon();
+  }
+
+  /** The groups' changes now, or at the end of the interval if one was published lately. */
+  private publishChangesSoon(): void {
+    if (this.changeTimer) return; // due already: it publishes the newest groups
+    const every = this.opts.groupUpdateIntervalMs ?? GROUP_UPDATE_INTERVAL_MS;
+    const wait = this.lastChangePublish + every - Date.now();
+    if (wait <= 0) {
+      this.publishChanges();
+      return;
+    }
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      if (!this.stopping) this.publishChanges();
+    }, wait);
+  }
+
+  private publishChanges(): void {
     const { steps, known } = planGroups(this.known, this.target);
+    if (steps.length > 0) this.lastChangePublish = Date.now();
     this.publishSteps(steps);
     this.known = known;
     for (const st of steps) {

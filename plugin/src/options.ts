@@ -2,7 +2,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { LOG_FILE_BYTES, LOG_FILES_KEPT } from "./log.js";
 import { isIPv4 } from "./parse.js";
-import { NETWORK_HEARTBEAT_MS, REPUBLISH_MS } from "./protocol.js";
+import { GROUP_UPDATE_INTERVAL_MS, NETWORK_HEARTBEAT_MS, REPUBLISH_MS } from "./protocol.js";
 
 export type Role = "endpoint" | "network";
 
@@ -20,6 +20,7 @@ export interface CliOptions {
   readonly heartbeatIntervalMs: number;
   readonly republishIntervalMs: number;
   readonly networkHeartbeatMs: number;
+  readonly groupUpdateIntervalMs: number;
   readonly logLevel: string;
   readonly logFileBytes: number;
   readonly logFiles: number;
@@ -97,6 +98,12 @@ export function buildCommand(): Command {
       integer("--network-heartbeat-ms", 1, 60_000),
       NETWORK_HEARTBEAT_MS,
     )
+    .option(
+      "--group-update-interval-ms <ms>",
+      "publish a change of the groups at once, then at most once per this interval (each costs Felix a reprogramming of every endpoint's ACLs)",
+      integer("--group-update-interval-ms", 0, 600_000),
+      GROUP_UPDATE_INTERVAL_MS,
+    )
     .addOption(
       new Option("--log-level <level>", "log level")
         .choices(["fatal", "error", "warn", "info", "debug", "trace"])
@@ -129,6 +136,7 @@ interface RawOptions {
   heartbeatIntervalMs: number;
   republishIntervalMs: number;
   networkHeartbeatMs: number;
+  groupUpdateIntervalMs: number;
   logLevel: string;
   logFileBytes: number;
   logFiles: number;

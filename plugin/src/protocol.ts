@@ -210,3 +210,12 @@ export function jsonType(value: unknown): string {
   if (Array.isArray(value)) return "array";
   return typeof value;
 }
+
+/**
+ * The ACL Manager 0.10.2 answers each GROUPUPDATE by resending the ACLs of every endpoint of
+ * every group, and Felix reprograms each one (a second or more). An `up` that writes 40
+ * endpoint files one by one made 40 updates of one group: 971 ACL publications in the lab,
+ * a Felix backlog of many minutes. Changes within this interval of the last publication
+ * share the next one.
+ */
+export const GROUP_UPDATE_INTERVAL_MS = 2000;

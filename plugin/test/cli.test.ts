@@ -175,6 +175,10 @@ test("bad options are rejected with the option and the value named", () => {
       /--felix-port must be an integer from 1 to 65535.*"70000"/,
     ],
     [[...base, "--felix-timeout-ms", "0"], /--felix-timeout-ms must be an integer.*"0"/],
+    [
+      [...base, "--group-update-interval-ms", "-5"],
+      /--group-update-interval-ms must be an integer from 0 to 600000.*"-5"/,
+    ],
     [[...base, "--log-level", "loud"], /'loud' is invalid.*fatal, error, warn, info, debug, trace/],
     [
       ["router", "--data-dir", "/x", "--log-dir", "/tmp"],
@@ -203,6 +207,7 @@ test("bad options are rejected with the option and the value named", () => {
     heartbeatIntervalMs: 10000,
     republishIntervalMs: 600000,
     networkHeartbeatMs: 10000,
+    groupUpdateIntervalMs: 2000,
     logLevel: "info",
     logFileBytes: 10 * 1024 * 1024,
     logFiles: 4,

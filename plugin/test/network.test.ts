@@ -155,7 +155,12 @@ test("a subscriber that joins gets every group without asking; a GETGROUPS right
 
 test("membership change and group deletion are published within a second", async (t) => {
   const a = ep(1, "h1", "web");
-  const rig = await networkRig(t, { basePort: 22030, endpoints: [a] });
+  // Each change measured alone: no coalescing (it has its own test below).
+  const rig = await networkRig(t, {
+    basePort: 22030,
+    endpoints: [a],
+    plugin: { groupUpdateIntervalMs: 0 },
+  });
   await rig.acl.getGroups();
   await rig.acl.waitForGroup("web");
 
@@ -218,6 +223,7 @@ test("groups.txt rules are published as given; editing them republishes the grou
     basePort: 22040,
     endpoints: [a, ep(2, "h1", "db")], // a rule names only groups with members
     groupsTxt,
+    plugin: { groupUpdateIntervalMs: 0 }, // the edit measured alone, not coalesced
   });
   await rig.acl.getGroups();
   const web = await rig.acl.waitForGroup("web");
@@ -317,4 +323,35 @@ test("a rule naming a group that empties never reaches the ACL Manager (it would
   });
   assert.equal(fresh.dead, null, String(fresh.dead));
   noViolations(fresh);
+});
+
+test("a burst of changes shares publications: the first at once, the rest at the interval's end", async (t) => {
+  const a = ep(1, "h1", "web");
+  const rig = await networkRig(t, { basePort: 22070, endpoints: [a] });
+  await rig.acl.getGroups();
+  await rig.acl.waitForGroup("web");
+  await new Promise((r) => setTimeout(r, 2100)); // past the interval of the start's publication
+
+  // One change after a quiet spell: published at once.
+  const b = ep(2, "h1", "web");
+  let since = rig.acl.received.length;
+  const t0 = performance.now();
+  await rig.writeEndpoint(b);
+  const first = await rig.acl.waitForGroup("web", undefined, { since });
+  assert.ok(first.at - t0 < 1000, `took ${Math.round(first.at - t0)} ms`);
+
+  // Forty more members written one by one, as an `up` does: a publication or two, not forty.
+  since = rig.acl.received.length;
+  const burst = Array.from({ length: 40 }, (_, i) => ep(10 + i, "h1", "web"));
+  for (const e of burst) await rig.writeEndpoint(e);
+  const all = await rig.acl.waitForGroup(
+    "web",
+    (m) => Object.keys(m["members"] as Json).length === 42,
+    { since, timeoutMs: 5000 },
+  );
+  await new Promise((r) => setTimeout(r, 2500)); // nothing more is due
+  const webs = rig.acl.received.items.slice(since).filter((i) => i.value.msg["group"] === "web");
+  assert.ok(webs.length <= 2, `web published ${webs.length} times for one burst`);
+  assert.equal(webs.at(-1)?.at, all.at, "the last publication holds every member");
+  noViolations(rig.acl);
 });
