@@ -269,7 +269,7 @@ describe("felix.cfg and acl_manager.cfg", () => {
           ACLAddress: dev.controller.internalAddress,
           FelixHostname: h.name,
           LocalAddress: h.internalAddress,
-          ResyncIntervalSecs: "60",
+          ResyncIntervalSecs: "1800",
           MetadataAddr: "None",
           MetadataPort: "9697",
           EndpointRetryTimeMillis: "500",

@@ -188,7 +188,7 @@ const LOG_SEVERITY = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
 
 const felixSchema = z
   .object({
-    resyncIntervalSecs: z.number().int().min(1).max(86400).default(60),
+    resyncIntervalSecs: z.number().int().min(1).max(86400).default(1800),
     logSeverity: z.enum(LOG_SEVERITY).default("INFO"),
   })
   .strict();
