@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { applyPolicy } from "../lab/apply.js";
 import { labCheck } from "../lab/check.js";
-import { listeners, reachability } from "../components/reachability.js";
+import { listeners, reachability, type ExpectedProbe } from "../components/reachability.js";
 import type { ClusterModel } from "../components/model.js";
 import { docker } from "../lab/docker.js";
 import { netnsPath, run, sleep } from "../lab/exec.js";
@@ -116,12 +116,13 @@ export async function restartsWithPolicy(
   model: ClusterModel,
   host: string,
   n: number,
-): Promise<{ total: number[]; afterStart: number[]; missed: number }> {
+): Promise<{ total: number[]; afterStart: number[]; heldFrom: number[]; missed: number }> {
   const reach = reachability(model);
   let missed = 0;
   const pids = startListeners(plan, listeners(reach));
   const total: number[] = [];
   const afterStart: number[] = [];
+  const heldFrom: number[] = [];
   try {
     await sleep(200);
     for (let k = 0; k < n; k++) {
@@ -138,27 +139,75 @@ export async function restartsWithPolicy(
         listeners(reach).filter((l) => l.endpoint === target.name),
       );
       pids.push(...again);
-      let held = false;
-      while (wired && !held && performance.now() - t0 < RESTART_LIMIT_MS) {
-        const seen = await probeAll(plan, mine);
-        held = mine.every((p, i) =>
-          p.expected === "allow"
-            ? seen[i]!.outcome === "connected"
-            : seen[i]!.outcome === "dropped",
-        );
-        if (!held) await sleep(10);
-      }
+      const held = wired ? await untilHeld(plan, mine, t0 + RESTART_LIMIT_MS) : undefined;
       if (!held) {
         missed++;
         continue;
       }
-      total.push(performance.now() - t0);
-      afterStart.push(performance.now() - t1);
+      total.push(held.proven - t0);
+      afterStart.push(held.proven - t1);
+      heldFrom.push(held.from - t0);
     }
   } finally {
     stopListeners(pids);
   }
-  return { total, afterStart, missed };
+  return { total, afterStart, heldFrom, missed };
+}
+
+/** A new probe round starts this often while earlier ones still wait on their timeouts. */
+const ROUND_EVERY_MS = 300;
+
+interface Round {
+  readonly start: number;
+  end?: number;
+  ok?: boolean;
+}
+
+/**
+ * When the probes held, to the resolution of ROUND_EVERY_MS rather than of a denied probe's
+ * 1.5 s timeout: rounds overlap, and the answer is the first round after the last failed one,
+ * once every round started before it ended has passed too. `from` is that round's start (the
+ * state held from then on), `proven` the last of those rounds' end.
+ */
+async function untilHeld(
+  plan: LabPlan,
+  probes: ExpectedProbe[],
+  limitAt: number,
+): Promise<{ from: number; proven: number } | undefined> {
+  const rounds: Round[] = [];
+  const inFlight: Promise<void>[] = [];
+  while (performance.now() < limitAt) {
+    const r: Round = { start: performance.now() };
+    rounds.push(r);
+    inFlight.push(
+      probeAll(plan, probes).then((seen) => {
+        r.ok = probes.every((p, i) => seen[i]!.outcome === expectedOutcome(p));
+        r.end = performance.now();
+      }),
+    );
+    const v = heldVerdict(rounds);
+    if (v) {
+      await Promise.all(inFlight);
+      if (rounds.every((x) => x.start <= v.from || x.ok)) return v;
+    }
+    await sleep(ROUND_EVERY_MS);
+  }
+  await Promise.all(inFlight);
+  return undefined;
+}
+
+const expectedOutcome = (p: ExpectedProbe) => (p.expected === "allow" ? "connected" : "dropped");
+
+/** The verdict over rounds so far (ordered by start), or undefined while it is not known. */
+export function heldVerdict(
+  rounds: readonly Round[],
+): { from: number; proven: number } | undefined {
+  const lastFailed = rounds.findLastIndex((r) => r.ok === false);
+  const first = rounds[lastFailed + 1];
+  if (first?.end === undefined || !first.ok) return undefined;
+  const before = rounds.slice(lastFailed + 1).filter((r) => r.start <= first.end!);
+  if (before.some((r) => r.end === undefined)) return undefined;
+  return { from: first.start, proven: Math.max(...before.map((r) => r.end!)) };
 }
 
 /** A restart that has not healed within this counts as missed (both restart benches). */
