@@ -30,7 +30,14 @@ import { ipBatch, pool, run, sleep } from "../lab/exec.js";
 import { hostLinkCommands, labDockerHost, labDown, labUp } from "../lab/lab.js";
 import { buildPlan, type EndpointMode, type LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
-import { percentile, policyBench, RESTART_LIMIT_MS, restartsWithPolicy } from "./lab-policy.js";
+import {
+  percentile,
+  policyBench,
+  RESTART_LIMIT_MS,
+  restartsWithPolicy,
+  ROUND_EVERY_MS,
+  type RestartTimes,
+} from "./lab-policy.js";
 import { benchConfig, parseSizes, type Size } from "./sizes.js";
 
 const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(2)} s`);
@@ -107,20 +114,8 @@ async function floor(plan: LabPlan): Promise<{ dockerMs: number; ipMs: number }>
   }
 }
 
-/** Restart samples (ms): proven (from the restart issued, and from the container running), and held from. */
-interface RestartTimes {
-  total: number[];
-  afterStart: number[];
-  heldFrom?: number[];
-  missed: number;
-}
-
 /** `docker restart` of one endpoint -> every other endpoint reaches it again, n times. */
-async function restarts(
-  plan: LabPlan,
-  host: string,
-  n: number,
-): Promise<{ total: number[]; afterStart: number[]; missed: number }> {
+async function restarts(plan: LabPlan, host: string, n: number): Promise<RestartTimes> {
   const total: number[] = [];
   const afterStart: number[] = [];
   let missed = 0;
@@ -246,7 +241,7 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
       if (restartTimes.heldFrom?.length)
         lines.push(
           `    held from (restart issued -> start of the first of the probe rounds that`,
-          `    all passed; rounds every 0.3 s)         ${stats(restartTimes.heldFrom)}`,
+          `    all passed; rounds every ${ROUND_EVERY_MS / 1000} s)         ${stats(restartTimes.heldFrom)}`,
         );
     }
     console.log(lines.join("\n"));

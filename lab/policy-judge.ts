@@ -66,7 +66,10 @@ function keyOf(p: { from: string; to: string } & ProbeKind): string {
 }
 
 /** True when the observation is what the policy expects. */
-export function passes(probe: ExpectedProbe, seen: Observation | undefined): boolean {
+export function passes(
+  probe: Pick<ExpectedProbe, "expected">,
+  seen: { outcome: string } | undefined,
+): boolean {
   if (seen === undefined) return false;
   return probe.expected === "allow" ? seen.outcome === "connected" : seen.outcome === "dropped";
 }
