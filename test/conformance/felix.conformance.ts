@@ -4,7 +4,8 @@
 // ipsets Felix programs in its host's namespace, their logs (no Python traceback), their
 // containers (still running) — for create/update/destroy, a group's rules changing, a group
 // losing its last member, a resync of 20 endpoints after a Felix restart, and a restarted
-// plugin (each Felix told its endpoints again) and ACL Manager. Each wait is bounded; the times are printed as diagnostics.
+// plugin (each Felix told its endpoints again) and ACL Manager. Each wait is bounded; the
+// times are printed as diagnostics.
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -24,6 +25,7 @@ import { StateDir } from "../../lab/state.js";
 import {
   addTaps,
   chainRules,
+  createdIds,
   containerStates,
   delTaps,
   endpointIpsets,
@@ -299,10 +301,7 @@ describe("conformance with the real Felix and ACL Manager 0.10.2 (dev)", { skip:
     const created = () => {
       const text = logSince(log, at);
       const first = text.indexOf("Do total resync");
-      const tail = first < 0 ? "" : text.slice(first);
-      const ids = new Set(
-        [...tail.matchAll(/Received ENDPOINTCREATED\((\w+)\)/g)].map((m) => m[1]),
-      );
+      const ids = createdIds(first < 0 ? "" : text.slice(first));
       return many.filter((e) => ids.has(e.id)).length;
     };
     await within(`ENDPOINTCREATED for all ${MANY} after the resync`, MANY_WAIT, async () => {
@@ -331,12 +330,7 @@ describe("conformance with the real Felix and ACL Manager 0.10.2 (dev)", { skip:
     await restartLabPlugin(opts, "network");
     // The new plugin knows nothing acknowledged, so it tells each Felix every endpoint of its
     // host again (or answers the resync a Felix starts because its request went unanswered).
-    const told = (i: number) =>
-      new Set(
-        [
-          ...logSince(felixLog(plan.hosts[i]!.name), at[i]).matchAll(/ENDPOINTCREATED\((\w+)\)/g),
-        ].map((m) => m[1]),
-      );
+    const told = (i: number) => createdIds(logSince(felixLog(plan.hosts[i]!.name), at[i]));
     timings["plugin-restart-told"] = await within(
       "every Felix told its endpoints by the new plugin",
       WAIT,

@@ -133,6 +133,11 @@ export function logSince(file: string, offset = 0): string {
 
 export const logSize = (file: string): number => statSync(file).size;
 
+/** The endpoint ids Felix logged as received in ENDPOINTCREATED requests in `text`. */
+export function createdIds(text: string): Set<string> {
+  return new Set([...text.matchAll(/Received ENDPOINTCREATED\((\w+)\)/g)].map((m) => m[1]!));
+}
+
 /** Each container's state: "running", or what Docker says it is. */
 export async function containerStates(host: string, names: string[]): Promise<string[]> {
   const { stdout } = await docker(host, ["inspect", "-f", "{{.Name}} {{.State.Status}}", ...names]);
