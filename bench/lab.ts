@@ -204,7 +204,7 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
         `  floor: + BIRD convergence = floor         ${s(floorMs)}`,
         `  up-to-matrix / floor                      ${
           floorMs ? (total / floorMs).toFixed(2) : "n/a"
-        }x   (target <= 3x)`,
+        }x   (goal <= 2x)`,
       );
     } else {
       lines.push(
