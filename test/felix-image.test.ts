@@ -282,6 +282,14 @@ describe("the felix image built in a Docker daemon of its own", { skip: LAB_SKIP
       assert.equal(last, "healthy: Felix at 127.0.0.1:9902 answered HEARTBEAT");
       const logs = await docker(host, ["logs", "cfimgt-felix"]);
       assert.match(logs.stderr + logs.stdout, /Sent RESYNCSTATE/);
+      // Felix as pid 1 ignores SIGTERM: the image's stop signal ends it without waiting
+      // out the stop timeout (30 s here; the host agent's restart gives it 10 s).
+      const t0 = performance.now();
+      await docker(host, ["stop", "-t", "30", "cfimgt-felix"]);
+      const stopMs = performance.now() - t0;
+      assert.ok(stopMs < 10_000, `docker stop took ${Math.round(stopMs)} ms`);
+      const exit = await docker(host, ["inspect", "-f", "{{.State.ExitCode}}", "cfimgt-felix"]);
+      assert.equal(exit.stdout.trim(), "137", "killed by the stop signal");
     } finally {
       await docker(host, ["rm", "-f", "cfimgt-felix"], { okCodes: [1] });
       await rm(dir, { recursive: true, force: true });
