@@ -7,7 +7,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { cmdline, killAll } from "./bird.js";
+import { cmdline, killAll } from "./processes.js";
 import { LabError } from "./context.js";
 import { netnsPath, sleep, spawnDetached } from "./exec.js";
 import type { EndpointPlan, HostPlan, LabPlan } from "./plan.js";

@@ -3,10 +3,11 @@
  * socket, pid file and log in the state folder, found again by those paths (whatever the
  * state file says), and stopped.
  */
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { hostOf, requireState, resolveContext, type LabOptions } from "./context.js";
-import { netnsPath, sleep, spawnDetached } from "./exec.js";
+import { netnsPath, spawnDetached } from "./exec.js";
+import { cmdline, killAll } from "./processes.js";
 import type { HostPlan } from "./plan.js";
 import type { BirdRecord, StateDir } from "./state.js";
 
@@ -35,23 +36,6 @@ export function startBirdProcess(state: StateDir, h: HostPlan): BirdRecord {
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 /** BIRD processes started for this state folder (whatever the state file says). */
 export function labBirdPids(state: StateDir): number[] {
   const marker = `${state.dir}${path.sep}bird-h`;
@@ -63,27 +47,6 @@ export function labBirdPids(state: StateDir): number[] {
     if (argv.some((a) => a.startsWith(marker))) pids.push(Number(entry));
   }
   return pids;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; returns when all are gone. */
-export async function killAll(pids: number[], graceMs = 3000): Promise<void> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids.filter(alive)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  while (pids.some(alive)) await sleep(20);
 }
 
 /** Stop one host's BIRD (fault checks). */

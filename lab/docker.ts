@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync }
 import { lstat, readlink, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
-import { alive, cmdline, killAll } from "./bird.js";
+import { alive, cmdline, killAll } from "./processes.js";
 import { LabError } from "./context.js";
 import { run, sleep, spawnDetached, type RunOptions } from "./exec.js";
 import type { EndpointPlan, LabPlan } from "./plan.js";

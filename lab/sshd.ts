@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { alive, cmdline, killAll } from "./bird.js";
+import { alive, cmdline, killAll } from "./processes.js";
 import { LabError } from "./context.js";
 import { netnsPath, pool, run, sleep, spawnDetached } from "./exec.js";
 import type { HostPlan, LabPlan } from "./plan.js";

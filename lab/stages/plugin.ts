@@ -14,7 +14,7 @@ import {
   renderGroupsTxt,
   renderPluginData,
 } from "../../components/render/index.js";
-import { cmdline, killAll } from "../bird.js";
+import { cmdline, killAll } from "../processes.js";
 import { netnsPath, spawnDetached } from "../exec.js";
 import type { HostPlan, LabPlan } from "../plan.js";
 import { REPO_ROOT, type StateDir } from "../state.js";

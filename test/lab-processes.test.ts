@@ -1,0 +1,56 @@
+// The lab's process helpers (lab/processes.ts) against real processes, a zombie among them.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { once } from "node:events";
+import { alive, cmdline, killAll } from "../lab/processes.js";
+import { sleep } from "../lab/exec.js";
+
+const skip = process.platform !== "linux" ? "reads /proc" : false;
+const state = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+};
+
+describe("lab process helpers", { skip }, () => {
+  it("counts a zombie as gone: it has exited, only its parent has not reaped it", async () => {
+    // The inner sleep exits at once; its parent, exec'd into `sleep 5`, never reaps it.
+    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 5"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    try {
+      const [out] = (await once(parent.stdout!, "data")) as [Buffer];
+      const zombie = Number(out.toString().trim());
+      const deadline = Date.now() + 3000;
+      while (state(zombie) !== "Z" && Date.now() < deadline) await sleep(20);
+      assert.equal(state(zombie), "Z", "the child is a zombie, still in /proc");
+      assert.equal(alive(zombie), false);
+      assert.deepEqual(cmdline(zombie), [], "no command line left");
+      assert.equal(alive(parent.pid!), true);
+      assert.deepEqual(cmdline(parent.pid!), ["sleep", "5"]);
+      const t0 = performance.now();
+      await killAll([zombie, parent.pid!], 3000);
+      assert.ok(performance.now() - t0 < 2000, "no grace period spent on a zombie");
+      assert.equal(alive(parent.pid!), false);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+  });
+
+  it("SIGKILLs what ignores SIGTERM once the grace period is over", async () => {
+    const stubborn = spawn("sh", ["-c", "trap '' TERM; while :; do sleep 0.05; done"], {
+      stdio: "ignore",
+    });
+    try {
+      await sleep(100);
+      const t0 = performance.now();
+      await killAll([stubborn.pid!], 500);
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 500, `waited the grace period (${Math.round(ms)} ms)`);
+      assert.equal(alive(stubborn.pid!), false);
+    } finally {
+      stubborn.kill("SIGKILL");
+    }
+  });
+});
