@@ -1,9 +1,11 @@
 /**
- * The lab's Python 2.7 base image: a Debian bullseye root made by `debootstrap` (Debian's
- * mirror is the only package source the lab needs), holding every package that
- * images/felix/Dockerfile installs, so that building the recipe on it needs no network.
- * The root is kept as a tarball in the lab's shared cache, named by a hash of what went into
- * it (suite, mirror, variant, packages), and `docker import`ed into a daemon that lacks it.
+ * The lab's Python 2.7 base images: Debian bullseye roots made by `debootstrap` (Debian's
+ * mirror is the only package source the lab needs), one per stage of images/felix/Dockerfile:
+ * the build stage's holds every package that stage installs, the runtime stage's only the
+ * runtime's, so that building the recipe needs no network and the image holds what a
+ * production build's holds (no compiler, no headers). Each root is kept as a tarball in the
+ * lab's shared cache, named by a hash of what went into it (suite, mirror, variant, stage,
+ * packages), and `docker import`ed into a daemon that lacks it.
  */
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -17,28 +19,31 @@ import { run } from "./exec.js";
 export const BASE_REPOSITORY = "calico-lab/bullseye-py27";
 export const DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian";
 
+/** A stage of images/felix/Dockerfile, each built on a base of its own. */
+export type BaseStage = "build" | "runtime";
+
 /**
- * What images/felix/Dockerfile installs in its build and runtime stages (test/felix-image.test.ts
- * checks that the two lists agree), plus git and ca-certificates for a build from upstream.
+ * What each stage of images/felix/Dockerfile installs when its base lacks it
+ * (test/felix-image.test.ts checks these lists against the recipe's).
  */
-export const BASE_PACKAGES = [
-  "python2.7",
-  "python2-dev",
-  "python-setuptools",
-  "gcc",
-  "libc6-dev",
-  "libzmq3-dev",
-  "libxtables-dev",
-  "libip4tc-dev",
-  "iptables",
-  "ipset",
-  "net-tools",
-  "iproute2",
-  "git",
-  "ca-certificates",
-] as const;
+export const BASE_PACKAGES: Readonly<Record<BaseStage, readonly string[]>> = {
+  build: [
+    "python2.7",
+    "python2-dev",
+    "python-setuptools",
+    "gcc",
+    "libc6-dev",
+    "libzmq3-dev",
+    "libxtables-dev",
+    "libip4tc-dev",
+    "git",
+    "ca-certificates",
+  ],
+  runtime: ["python2.7", "libzmq5", "iptables", "ipset", "net-tools", "iproute2"],
+};
 
 export interface BaseImageSpec {
+  stage: BaseStage;
   suite: string;
   mirror: string;
   variant: string;
@@ -55,7 +60,7 @@ export interface BaseImageOptions {
 }
 
 export interface BaseImage {
-  /** `calico-lab/bullseye-py27:<key>`: the BASE_IMAGE build argument. */
+  /** `calico-lab/bullseye-py27:<key>`: the stage's base image build argument. */
   tag: string;
   key: string;
   /** The cached root filesystem tarball. */
@@ -70,8 +75,8 @@ export const stderrLog = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
-/** The base this lab builds with the given options. */
-export function baseImageSpec(opts: BaseImageOptions = {}): BaseImageSpec {
+/** The base of a stage that this lab builds with the given options. */
+export function baseImageSpec(stage: BaseStage, opts: BaseImageOptions = {}): BaseImageSpec {
   const mirror = opts.mirror ?? process.env.CALICO_DEBIAN_MIRROR?.trim() ?? "";
   const chosen = mirror === "" ? DEFAULT_DEBIAN_MIRROR : mirror;
   if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~/-]*)?$/.test(chosen)) {
@@ -79,12 +84,19 @@ export function baseImageSpec(opts: BaseImageOptions = {}): BaseImageSpec {
       `CALICO_DEBIAN_MIRROR=${JSON.stringify(chosen)}: a Debian mirror must be an http(s) URL`,
     );
   }
-  return { suite: "bullseye", mirror: chosen, variant: "minbase", packages: BASE_PACKAGES };
+  return {
+    stage,
+    suite: "bullseye",
+    mirror: chosen,
+    variant: "minbase",
+    packages: BASE_PACKAGES[stage],
+  };
 }
 
 /** The hash of what goes into the base: its cache file name and image tag. */
 export function baseImageKey(spec: BaseImageSpec): string {
-  return cacheKey(["debootstrap", spec.suite, spec.mirror, spec.variant, ...spec.packages]);
+  const { stage, suite, mirror, variant, packages } = spec;
+  return cacheKey(["debootstrap", stage, suite, mirror, variant, ...packages]);
 }
 
 export function baseImageTag(key: string): string {
@@ -98,7 +110,7 @@ export async function ensureBaseTarball(
   log: (line: string) => void,
 ): Promise<{ file: string; bootstrapped: boolean }> {
   const key = baseImageKey(spec);
-  const file = path.join(cacheDir, `${spec.suite}-py27-${key}.tar`);
+  const file = path.join(cacheDir, `${spec.suite}-py27-${spec.stage}-${key}.tar`);
   if (existsSync(file)) return { file, bootstrapped: false };
   mkdirSync(cacheDir, { recursive: true });
   return withCacheLock(file, async () => {
@@ -108,7 +120,7 @@ export async function ensureBaseTarball(
     try {
       await step(
         log,
-        `debootstrap ${spec.suite} (${spec.variant}, ${spec.packages.length} packages)`,
+        `debootstrap ${spec.suite} for the ${spec.stage} stage (${spec.variant}, ${spec.packages.length} packages)`,
         () => debootstrap(spec, root),
       );
       await step(log, `tar the base root into ${file}`, async () => {
@@ -160,12 +172,13 @@ async function debootstrap(spec: BaseImageSpec, root: string): Promise<void> {
   ]);
 }
 
-/** The lab's base image in the daemon at dockerHost: imported from the cache, made if needed. */
+/** A stage's base image in the daemon at dockerHost: imported from the cache, made if needed. */
 export async function ensureBaseImage(
   dockerHost: string,
+  stage: BaseStage,
   opts: BaseImageOptions = {},
 ): Promise<BaseImage> {
-  const spec = baseImageSpec(opts);
+  const spec = baseImageSpec(stage, opts);
   const key = baseImageKey(spec);
   const tag = baseImageTag(key);
   const log = opts.log ?? stderrLog;

@@ -1,9 +1,10 @@
 /**
  * The felix image in a lab's Docker daemon, built from the product's recipe,
- * images/felix/Dockerfile, with only its build arguments changed: BASE_IMAGE is the lab's
- * Python 2.7 bullseye base (base-image.ts) and SOURCES is `mirror` (a verified source mirror
- * copied into the build context) or `upstream`. Built once per machine: the image is tagged
- * with a key (a hash of the recipe's files, the base key and the sources' pins) and saved as
+ * images/felix/Dockerfile, with only its build arguments changed: BUILD_BASE_IMAGE and
+ * BASE_IMAGE are the lab's Python 2.7 bullseye bases of the build and runtime stages
+ * (base-image.ts) and SOURCES is `mirror` (a verified source mirror copied into the build
+ * context) or `upstream`. Built once per machine: the image is tagged with a key (a hash of
+ * the recipe's files, the base keys and the sources' pins) and saved as
  * a tarball in the lab's shared cache, so a new lab daemon only needs `docker load`.
  */
 import {
@@ -74,7 +75,8 @@ function recipeFiles(dir = FELIX_RECIPE_DIR, rel = ""): string[] {
 
 /** The key of the image these options build: recipe files, base key, sources. */
 export function felixImageKey(choice: SourcesChoice, opts: BaseImageOptions = {}): string {
-  const parts = ["felix", baseImageKey(baseImageSpec(opts)), choice.kind];
+  const bases = (["build", "runtime"] as const).map((st) => baseImageKey(baseImageSpec(st, opts)));
+  const parts = ["felix", ...bases, choice.kind];
   for (const f of recipeFiles()) {
     const full = path.join(FELIX_RECIPE_DIR, f);
     parts.push(f, (statSync(full).mode & 0o111).toString(8), readFileSync(full, "utf8"));
@@ -127,8 +129,13 @@ async function ensure(dockerHost: string, opts: FelixImageOptions): Promise<Feli
       `building Felix 0.10.2 from images/felix/Dockerfile (${choice.kind === "mirror" ? `sources from ${choice.dir}` : "sources from upstream"}); ` +
         "this happens once per machine, later runs load it from the cache",
     );
-    const base = await ensureBaseImage(dockerHost, { ...opts, log, cacheDir });
-    await build(dockerHost, { tag, baseTag: base.tag, choice, files, cacheDir, log });
+    const baseOpts = { ...opts, log, cacheDir };
+    const [buildBase, runtimeBase] = await Promise.all([
+      ensureBaseImage(dockerHost, "build", baseOpts),
+      ensureBaseImage(dockerHost, "runtime", baseOpts),
+    ]);
+    const bases = { build: buildBase.tag, runtime: runtimeBase.tag };
+    await build(dockerHost, { tag, bases, choice, files, cacheDir, log });
     await step(log, `save the felix image into ${tarball}`, async () => {
       const tmp = `${tarball}.${process.pid}.tmp`;
       try {
@@ -172,7 +179,8 @@ async function loadCached(
 
 interface BuildPlan {
   tag: string;
-  baseTag: string;
+  /** The base image of each stage. */
+  bases: { build: string; runtime: string };
   choice: SourcesChoice;
   files: string[];
   cacheDir: string;
@@ -196,7 +204,9 @@ async function build(host: string, p: BuildPlan): Promise<void> {
       "--network",
       p.choice.kind === "mirror" ? "none" : "host",
       "--build-arg",
-      `BASE_IMAGE=${p.baseTag}`,
+      `BUILD_BASE_IMAGE=${p.bases.build}`,
+      "--build-arg",
+      `BASE_IMAGE=${p.bases.runtime}`,
       "--build-arg",
       `SOURCES=${p.choice.kind}`,
       "-t",
@@ -205,7 +215,7 @@ async function build(host: string, p: BuildPlan): Promise<void> {
     ];
     await step(
       p.log,
-      `docker build images/felix (BASE_IMAGE=${p.baseTag}, SOURCES=${p.choice.kind})`,
+      `docker build images/felix (BUILD_BASE_IMAGE=${p.bases.build}, BASE_IMAGE=${p.bases.runtime}, SOURCES=${p.choice.kind})`,
       async () => {
         try {
           const r = await docker(host, args, {

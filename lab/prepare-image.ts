@@ -1,5 +1,5 @@
 /**
- * `npm run lab -- image`: makes the felix image once, with no lab — the Debian base and the
+ * `npm run lab -- image`: makes the felix image once, with no lab — the Debian bases and the
  * image built (or found) in the lab's shared cache, in a Docker daemon of its own that is
  * stopped again. A later `up` then only loads the cached image. CI runs it in the background
  * while it installs and lints; any `up` that needs the image meanwhile waits on the cache's

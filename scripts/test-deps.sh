@@ -21,7 +21,7 @@ TOOLS=(
   sshd:openssh-server     # the lab's hosts answer SSH for `npm run status -- --lab`
   ssh:openssh-client
   python3:python3         # the felix image's health check, run against real ZeroMQ peers
-  debootstrap:debootstrap # the lab's Python 2.7 bullseye base for the felix image
+  debootstrap:debootstrap # the lab's Python 2.7 bullseye bases for the felix image
 )
 
 missing=()

@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "no
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BASE_PACKAGES, baseImageKey, baseImageSpec } from "../lab/base-image.js";
+import { BASE_PACKAGES, baseImageKey, baseImageSpec, type BaseStage } from "../lab/base-image.js";
 import { docker, startDockerd, stopDockerd } from "../lab/docker.js";
 import { sleep } from "../lab/exec.js";
 import {
@@ -46,25 +46,26 @@ function mirrorDir(): string | undefined {
   return undefined;
 }
 
-/** Packages of each `for p in ...; do` list of the recipe (what each stage installs when missing). */
-function recipePackages(): string[] {
+/** Packages of each stage's `for p in ...; do` list in the recipe (installed when missing). */
+function recipePackages(): Record<BaseStage, string[]> {
   const text = readFileSync(path.join(FELIX_RECIPE_DIR, "Dockerfile"), "utf8").replace(
     /\\\n/g,
     " ",
   );
-  return [...text.matchAll(/for p in ([^;]*);\s*do/g)].flatMap((m) =>
+  const lists = [...text.matchAll(/for p in ([^;]*);\s*do/g)].map((m) =>
     (m[1] ?? "").split(/\s+/).filter(Boolean),
   );
+  assert.equal(lists.length, 2, "one package list per stage");
+  return { build: lists[0]!, runtime: lists[1]! };
 }
 
 describe("the felix image's sources and cache keys (no Docker)", () => {
-  it("the lab's base holds every package the recipe installs, so its build needs no network", () => {
+  it("each of the lab's bases holds exactly the packages its stage installs, so the build needs no network", () => {
     const wanted = recipePackages();
-    assert.ok(wanted.includes("python2.7") && wanted.includes("libzmq5"), wanted.join(" "));
-    const base = new Set<string>(BASE_PACKAGES);
-    // libzmq5 comes into the base with libzmq3-dev.
-    const missing = wanted.filter((p) => !base.has(p) && p !== "libzmq5");
-    assert.deepEqual(missing, []);
+    assert.ok(wanted.build.includes("gcc") && wanted.runtime.includes("libzmq5"));
+    for (const stage of ["build", "runtime"] as const) {
+      assert.deepEqual([...BASE_PACKAGES[stage]].sort(), [...wanted[stage]].sort(), stage);
+    }
   });
 
   it("takes --sources first, then CALICO_SOURCES, else upstream", () => {
@@ -81,12 +82,19 @@ describe("the felix image's sources and cache keys (no Docker)", () => {
     assert.deepEqual(chooseSources(undefined, { CALICO_SOURCES: " " }), { kind: "upstream" });
   });
 
-  it("keys the base by its mirror and packages, and the image by its base and sources", () => {
-    const spec = baseImageSpec({ mirror: "http://deb.debian.org/debian" });
-    const other = baseImageSpec({ mirror: "http://mirror.example/debian" });
+  it("keys the base by its stage, mirror and packages, and the image by its bases and sources", () => {
+    const spec = baseImageSpec("runtime", { mirror: "http://deb.debian.org/debian" });
+    const other = baseImageSpec("runtime", { mirror: "http://mirror.example/debian" });
     assert.notEqual(baseImageKey(spec), baseImageKey(other));
     assert.notEqual(baseImageKey(spec), baseImageKey({ ...spec, packages: ["python2.7"] }));
-    assert.equal(baseImageKey(spec), baseImageKey(baseImageSpec({ mirror: spec.mirror })));
+    assert.notEqual(
+      baseImageKey(spec),
+      baseImageKey(baseImageSpec("build", { mirror: spec.mirror })),
+    );
+    assert.equal(
+      baseImageKey(spec),
+      baseImageKey(baseImageSpec("runtime", { mirror: spec.mirror })),
+    );
     const mirror = chooseSources("/m", {});
     const upstream = chooseSources(undefined, {});
     assert.notEqual(felixImageKey(mirror), felixImageKey(upstream));
@@ -94,7 +102,10 @@ describe("the felix image's sources and cache keys (no Docker)", () => {
       felixImageKey(mirror, { mirror: spec.mirror }),
       felixImageKey(mirror, { mirror: other.mirror }),
     );
-    assert.throws(() => baseImageSpec({ mirror: "ftp://x; rm -rf /" }), /must be an http\(s\) URL/);
+    assert.throws(
+      () => baseImageSpec("build", { mirror: "ftp://x; rm -rf /" }),
+      /must be an http\(s\) URL/,
+    );
   });
 
   it("refuses a mirror whose files do not match SHA256SUMS or the pins, naming the file, before any Docker call", async () => {
@@ -215,6 +226,9 @@ describe("the felix image built in a Docker daemon of its own", { skip: LAB_SKIP
       "calico-felix --help 2>/dev/null | head -1",
       "calico-acl-manager --help | head -1",
       "head -1 /usr/local/bin/calico-felix /usr/local/bin/calico-acl-manager",
+      // Built on the runtime stage's own base: what a production build carries, no more.
+      "for t in gcc cc git; do command -v $t > /dev/null && echo has $t; done; true",
+      "ls /usr/include/zmq.h /usr/include/python2.7 2>/dev/null; true",
     ].join(" && ");
     // NET_ADMIN in the container's own network namespace: Felix's module asks the kernel at import.
     const r = await docker(host, [
@@ -237,6 +251,7 @@ describe("the felix image built in a Docker daemon of its own", { skip: LAB_SKIP
     assert.match(out, /^usage: calico-felix \[-h\] \[-c CONFIG_FILE\]$/m);
     assert.match(out, /^usage: calico-acl-manager \[-h\] \[-c CONFIG_FILE\]$/m);
     assert.equal(out.match(/^#!\/usr\/bin\/python2\.7$/gm)?.length, 2, out);
+    assert.doesNotMatch(out, /^has |^\/usr\/include/m, "build tools in the runtime image");
   });
 
   it("runs a real Felix that answers the image's health check", async () => {
