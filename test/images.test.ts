@@ -170,13 +170,16 @@ function parseImageRef(ref: string): ImageRef {
   return { name: nameTag, ...(digest ? { digest } : {}) };
 }
 
-/** Defaults of the ARGs before the first FROM: the only ones a FROM line can use. */
+/**
+ * Defaults of the ARGs before the first FROM: the only ones a FROM line can use. A default
+ * may name an earlier one (`ARG B=${A}`), which Docker expands, as here.
+ */
 function globalArgs(instructions: Instruction[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const ins of instructions) {
     if (ins.keyword === "FROM") break;
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/.exec(ins.args);
-    if (m?.[2] !== undefined) out.set(m[1] ?? "", m[2]);
+    if (m?.[2] !== undefined) out.set(m[1] ?? "", expandFrom(m[2], out, ins.line));
   }
   return out;
 }
@@ -582,10 +585,14 @@ describe("images/felix", () => {
   it("takes its base and the origin of its sources as build arguments, upstream and Debian 11 by default", async () => {
     const df = await loadDockerfile("felix");
     assert.equal(df.stages.length, 2, "a build stage and a runtime stage");
-    assert.equal(globalArgs(df.instructions).get("BASE_IMAGE"), "debian:bullseye-slim");
-    for (const stage of df.stages) {
-      assert.equal(stage.ref, "${BASE_IMAGE}", `line ${stage.from.line}: FROM the base argument`);
-    }
+    const globals = globalArgs(df.instructions);
+    assert.equal(globals.get("BASE_IMAGE"), "debian:bullseye-slim");
+    assert.equal(globals.get("BUILD_BASE_IMAGE"), "debian:bullseye-slim", "BASE_IMAGE's default");
+    assert.deepEqual(
+      df.stages.map((s) => s.ref),
+      ["${BUILD_BASE_IMAGE}", "${BASE_IMAGE}"],
+      "each stage FROM its base argument",
+    );
     const build = df.stages[0]!;
     assert.equal(argDefault(build, "SOURCES"), "upstream");
     const fetch = all(build, "RUN").find((r) => r.args.includes("fetch_sources.sh"));
