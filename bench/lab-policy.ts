@@ -25,13 +25,9 @@ import { probeAll, startListeners, stopListeners } from "../lab/policy-probes.js
 import { labDown, labUp } from "../lab/lab.js";
 import type { CalicoConfig } from "../components/config.js";
 import { stackWith } from "../test/helpers/lab.js";
+import { stats, statsLine } from "./stats.js";
 
-const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(3)} s`);
-
-/** The p-th percentile of ascending `sorted` (nearest rank). */
-export function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
 /**
  * dev, with db letting web ping it or not. Its endpoints are named apart from dev's (an
@@ -70,16 +66,6 @@ async function untilPing(ns: string, ip: string, want: boolean, t0: number, limi
   return undefined;
 }
 
-const stats = (times: number[]) => {
-  const sorted = [...times].sort((a, b) => a - b);
-  if (sorted.length === 0) return { text: "no samples", p99: undefined };
-  const p99 = percentile(sorted, 99);
-  return {
-    text: `p50 ${s(percentile(sorted, 50))}   p99 ${s(p99)}   max ${s(sorted.at(-1))}`,
-    p99,
-  };
-};
-
 export async function policyBench(changes: number, gapMs = 3000): Promise<boolean> {
   const stateRoot = mkdtempSync(path.join(tmpdir(), "lab-policy-bench-"));
   const opts = {
@@ -109,17 +95,17 @@ export async function policyBench(changes: number, gapMs = 3000): Promise<boolea
       }
       await sleep(gapMs);
     }
-    const enforced = stats(from);
-    const ok = missed === 0 && enforced.p99 !== undefined && enforced.p99 < 1000;
+    const p99 = stats(from).p99;
+    const ok = missed === 0 && p99 < 1000;
     console.log(
       [
         `policy change -> enforced (dev, web -> db icmp, ${changes} changes ${gapMs} ms apart, ${
           changes - missed
         } seen within 30 s):`,
-        `  the first ping under the new policy sent  ${enforced.text}   (goal p99 < 1 s)  ${
+        `  the first ping under the new policy sent  ${statsLine(from, s)}   (goal p99 < 1 s)  ${
           ok ? "PASS" : "FAIL"
         }`,
-        `  that ping ended (+0.2 s when unanswered)  ${stats(known).text}`,
+        `  that ping ended (+0.2 s when unanswered)  ${statsLine(known, s)}`,
         `  samples (s, in order): ${from.map((ms) => (ms / 1000).toFixed(2)).join(" ")}`,
       ].join("\n"),
     );

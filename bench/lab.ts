@@ -31,7 +31,6 @@ import { hostLinkCommands, labDockerHost, labDown, labUp } from "../lab/lab.js";
 import { buildPlan, type EndpointMode, type LabPlan } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
 import {
-  percentile,
   policyBench,
   RESTART_LIMIT_MS,
   restartsWithPolicy,
@@ -39,6 +38,7 @@ import {
   type RestartTimes,
 } from "./lab-policy.js";
 import { benchConfig, parseSizes, type Size } from "./sizes.js";
+import { statsLine } from "./stats.js";
 
 const s = (ms: number | undefined) => (ms === undefined ? "  n/a" : `${(ms / 1000).toFixed(2)} s`);
 const concurrency = 8;
@@ -219,12 +219,6 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
       )}`,
     );
     if (restartTimes.total.length + restartTimes.missed > 0) {
-      const stats = (xs: number[]) => {
-        const sorted = [...xs].sort((a, b) => a - b);
-        return `p50 ${s(percentile(sorted, 50))}   p99 ${s(percentile(sorted, 99))}   max ${s(
-          sorted.at(-1),
-        )}`;
-      };
       lines.push(
         `  restart -> ${
           felix === "real"
@@ -235,13 +229,13 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
             ? `, ${restartTimes.missed} NOT within ${RESTART_LIMIT_MS / 1000} s`
             : ""
         }):`,
-        `    from \`docker restart\` issued            ${stats(restartTimes.total)}   (target p99 < 2 s)`,
-        `    from the container running again       ${stats(restartTimes.afterStart)}`,
+        `    from \`docker restart\` issued            ${statsLine(restartTimes.total, s)}   (target p99 < 2 s)`,
+        `    from the container running again       ${statsLine(restartTimes.afterStart, s)}`,
       );
       if (restartTimes.heldFrom?.length)
         lines.push(
           `    held from (restart issued -> start of the first of the probe rounds that`,
-          `    all passed; rounds every ${ROUND_EVERY_MS / 1000} s)         ${stats(restartTimes.heldFrom)}`,
+          `    all passed; rounds every ${ROUND_EVERY_MS / 1000} s)         ${statsLine(restartTimes.heldFrom, s)}`,
         );
     }
     console.log(lines.join("\n"));

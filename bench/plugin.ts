@@ -18,6 +18,7 @@ import { EndpointPlugin, NetworkPlugin } from "../plugin/src/index.js";
 import { endpointText, felixText, tmpDir } from "../plugin/test/helpers.js";
 import { ep } from "../plugin/test/fixture.js";
 import { FakeAclManager, FakeFelix, sleep, type Json } from "../plugin/test/peers.js";
+import { stats, type Stats } from "./stats.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,24 +44,6 @@ const HOSTS = [
   { host: "host3", ip: "127.0.0.4" },
   { host: "host4", ip: "127.0.0.5" },
 ];
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? NaN;
-}
-
-interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
-}
 
 const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
 const row = (label: string, s: Stats): string =>
