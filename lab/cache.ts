@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { sleep } from "./exec.js";
+import { alive } from "./processes.js";
 import { DEFAULT_STATE_ROOT } from "./state.js";
 
 /** `$CALICO_LAB_CACHE`, else `<repo>/.lab/cache` (beside the stacks' state folders). */
@@ -68,15 +69,6 @@ export async function withCacheLock<T>(
     } catch {
       // already gone
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
