@@ -19,8 +19,9 @@ import { run } from "./exec.js";
 export const BASE_REPOSITORY = "calico-lab/bullseye-py27";
 export const DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian";
 
-/** A stage of images/felix/Dockerfile, each built on a base of its own. */
-export type BaseStage = "build" | "runtime";
+/** The stages of images/felix/Dockerfile, each built on a base of its own. */
+export const BASE_STAGES = ["build", "runtime"] as const;
+export type BaseStage = (typeof BASE_STAGES)[number];
 
 /**
  * What each stage of images/felix/Dockerfile installs when its base lacks it

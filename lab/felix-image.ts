@@ -20,6 +20,7 @@ import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   baseImageKey,
+  BASE_STAGES,
   baseImageSpec,
   ensureBaseImage,
   stderrLog,
@@ -75,7 +76,7 @@ function recipeFiles(dir = FELIX_RECIPE_DIR, rel = ""): string[] {
 
 /** The key of the image these options build: recipe files, base key, sources. */
 export function felixImageKey(choice: SourcesChoice, opts: BaseImageOptions = {}): string {
-  const bases = (["build", "runtime"] as const).map((st) => baseImageKey(baseImageSpec(st, opts)));
+  const bases = BASE_STAGES.map((st) => baseImageKey(baseImageSpec(st, opts)));
   const parts = ["felix", ...bases, choice.kind];
   for (const f of recipeFiles()) {
     const full = path.join(FELIX_RECIPE_DIR, f);

@@ -13,7 +13,13 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "no
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BASE_PACKAGES, baseImageKey, baseImageSpec, type BaseStage } from "../lab/base-image.js";
+import {
+  BASE_PACKAGES,
+  BASE_STAGES,
+  baseImageKey,
+  baseImageSpec,
+  type BaseStage,
+} from "../lab/base-image.js";
 import { docker, startDockerd, stopDockerd } from "../lab/docker.js";
 import { sleep } from "../lab/exec.js";
 import {
@@ -63,7 +69,7 @@ describe("the felix image's sources and cache keys (no Docker)", () => {
   it("each of the lab's bases holds exactly the packages its stage installs, so the build needs no network", () => {
     const wanted = recipePackages();
     assert.ok(wanted.build.includes("gcc") && wanted.runtime.includes("libzmq5"));
-    for (const stage of ["build", "runtime"] as const) {
+    for (const stage of BASE_STAGES) {
       assert.deepEqual([...BASE_PACKAGES[stage]].sort(), [...wanted[stage]].sort(), stage);
     }
   });
