@@ -114,34 +114,38 @@ export async function ensureBaseTarball(
   const file = path.join(cacheDir, `${spec.suite}-py27-${spec.stage}-${key}.tar`);
   if (existsSync(file)) return { file, bootstrapped: false };
   mkdirSync(cacheDir, { recursive: true });
-  return withCacheLock(file, async () => {
-    if (existsSync(file)) return { file, bootstrapped: false }; // made while we waited
-    const root = path.join(cacheDir, `rootfs-${key}-${process.pid}`);
-    await rm(root, { recursive: true, force: true });
-    try {
-      await step(
-        log,
-        `debootstrap ${spec.suite} for the ${spec.stage} stage (${spec.variant}, ${spec.packages.length} packages)`,
-        () => debootstrap(spec, root),
-      );
-      await step(log, `tar the base root into ${file}`, async () => {
-        const tmp = `${file}.${process.pid}.tmp`;
-        const args = ["--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*"];
-        args.push("--exclude=./sys/*", "-C", root, "-cf", tmp, ".");
-        try {
-          await run("tar", args, { timeoutMs: 600_000 });
-          renameSync(tmp, file);
-        } finally {
-          await rm(tmp, { force: true });
-        }
-      });
-    } finally {
-      // debootstrap mounts /proc and /sys in the root, and may leave them after a failure.
-      for (const m of mountsUnder([root])) await run("umount", ["-l", m], { okCodes: [32] });
+  return withCacheLock(
+    file,
+    async () => {
+      if (existsSync(file)) return { file, bootstrapped: false }; // made while we waited
+      const root = path.join(cacheDir, `rootfs-${key}-${process.pid}`);
       await rm(root, { recursive: true, force: true });
-    }
-    return { file, bootstrapped: true };
-  });
+      try {
+        await step(
+          log,
+          `debootstrap ${spec.suite} for the ${spec.stage} stage (${spec.variant}, ${spec.packages.length} packages)`,
+          () => debootstrap(spec, root),
+        );
+        await step(log, `tar the base root into ${file}`, async () => {
+          const tmp = `${file}.${process.pid}.tmp`;
+          const args = ["--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*"];
+          args.push("--exclude=./sys/*", "-C", root, "-cf", tmp, ".");
+          try {
+            await run("tar", args, { timeoutMs: 600_000 });
+            renameSync(tmp, file);
+          } finally {
+            await rm(tmp, { force: true });
+          }
+        });
+      } finally {
+        // debootstrap mounts /proc and /sys in the root, and may leave them after a failure.
+        for (const m of mountsUnder([root])) await run("umount", ["-l", m], { okCodes: [32] });
+        await rm(root, { recursive: true, force: true });
+      }
+      return { file, bootstrapped: true };
+    },
+    log,
+  );
 }
 
 async function debootstrap(spec: BaseImageSpec, root: string): Promise<void> {

@@ -31,15 +31,21 @@ export function sha256File(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-/** Run fn holding `<file>.lock`; waits (up to timeoutMs) while another live process holds it. */
+/**
+ * Run fn holding `<file>.lock`; waits (up to timeoutMs) while another live process holds it,
+ * saying so once through `log` (and how long it waited, when it gets the lock).
+ */
 export async function withCacheLock<T>(
   file: string,
   fn: () => Promise<T>,
+  log: (line: string) => void = () => {},
   timeoutMs = 30 * 60_000,
 ): Promise<T> {
   const lock = `${file}.lock`;
   mkdirSync(path.dirname(lock), { recursive: true });
-  const deadline = Date.now() + timeoutMs;
+  const t0 = Date.now();
+  const deadline = t0 + timeoutMs;
+  let waitedFor = 0;
   for (;;) {
     try {
       writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
@@ -59,8 +65,13 @@ export async function withCacheLock<T>(
     if (Date.now() > deadline) {
       throw new Error(`${lock} is still held by process ${holder} after ${timeoutMs / 1000} s`);
     }
+    if (waitedFor !== holder) {
+      log(`  waiting for process ${holder}, which is making ${path.basename(file)}`);
+      waitedFor = holder;
+    }
     await sleep(500);
   }
+  if (waitedFor !== 0) log(`  waited ${((Date.now() - t0) / 1000).toFixed(1)} s for it`);
   try {
     return await fn();
   } finally {

@@ -123,33 +123,37 @@ async function ensure(dockerHost: string, opts: FelixImageOptions): Promise<Feli
   const tarball = path.join(cacheDir, `felix-${key}.tar`);
   if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
   mkdirSync(cacheDir, { recursive: true });
-  return withCacheLock(tarball, async () => {
-    // Built by another lab while we waited?
-    if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
-    log(
-      `building Felix 0.10.2 from images/felix/Dockerfile (${choice.kind === "mirror" ? `sources from ${choice.dir}` : "sources from upstream"}); ` +
-        "this happens once per machine, later runs load it from the cache",
-    );
-    const baseOpts = { ...opts, log, cacheDir };
-    const [buildBase, runtimeBase] = await Promise.all([
-      ensureBaseImage(dockerHost, "build", baseOpts),
-      ensureBaseImage(dockerHost, "runtime", baseOpts),
-    ]);
-    const bases = { build: buildBase.tag, runtime: runtimeBase.tag };
-    await build(dockerHost, { tag, bases, choice, files, cacheDir, log });
-    await step(log, `save the felix image into ${tarball}`, async () => {
-      const tmp = `${tarball}.${process.pid}.tmp`;
-      try {
-        await docker(dockerHost, ["save", "-o", tmp, tag], { timeoutMs: 600_000 });
-        renameSync(tmp, tarball);
-      } finally {
-        await rm(tmp, { force: true });
-      }
-    });
-    const image = await done("built");
-    log(`built Felix in ${fmtSeconds(image.ms)}; later runs reuse it`);
-    return image;
-  });
+  return withCacheLock(
+    tarball,
+    async () => {
+      // Built by another lab while we waited?
+      if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
+      log(
+        `building Felix 0.10.2 from images/felix/Dockerfile (${choice.kind === "mirror" ? `sources from ${choice.dir}` : "sources from upstream"}); ` +
+          "this happens once per machine, later runs load it from the cache",
+      );
+      const baseOpts = { ...opts, log, cacheDir };
+      const [buildBase, runtimeBase] = await Promise.all([
+        ensureBaseImage(dockerHost, "build", baseOpts),
+        ensureBaseImage(dockerHost, "runtime", baseOpts),
+      ]);
+      const bases = { build: buildBase.tag, runtime: runtimeBase.tag };
+      await build(dockerHost, { tag, bases, choice, files, cacheDir, log });
+      await step(log, `save the felix image into ${tarball}`, async () => {
+        const tmp = `${tarball}.${process.pid}.tmp`;
+        try {
+          await docker(dockerHost, ["save", "-o", tmp, tag], { timeoutMs: 600_000 });
+          renameSync(tmp, tarball);
+        } finally {
+          await rm(tmp, { force: true });
+        }
+      });
+      const image = await done("built");
+      log(`built Felix in ${fmtSeconds(image.ms)}; later runs reuse it`);
+      return image;
+    },
+    log,
+  );
 }
 
 /**
