@@ -25,6 +25,7 @@ import { formatProblem } from "../status/report.js";
 import { runStatus, type StatusReport } from "../status/engine.js";
 import {
   leftovers,
+  madeByLabs,
   NOTHING,
   stackWith,
   systemSnapshot,
@@ -130,7 +131,8 @@ describe("npm run status -- --lab: real labs, real SSH, faults named exactly", {
       "no process of the labs left",
     );
     await rm(stateRoot, { recursive: true, force: true });
-    assert.deepEqual(leftovers(baseline, await systemSnapshot()), NOTHING);
+    const made = madeByLabs(stateRoot, [a.config!, b.config!]);
+    assert.deepEqual(leftovers(baseline, await systemSnapshot(), made), NOTHING);
   });
 
   it("reports healthy labs as healthy, every host reached over SSH, exit 0", async () => {
