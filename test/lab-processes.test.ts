@@ -13,12 +13,20 @@ const state = (pid: number) =>
     .trim()
     .charAt(0);
 
+/** Forks a child that exits at once, prints its pid, and sleeps 5 s without reaping it. */
+const NEVER_REAPS =
+  "import os, time\n" +
+  "pid = os.fork()\n" +
+  "if pid == 0:\n" +
+  "    os._exit(0)\n" +
+  "print(pid, flush=True)\n" +
+  "time.sleep(5)\n";
+
 describe("lab process helpers", { skip }, () => {
   it("counts a zombie as gone: it has exited, only its parent has not reaped it", async () => {
-    // The inner sleep exits at once; its parent, exec'd into `sleep 5`, never reaps it.
-    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 5"], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    // The forked child exits at once; its parent never waits for it. (A shell parent is not
+    // enough: before it execs, a shell may reap a child that exited meanwhile.)
+    const parent = spawn("python3", ["-c", NEVER_REAPS], { stdio: ["ignore", "pipe", "ignore"] });
     try {
       const [out] = (await once(parent.stdout!, "data")) as [Buffer];
       const zombie = Number(out.toString().trim());
@@ -28,7 +36,7 @@ describe("lab process helpers", { skip }, () => {
       assert.equal(alive(zombie), false);
       assert.deepEqual(cmdline(zombie), [], "no command line left");
       assert.equal(alive(parent.pid!), true);
-      assert.deepEqual(cmdline(parent.pid!), ["sleep", "5"]);
+      assert.deepEqual(cmdline(parent.pid!).slice(1), ["-c", NEVER_REAPS]);
       const t0 = performance.now();
       await killAll([zombie, parent.pid!], 3000);
       assert.ok(performance.now() - t0 < 2000, "no grace period spent on a zombie");
