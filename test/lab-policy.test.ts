@@ -24,7 +24,6 @@ import { StateDir } from "../lab/state.js";
 import {
   LAB_SKIP,
   leftovers,
-  madeByLabs,
   NOTHING,
   stackWith,
   systemSnapshot,
@@ -83,10 +82,7 @@ describe("lab policy with the real Felix and ACL Manager (dev)", { skip: LAB_SKI
   after(async () => {
     await labDown(opts);
     await rm(stateRoot, { recursive: true, force: true });
-    assert.deepEqual(
-      leftovers(baseline, await systemSnapshot(), madeByLabs(stateRoot, [opts.config!])),
-      NOTHING,
-    );
+    assert.deepEqual(leftovers(baseline, await systemSnapshot()), NOTHING);
   });
 
   it("proves dev's policy both ways: allowed pairs connect, denied pairs are dropped", async () => {

@@ -22,7 +22,6 @@ import { StateDir } from "../lab/state.js";
 import {
   configFromYaml,
   leftovers,
-  madeByLabs,
   NOTHING,
   stackWith,
   systemSnapshot,
@@ -35,8 +34,6 @@ const skip = LAB_SKIP;
 
 let stateRoot = "";
 let baseline: SystemSnapshot;
-/** Every stack config a test here brought up: what the suite's end may find left of them. */
-const used: CalicoConfig[] = [];
 
 /** Unique per run, so a lab someone has up (or a parallel run) is never touched. */
 const stackName = (kind: string) => `t-${kind}-${process.pid}`;
@@ -49,7 +46,6 @@ async function cycle(
   felix: "real" | "stand-in" = "real",
 ) {
   const opts: LabOptions = { stack: stackName(kind), config, stateRoot, endpoints, felix };
-  used.push(config);
   const before = await systemSnapshot();
   try {
     const up = await labUp(opts);
@@ -113,7 +109,7 @@ async function cycle(
   } finally {
     await labDown(opts);
   }
-  const left = leftovers(before, await systemSnapshot(), madeByLabs(stateRoot, [config]));
+  const left = leftovers(before, await systemSnapshot());
   assert.deepEqual(left, NOTHING, "left behind");
   assert.deepEqual(labSshdPids(new StateDir(stateRoot, opts.stack!)), [], "sshd left running");
   assert.equal(existsSync(new StateDir(stateRoot, opts.stack!).dir), false, "state folder");
@@ -126,7 +122,7 @@ describe("lab stacks, up to a full matrix and down", { skip }, () => {
   });
   after(async () => {
     await rm(stateRoot, { recursive: true, force: true });
-    const left = leftovers(baseline, await systemSnapshot(), madeByLabs(stateRoot, used));
+    const left = leftovers(baseline, await systemSnapshot());
     assert.deepEqual(left, NOTHING);
   });
 
@@ -217,8 +213,6 @@ endpoints:
       file,
       (await import("node:fs")).readFileSync(path.join(root, "Pulumi.lab-rr.yaml"), "utf8"),
     );
-    used.push(stackWith("lab-rr"));
-    const made = madeByLabs(stateRoot, [stackWith("lab-rr")]);
     const before = await systemSnapshot();
     const prefix = labPrefix(stack);
     // 1. kill -9 right after the namespaces exist: some wired, some not.
@@ -252,18 +246,18 @@ endpoints:
     await new Promise((r) => child.on("exit", r));
     assert.ok((await labNamespaces(prefix)).length > 0, "the killed up left namespaces");
     await labDown({ stack, stateRoot });
-    assert.deepEqual(leftovers(before, await systemSnapshot(), made), NOTHING);
+    assert.deepEqual(leftovers(before, await systemSnapshot()), NOTHING);
 
     // 2. a complete lab whose state file is gone: found by name prefix and process scan.
     const opts = { stack, stateRoot, stackFile: file };
     await labUp(opts);
     assert.equal(
-      (await systemSnapshot()).birds.filter((b) => !before.birds.includes(b) && made(b)).length,
+      (await systemSnapshot()).birds.filter((b) => !before.birds.includes(b)).length,
       3,
       "three BIRDs running",
     );
     await rm(new StateDir(stateRoot, stack).file);
     await labDown(opts);
-    assert.deepEqual(leftovers(before, await systemSnapshot(), made), NOTHING);
+    assert.deepEqual(leftovers(before, await systemSnapshot()), NOTHING);
   });
 });

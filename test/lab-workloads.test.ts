@@ -19,7 +19,6 @@ import { labPrefix } from "../lab/plan.js";
 import { StateDir } from "../lab/state.js";
 import {
   leftovers,
-  madeByLabs,
   NOTHING,
   stackWith,
   systemSnapshot,
@@ -34,8 +33,6 @@ const PAGE = "/www/index.html";
 
 let stateRoot = "";
 let baseline: SystemSnapshot;
-/** Every stack config a test here brought up: what the suite's end may find left of them. */
-const used: CalicoConfig[] = [];
 
 const stackName = (kind: string) => `t-wl-${kind}-${process.pid}`;
 
@@ -76,7 +73,6 @@ async function serveAndFetch(
   felix: "real" | "stand-in",
 ) {
   const opts: LabOptions = { stack: stackName(kind), config, stateRoot, felix };
-  used.push(config);
   const before = await systemSnapshot();
   try {
     await labUp(opts);
@@ -100,8 +96,7 @@ async function serveAndFetch(
   } finally {
     await labDown(opts);
   }
-  const made = madeByLabs(stateRoot, [config]);
-  assert.deepEqual(leftovers(before, await systemSnapshot(), made), NOTHING, "left behind");
+  assert.deepEqual(leftovers(before, await systemSnapshot()), NOTHING, "left behind");
 }
 
 describe("lab: workload endpoints with real Docker", { skip }, () => {
@@ -111,10 +106,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
   });
   after(async () => {
     await rm(stateRoot, { recursive: true, force: true });
-    assert.deepEqual(
-      leftovers(baseline, await systemSnapshot(), madeByLabs(stateRoot, used)),
-      NOTHING,
-    );
+    assert.deepEqual(leftovers(baseline, await systemSnapshot()), NOTHING);
   });
 
   it("httpd on host-1 fetched from host-2 through the fabric's routes (dev)", () =>
@@ -162,7 +154,6 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
         ];
       });
       const opts: LabOptions = { stack: stackName("att"), config, stateRoot, felix: "stand-in" };
-      used.push(config);
       const before = await systemSnapshot();
       const { stdout: id } = await docker(host, ["inspect", "-f", "{{.Id}}", legacy]);
       try {
@@ -198,7 +189,7 @@ describe("lab: workload endpoints with real Docker", { skip }, () => {
       assert.doesNotMatch(links, /eth0/);
       // The restart gave the test's own daemon a new shim and namespace mount for its
       // container: those are the test daemon's (its `after` removes them), not the lab's.
-      const left = leftovers(before, await systemSnapshot(), madeByLabs(stateRoot, [config]));
+      const left = leftovers(before, await systemSnapshot());
       const ours = (x: string) => !x.includes(daemonState().dir);
       left.dockers = left.dockers.filter(ours);
       left.mounts = left.mounts.filter(ours);

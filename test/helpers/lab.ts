@@ -6,9 +6,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { loadConfig, type CalicoConfig } from "../../components/config.js";
-import { buildModel } from "../../components/model.js";
-import { netnsLinkName } from "../../components/render/endpoint-script.js";
-import { LAB_PREFIX } from "../../lab/plan.js";
 import { run } from "../../lab/exec.js";
 import { stackRaw } from "./stacks.js";
 
@@ -94,16 +91,9 @@ export async function systemSnapshot(): Promise<SystemSnapshot> {
   };
 }
 
-/**
- * What `after` has that `before` did not (things left behind); with `made`, only the entries
- * it accepts (a lab test's own, see madeByLabs: other suites run beside the lab tests).
- */
-export function leftovers(
-  before: SystemSnapshot,
-  after: SystemSnapshot,
-  made: (entry: string) => boolean = () => true,
-): SystemSnapshot {
-  const extra = (a: string[], b: string[]) => b.filter((x) => !a.includes(x) && made(x));
+/** What `after` has that `before` did not (things left behind). */
+export function leftovers(before: SystemSnapshot, after: SystemSnapshot): SystemSnapshot {
+  const extra = (a: string[], b: string[]) => b.filter((x) => !a.includes(x));
   return {
     namespaces: extra(before.namespaces, after.namespaces),
     rootLinks: extra(before.rootLinks, after.rootLinks),
@@ -114,28 +104,6 @@ export function leftovers(
     sshds: extra(before.sshds, after.sshds),
     plugins: extra(before.plugins, after.plugins),
   };
-}
-
-/**
- * Which snapshot entries labs of these stacks, kept under stateRoot, can have made: names
- * carrying a lab prefix (`cl` and six hex digits), paths under stateRoot, and the namespace
- * links of the stacks' Docker endpoints (`calico-<endpoint>`, made by the endpoint script).
- * `npm test` runs the other suites beside the lab tests (scripts/test.sh); their namespaces,
- * daemons and links carry names of their own, which none of these match.
- */
-export function madeByLabs(
-  stateRoot: string,
-  configs: readonly CalicoConfig[],
-): (entry: string) => boolean {
-  const links = new Set(
-    configs.flatMap((c) => buildModel(c).endpoints.map((e) => netnsLinkName(e.name))),
-  );
-  const prefixed = new RegExp(`(^|[^a-z0-9])${LAB_PREFIX}[0-9a-f]{6}-`);
-  return (x) =>
-    x.includes(stateRoot) ||
-    prefixed.test(x) ||
-    links.has(x) ||
-    links.has(x.slice(x.lastIndexOf("/") + 1));
 }
 
 /** A committed stack's raw config with changes applied, validated. */
