@@ -46,11 +46,11 @@ import { LAB_SKIP, leftovers, NOTHING, stackWith, systemSnapshot } from "../help
 /** Each wait's bound: the machine is shared and loaded. */
 const WAIT = 60_000;
 /**
- * Endpoints of the resync step and its waits' bound. They join `bulk`, a group whose rules name
- * only `web`: Felix 0.10.2's work grows with the square of a group that admits itself (each
- * member change makes the ACL Manager resend every member's ACLs, and Felix rewrites each
- * member's address set one `ipset` process per address: 20 `web` endpoints took 51 s to
- * create here, 40 took 184 s), and the resync under test is the same either way.
+ * Endpoints of the resync step and its waits' bound. They join `bulk`, whose rules name only
+ * `web`: in a group that admits itself Felix 0.10.2's work grows with the square of the group
+ * (each member change makes the ACL Manager resend every member's ACLs, and Felix rewrites
+ * each member's address set), which would be timed here instead of the resync. The figures
+ * are in docs/testing.md.
  */
 const MANY = 20;
 const MANY_WAIT = 180_000;
