@@ -2,7 +2,7 @@
  * Running the tools the lab drives (ip, nsenter, bash, birdc, ping), with errors that say
  * which command failed and what it printed, and a bounded-concurrency pool.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 
 export class CommandError extends Error {
   constructor(
@@ -34,34 +34,60 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** Run a command; resolves with its output, rejects with a CommandError on a bad exit code. */
+/** Output kept per stream; a command printing more is killed and fails. */
+const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/**
+ * Run a command; resolves with its output, rejects with a CommandError on a bad exit code.
+ *
+ * Without `input`, the command's stdin is /dev/null. It must not be a socket, which is what
+ * Node gives a child for a pipe: bash treats a socket on stdin as a remote shell's and then
+ * reads the user's ~/.bashrc whenever SHLVL is unset (as under `sudo`). A root .bashrc that
+ * initialises a toolchain can take seconds, enough to turn a bounded probe (bash's /dev/tcp
+ * under `timeout 1.5`) into a false "dropped".
+ */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      args,
-      {
-        maxBuffer: 64 * 1024 * 1024,
-        env: opts.env ?? process.env,
-        timeout: opts.timeoutMs ?? 120_000,
-        killSignal: "SIGKILL",
-      },
-      (error, stdout, stderr) => {
-        // A number: the exit code; otherwise killed by a signal or not started (-1).
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-        if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
-          reject(new Error(`\`${cmd}\` is not installed (or not on PATH)`));
-          return;
-        }
-        if (code === 0 || (opts.okCodes ?? []).includes(code)) {
-          resolve({ code, stdout, stderr });
-        } else {
-          reject(new CommandError([cmd, ...args], code, stdout, stderr));
-        }
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    else child.stdin?.end();
+    const child = spawn(cmd, args, {
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      timeout: opts.timeoutMs ?? 120_000,
+      killSignal: "SIGKILL",
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let overflow = false;
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_OUTPUT) {
+        overflow = true;
+        child.kill("SIGKILL");
+      } else into.push(chunk);
+    };
+    child.stdout!.on("data", collect(out));
+    child.stderr!.on("data", collect(err));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
+    });
+    child.on("close", (exit: number | null) => {
+      // A number: the exit code; killed by a signal (the time limit, too much output): -1.
+      const code = exit ?? -1;
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr =
+        Buffer.concat(err).toString("utf8") +
+        (overflow ? `\n(killed: more than ${MAX_OUTPUT} bytes of output)` : "");
+      if (!overflow && (code === 0 || (opts.okCodes ?? []).includes(code))) {
+        resolve({ code, stdout, stderr });
+      } else {
+        reject(new CommandError([cmd, ...args], code, stdout, stderr));
+      }
+    });
+    if (opts.input !== undefined) {
+      // A command that exits without reading all of it closes the pipe: not an error here.
+      child.stdin!.on("error", () => {});
+      child.stdin!.end(opts.input);
+    }
   });
 }
 
