@@ -61,6 +61,10 @@ export function sshdConfig(state: StateDir, h: HostPlan): string {
     "PermitTTY no",
     "PrintMotd no",
     "UseDNS no",
+    // A lab host shares root's home with the machine that runs the lab. Debian's bash reads
+    // ~/.bashrc for an SSH command when SHLVL is unset; set, the command runs with no rc
+    // file, as it would on a host whose root has none, not the operator's toolchain setup.
+    "SetEnv SHLVL=1",
     "MaxStartups 64:30:128",
     "LogLevel INFO",
     "",

@@ -18,7 +18,7 @@ import { run } from "../lab/exec.js";
 import { docker } from "../lab/docker.js";
 import { endpointScriptAction, felixStandIn, labDockerHost, labDown, labUp } from "../lab/lab.js";
 import type { LabPlan } from "../lab/plan.js";
-import { labNamespaceTransport, labTarget } from "../lab/probes.js";
+import { labNamespaceTransport, labSshTransport, labTarget } from "../lab/probes.js";
 import { labSshdPids, startSshdProcess, stopLabSshd, waitForSshd } from "../lab/sshd.js";
 import { StateDir } from "../lab/state.js";
 import { formatProblem } from "../status/report.js";
@@ -160,6 +160,16 @@ describe("npm run status -- --lab: real labs, real SSH, faults named exactly", {
       }
       assert.match(stderr, /host-1: ok/, "progress on stderr");
     }
+  });
+
+  it("runs each SSH command without the machine's root ~/.bashrc (sshd sets SHLVL)", async () => {
+    // Debian's bash reads ~/.bashrc for an SSH command only when SHLVL is unset; the lab's
+    // sshd sets it to 1, so root's shell reads no rc file, and the bash it hands the command
+    // to says level 2 (without it: level 1, and where root's .bashrc sets up pyenv,
+    // PYENV_SHELL is set).
+    const t = labSshTransport(planB, new StateDir(stateRoot, b.stack!));
+    const r = await t.exec("host-1", ["bash", "-c", 'echo "$SHLVL ${PYENV_SHELL-none}"']);
+    assert.equal(r.stdout.trim(), "2 none");
   });
 
   it("one host's BIRD stopped: that BIRD, and the sessions and routes it takes along as consequences", async () => {
