@@ -51,9 +51,10 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const child = spawn(cmd, args, {
       env: opts.env ?? process.env,
       stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      timeout: opts.timeoutMs ?? 120_000,
-      killSignal: "SIGKILL",
     });
+    // Not spawn's own `timeout`: its timer outlives a command that never started (ENOENT)
+    // and would keep the process alive until it fires.
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
@@ -68,9 +69,11 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     child.stdout!.on("data", collect(out));
     child.stderr!.on("data", collect(err));
     child.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
     });
     child.on("close", (exit: number | null) => {
+      clearTimeout(timer);
       // A number: the exit code; killed by a signal (the time limit, too much output): -1.
       const code = exit ?? -1;
       const stdout = Buffer.concat(out).toString("utf8");

@@ -9,7 +9,10 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { CommandError, run } from "../lab/exec.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** A HOME whose .bashrc leaves a marker file; the environment of a bash started by sudo. */
 function rcHome(): { env: NodeJS.ProcessEnv; marker: string; done: () => void } {
@@ -77,9 +80,27 @@ describe("lab commands (run)", () => {
     });
   });
 
-  it("names a command that is not installed", async () => {
+  it("names a command that is not installed, and keeps no timer alive for it", async () => {
     await assert.rejects(run("calico-lab-no-such-tool", []), {
       message: "`calico-lab-no-such-tool` is not installed (or not on PATH)",
     });
+    // A process that only tried it exits at once, not when the 120 s time limit would end.
+    const code =
+      'import { run } from "./lab/exec.ts";\n' +
+      'await run("calico-lab-no-such-tool", []).catch((e) => console.log(e.message));\n';
+    const t0 = performance.now();
+    const r = await new Promise<{ out: string; exit: number | null }>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", code],
+        { cwd: root, timeout: 60_000 },
+        (e, out) => (e && e.killed ? reject(e) : resolve({ out, exit: e ? 1 : 0 })),
+      ),
+    );
+    assert.deepEqual(r, {
+      out: "`calico-lab-no-such-tool` is not installed (or not on PATH)\n",
+      exit: 0,
+    });
+    assert.ok(performance.now() - t0 < 20_000, "the process exited once its work was done");
   });
 });
