@@ -3,6 +3,7 @@
  * which command failed and what it printed, and a bounded-concurrency pool.
  */
 import { spawn } from "node:child_process";
+import { spawnCollect } from "../status/transport.js";
 
 export class CommandError extends Error {
   constructor(
@@ -34,64 +35,35 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** Output kept per stream; a command printing more is killed and fails. */
+/** Output kept, stdout and stderr together; a command printing more is killed and fails. */
 const MAX_OUTPUT = 64 * 1024 * 1024;
 
 /**
- * Run a command; resolves with its output, rejects with a CommandError on a bad exit code.
- *
- * Without `input`, the command's stdin is /dev/null. It must not be a socket, which is what
- * Node gives a child for a pipe: bash treats a socket on stdin as a remote shell's and then
- * reads the user's ~/.bashrc whenever SHLVL is unset (as under `sudo`). A root .bashrc that
- * initialises a toolchain can take seconds, enough to turn a bounded probe (bash's /dev/tcp
- * under `timeout 1.5`) into a false "dropped".
+ * Run a command; resolves with its output, rejects with a CommandError on a bad exit code, a
+ * time limit or too much output. It runs through status/'s spawnCollect, whose stdin is
+ * /dev/null unless there is input: never a socket, on which bash reads the user's ~/.bashrc
+ * when SHLVL is unset (as under `sudo`). A root .bashrc that initialises a toolchain can take
+ * seconds, enough to turn a bounded probe (bash's /dev/tcp under `timeout 1.5`) into a false
+ * "dropped".
  */
-export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    // Not spawn's own `timeout`: its timer outlives a command that never started (ENOENT)
-    // and would keep the process alive until it fires.
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let overflow = false;
-    const collect = (into: Buffer[]) => (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_OUTPUT) {
-        overflow = true;
-        child.kill("SIGKILL");
-      } else into.push(chunk);
-    };
-    child.stdout!.on("data", collect(out));
-    child.stderr!.on("data", collect(err));
-    child.on("error", (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
-    });
-    child.on("close", (exit: number | null) => {
-      clearTimeout(timer);
-      // A number: the exit code; killed by a signal (the time limit, too much output): -1.
-      const code = exit ?? -1;
-      const stdout = Buffer.concat(out).toString("utf8");
-      const stderr =
-        Buffer.concat(err).toString("utf8") +
-        (overflow ? `\n(killed: more than ${MAX_OUTPUT} bytes of output)` : "");
-      if (!overflow && (code === 0 || (opts.okCodes ?? []).includes(code))) {
-        resolve({ code, stdout, stderr });
-      } else {
-        reject(new CommandError([cmd, ...args], code, stdout, stderr));
-      }
-    });
-    if (opts.input !== undefined) {
-      // A command that exits without reading all of it closes the pipe: not an error here.
-      child.stdin!.on("error", () => {});
-      child.stdin!.end(opts.input);
-    }
-  });
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await spawnCollect(
+    cmd,
+    args,
+    opts.timeoutMs ?? 120_000,
+    opts.env ?? process.env,
+    MAX_OUTPUT,
+    opts.input,
+  );
+  // Killed (the time limit, too much output): -1, never an accepted code.
+  const code = r.timedOut || r.truncated ? -1 : r.code;
+  if (code === 0 || (opts.okCodes ?? []).includes(code)) {
+    return { code, stdout: r.stdout, stderr: r.stderr };
+  }
+  const stderr = r.truncated
+    ? `${r.stderr}\n(killed: more than ${MAX_OUTPUT} bytes of output)`
+    : r.stderr;
+  throw new CommandError([cmd, ...args], code, r.stdout, stderr);
 }
 
 /** The path of a named network namespace. */

@@ -55,6 +55,8 @@ interface SpawnResult extends ExecResult {
  * Run a process, collecting its output; never rejects for a non-zero exit. At most maxBytes
  * of output (stdout and stderr together) are kept: past that the process is killed and the
  * result says `truncated`, so a command that prints without end costs maxBytes, no more.
+ * Its stdin is `input`, or /dev/null: never an open socket, which is what Node gives a child
+ * for a pipe, and which makes bash read ~/.bashrc when SHLVL is unset (as under `sudo`).
  */
 export function spawnCollect(
   cmd: string,
@@ -62,9 +64,16 @@ export function spawnCollect(
   timeoutMs: number,
   env: NodeJS.ProcessEnv = process.env,
   maxBytes = DEFAULT_MAX_BYTES,
+  input?: string,
 ): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    const stdin = input === undefined ? "ignore" : "pipe";
+    const child = spawn(cmd, args, { stdio: [stdin, "pipe", "pipe"], env });
+    if (input !== undefined) {
+      // A command that exits without reading all of it closes the pipe: not an error here.
+      child.stdin!.on("error", () => {});
+      child.stdin!.end(input);
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let kept = 0;
@@ -87,8 +96,8 @@ export function spawnCollect(
       into.push(b);
       kept += b.length;
     };
-    child.stdout.on("data", keep(out));
-    child.stderr.on("data", keep(err));
+    child.stdout!.on("data", keep(out));
+    child.stderr!.on("data", keep(err));
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(e.code === "ENOENT" ? new Error(`\`${cmd}\` is not installed (or not on PATH)`) : e);
