@@ -56,8 +56,11 @@ export interface FelixImage {
   /** `calico-lab/felix:<key>`; the image is also tagged PRODUCT_FELIX_IMAGE. */
   tag: string;
   key: string;
-  /** present: the daemon had it; loaded: from the cached tarball; built: built now. */
-  how: "present" | "loaded" | "built";
+  /**
+   * present: the daemon had it; loaded: from the cached tarball; built: built now; cached:
+   * the tarball is in the cache (`lab image`, which needs no daemon then).
+   */
+  how: "present" | "loaded" | "built" | "cached";
   sources: "mirror" | "upstream";
   /** How long this call took. */
   ms: number;
@@ -88,6 +91,29 @@ export function felixImageKey(choice: SourcesChoice, opts: BaseImageOptions = {}
 async function hasImage(host: string, tag: string): Promise<boolean> {
   const r = await docker(host, ["image", "inspect", "-f", "{{.Id}}", tag], { okCodes: [1] });
   return r.code === 0;
+}
+
+/**
+ * The felix image these options make, when its tarball is in the cache: found with no daemon,
+ * after waiting while another process holds the cache's lock on it (building it). Undefined
+ * when there is none.
+ */
+export async function cachedFelixImage(
+  opts: FelixImageOptions = {},
+): Promise<FelixImage | undefined> {
+  const t0 = performance.now();
+  const choice = chooseSources(opts.sources, opts.env);
+  const key = felixImageKey(choice, opts);
+  const tarball = path.join(opts.cacheDir ?? labCacheDir(opts.env), `felix-${key}.tar`);
+  const there = () => existsSync(tarball);
+  if (!there()) {
+    mkdirSync(path.dirname(tarball), { recursive: true });
+    if (!(await withCacheLock(tarball, async () => there(), opts.log ?? stderrLog))) {
+      return undefined;
+    }
+  }
+  const tag = `${FELIX_REPOSITORY}:${key}`;
+  return { tag, key, how: "cached", sources: choice.kind, ms: performance.now() - t0 };
 }
 
 /**

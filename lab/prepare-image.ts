@@ -3,19 +3,27 @@
  * image built (or found) in the lab's shared cache, in a Docker daemon of its own that is
  * stopped again. A later `up` then only loads the cached image. CI runs it in the background
  * while it installs and lints; any `up` that needs the image meanwhile waits on the cache's
- * lock instead of building it twice.
+ * lock instead of building it twice. When the image is already cached (or another process
+ * finishes it while this one waits), no daemon is started.
  */
 import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDockerd, stopDockerd } from "./docker.js";
-import { ensureFelixImage, type FelixImage, type FelixImageOptions } from "./felix-image.js";
+import {
+  cachedFelixImage,
+  ensureFelixImage,
+  type FelixImage,
+  type FelixImageOptions,
+} from "./felix-image.js";
 import { StateDir } from "./state.js";
 
 const PREFIX = "clprep";
 
 export async function prepareFelixImage(opts: FelixImageOptions = {}): Promise<FelixImage> {
+  const cached = await cachedFelixImage(opts);
+  if (cached !== undefined) return cached;
   const root = mkdtempSync(path.join(tmpdir(), "calico-lab-image-"));
   const state = new StateDir(root, "image");
   try {

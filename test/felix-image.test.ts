@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -23,6 +23,7 @@ import {
 import { docker, startDockerd, stopDockerd } from "../lab/docker.js";
 import { sleep } from "../lab/exec.js";
 import {
+  cachedFelixImage,
   ensureFelixImage,
   FelixImageError,
   felixImageKey,
@@ -335,5 +336,20 @@ describe("the felix image built in a Docker daemon of its own", { skip: LAB_SKIP
       lines.join("\n"),
     );
     assert.ok(loaded.ms < 120_000, `loading took ${loaded.ms} ms`);
+  });
+
+  it("is found in the cache with no daemon (`lab image`); an empty cache has none", async () => {
+    assert.ok(first, "no image");
+    const found = await cachedFelixImage({ ...(sources ? { sources } : {}), log });
+    assert.equal(found?.how, "cached");
+    assert.equal(found?.tag, first.tag);
+    const empty = mkdtempSync(path.join(tmpdir(), "cfimg-empty-"));
+    try {
+      const none = await cachedFelixImage({ ...(sources ? { sources } : {}), cacheDir: empty });
+      assert.equal(none, undefined);
+      assert.deepEqual(readdirSync(empty), [], "no lock or file left behind");
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

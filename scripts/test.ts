@@ -1,0 +1,184 @@
+/**
+ * `npm test`: every test file, in two lanes that run side by side.
+ *
+ *   timed  files that time something or bring a lab, a daemon or a namespace up, one at a
+ *          time at normal priority, their output live. As root, the felix image is made (or
+ *          found in the lab's cache, or waited for while another process makes it) before
+ *          the first of them, so that no test times the build.
+ *   quiet  every other file (pure logic, rendering, mocks), one at a time at the lowest CPU
+ *          priority (`nice -n 19`): they take the cores only when the timed lane leaves them
+ *          idle, which it mostly does while it waits for Felix, probes and daemons, so they
+ *          add no load to what is timed. Their output is shown when the timed lane is done.
+ *
+ * A file belongs to the timed lane when its text mentions time (Date.now, performance.now,
+ * timers, sleep, a timeout) or the lab (netns, labUp, dockerd, LAB_SKIP): when in doubt, timed.
+ * `npm test -- FILE...` runs only those files, in one lane, at normal priority.
+ * Exit status: 0 only when both lanes pass.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export type Lane = "timed" | "quiet";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+const TIMED_WORDS =
+  /Date\.now|performance\.now|setTimeout|setInterval|sleep\(|timeout|netns|labUp|dockerd|LAB_SKIP/i;
+
+/** The lane of a test file, from its text. */
+export function laneOf(source: string): Lane {
+  return TIMED_WORDS.test(source) ? "timed" : "quiet";
+}
+
+/** Every test file of the project, in the order Node's runner would sort them. */
+export function testFiles(root = ROOT): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, keep: (name: string) => boolean) => {
+    for (const d of readdirSync(path.join(root, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, d.name);
+      if (d.isDirectory()) walk(rel, keep);
+      else if (keep(d.name)) found.push(rel);
+    }
+  };
+  walk("test", (n) => n.endsWith(".test.ts") || n.endsWith(".conformance.ts"));
+  walk("plugin/test", (n) => n.endsWith(".test.ts"));
+  return found.sort();
+}
+
+interface LaneRun {
+  lane: Lane;
+  files: number;
+  code: number;
+  seconds: number;
+  /** The runner's own summary lines (`# tests 12`, `# pass 12`, ...). */
+  summary: Map<string, number>;
+}
+
+const SUMMARY = /^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$/;
+
+function readSummary(text: string, into: Map<string, number>): void {
+  for (const line of text.split("\n")) {
+    const m = SUMMARY.exec(line.trim());
+    if (m) into.set(m[1]!, Number(m[2]));
+  }
+}
+
+const children = new Set<ChildProcess>();
+
+/** Run Node's test runner on the files; output to `out` (and scanned for its summary). */
+function runLane(
+  lane: Lane,
+  files: string[],
+  nice: boolean,
+  out: NodeJS.WritableStream,
+): Promise<LaneRun> {
+  const t0 = performance.now();
+  const node = [process.execPath, "--import", "tsx", "--test", "--test-concurrency=1", ...files];
+  const [cmd, ...args] = nice ? ["nice", "-n", "19", ...node] : node;
+  const child = spawn(cmd!, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const summary = new Map<string, number>();
+  let tail = "";
+  const scan = (chunk: Buffer) => {
+    out.write(chunk);
+    tail = (tail + chunk.toString("utf8")).slice(-4096);
+  };
+  child.stdout!.on("data", scan);
+  child.stderr!.on("data", (c: Buffer) => out.write(c));
+  return new Promise((resolve) => {
+    const done = (code: number) => {
+      children.delete(child);
+      readSummary(tail, summary);
+      const seconds = (performance.now() - t0) / 1000;
+      resolve({ lane, files: files.length, code, seconds, summary });
+    };
+    child.on("error", (e) => {
+      out.write(`cannot run the ${lane} lane: ${e.message}\n`);
+      done(1);
+    });
+    child.on("close", (code, signal) => done(code ?? (signal ? 1 : 0)));
+  });
+}
+
+/** As root: make sure the felix image is in the lab's cache before the timed files. */
+function prepareFelixImage(): Promise<void> {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return Promise.resolve();
+  process.stdout.write("# felix image for the lab tests (npm run lab -- image)\n");
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ["--import", "tsx", "lab/cli.ts", "image"], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  children.add(child);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      children.delete(child);
+      const s = ((performance.now() - t0) / 1000).toFixed(1);
+      process.stdout.write(
+        ok
+          ? `# felix image ready (${s} s)\n`
+          : `# the felix image could not be made (above, ${s} s); the lab tests will fail\n`,
+      );
+      resolve();
+    };
+    child.on("error", () => done(false));
+    child.on("close", (code) => done(code === 0));
+  });
+}
+
+function describeLane(r: LaneRun): string {
+  const n = (k: string) => r.summary.get(k) ?? 0;
+  return (
+    `# ${r.lane} lane: ${r.files} file(s), ${n("tests")} tests, ${n("pass")} pass, ` +
+    `${n("fail")} fail, ${n("cancelled")} cancelled, ${n("skipped")} skipped ` +
+    `(${r.seconds.toFixed(0)} s${r.lane === "quiet" ? ", nice 19" : ""})`
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      for (const c of children) c.kill(sig);
+      process.exit(130);
+    });
+  }
+  if (argv.length > 0) {
+    const r = await runLane("timed", argv, false, process.stdout);
+    return r.code;
+  }
+  const files = testFiles();
+  const timed = files.filter((f) => laneOf(readFileSync(path.join(ROOT, f), "utf8")) === "timed");
+  const quiet = files.filter((f) => !timed.includes(f));
+  const dir = mkdtempSync(path.join(tmpdir(), "calico-docker-test-"));
+  const logFile = path.join(dir, "quiet.tap");
+  const log = createWriteStream(logFile);
+  process.stdout.write(
+    `# ${timed.length} timed file(s) one at a time; ${quiet.length} quiet file(s) beside ` +
+      "them at nice 19 (shown at the end)\n",
+  );
+  const quietRun = runLane("quiet", quiet, true, log);
+  await prepareFelixImage();
+  const timedRun = await runLane("timed", timed, false, process.stdout);
+  const quietDone = await quietRun;
+  await new Promise<void>((resolve) => log.end(resolve));
+  process.stdout.write(`\n# ---- quiet lane (nice 19) ----\n${readFileSync(logFile, "utf8")}`);
+  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`\n${describeLane(timedRun)}\n${describeLane(quietDone)}\n`);
+  const failed = [timedRun, quietDone].filter((r) => r.code !== 0);
+  process.stdout.write(
+    failed.length === 0
+      ? "# all tests pass\n"
+      : `# FAILED: the ${failed.map((r) => r.lane).join(" and ")} lane\n`,
+  );
+  return failed.length === 0 ? 0 : 1;
+}
+
+if (
+  process.argv[1] !== undefined &&
+  path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+) {
+  process.exitCode = await main(process.argv.slice(2));
+}
