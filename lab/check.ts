@@ -171,8 +171,7 @@ export async function labCheck(opts: CheckOptions = {}): Promise<CheckReport> {
     const matrix = await standInSection(c);
     return { ...base, ok: c.problems.length === 0, matrix, felix: FELIX_STAND_IN };
   }
-  const policy = await policySection(c);
-  const isolation = await isolationSection(c);
+  const { policy, isolation } = await policySection(c);
   return {
     ...base,
     ok: c.problems.length === 0,
@@ -228,13 +227,20 @@ async function standInSection(c: CheckRun): Promise<MatrixResult> {
   return matrix;
 }
 
-/** The policy matrix, both ways, judged. */
-async function policySection(c: CheckRun): Promise<PolicyRun> {
+/** The policy matrix, both ways, judged; host isolation beside its full rounds. */
+async function policySection(
+  c: CheckRun,
+): Promise<{ policy: PolicyRun; isolation: IsolationResult }> {
   c.log("- the policy matrix, both ways (allowed pairs connect, denied pairs are dropped) ...");
   const t0 = Date.now();
-  const policy = await runPolicyProbes(c.plan, buildModel(c.st.config!), {
+  const model = buildModel(c.st.config!);
+  let isolation: IsolationResult | undefined;
+  const policy = await runPolicyProbes(c.plan, model, {
     deadlineMs: timeLeft(c),
     ...(c.st.formerKinds !== undefined ? { also: c.st.formerKinds } : {}),
+    besideFullRound: async () => {
+      isolation = await checkHostIsolation(c.plan, model);
+    },
   });
   const j = policy.judgement;
   if (policy.convergedAfterMs !== undefined) {
@@ -248,12 +254,12 @@ async function policySection(c: CheckRun): Promise<PolicyRun> {
   c.problems.push(...j.mismatches.slice(0, 30).map((m) => m.message));
   if (j.mismatches.length > 30)
     c.problems.push(`... and ${j.mismatches.length - 30} more mismatches`);
-  return policy;
+  // The first round is always a full one, so the isolation probes ran at least once.
+  return { policy, isolation: isolationReport(c, isolation!) };
 }
 
-/** Containers do not reach the hosts' SSH, BGP or ZeroMQ. */
-async function isolationSection(c: CheckRun): Promise<IsolationResult> {
-  const isolation = await checkHostIsolation(c.plan, buildModel(c.st.config!));
+/** Containers do not reach the hosts' SSH, BGP or ZeroMQ: said, and each breach a problem. */
+function isolationReport(c: CheckRun, isolation: IsolationResult): IsolationResult {
   c.log(
     isolation.skipped !== undefined
       ? `- host isolation: skipped (${isolation.skipped})`

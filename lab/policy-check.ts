@@ -7,7 +7,11 @@
  * of it until the endpoint's ACLs arrive; so a verdict is only taken from a consistent
  * snapshot. Probes that do not yet match are tried again (every 200 ms) until they all do;
  * then one full round of every probe must match as a whole. Until the deadline: after it,
- * the last observations are judged as they are.
+ * the last observations are judged as they are. Work given as `besideFullRound` (check's host
+ * isolation probes) runs beside every full round, so it costs no time of its own, and its
+ * last result comes from the round that is judged: when that one converged, Felix had every
+ * endpoint's ACLs, so what stopped those probes was not Felix dropping all traffic to an
+ * endpoint it had not programmed yet.
  */
 import type { ClusterModel } from "../components/model.js";
 import {
@@ -65,7 +69,12 @@ async function round(
 export async function runPolicyProbes(
   plan: LabPlan,
   model: ClusterModel,
-  opts: { deadlineMs: number; concurrency?: number; also?: readonly ProbeKind[] },
+  opts: {
+    deadlineMs: number;
+    concurrency?: number;
+    also?: readonly ProbeKind[];
+    besideFullRound?: () => Promise<void>;
+  },
 ): Promise<PolicyRun> {
   const t0 = performance.now();
   const reach = reachability(model, opts.also);
@@ -80,9 +89,12 @@ export async function runPolicyProbes(
     await sleep(200); // the listeners bind
     let pending = all;
     for (;;) {
-      await round(plan, reach, pending, seen, opts.concurrency);
-      rounds++;
       const full = pending.length === all.length;
+      await Promise.all([
+        round(plan, reach, pending, seen, opts.concurrency),
+        full && opts.besideFullRound !== undefined ? opts.besideFullRound() : undefined,
+      ]);
+      rounds++;
       pending = failing();
       if (pending.length === 0 && full) {
         convergedAfterMs = performance.now() - t0;

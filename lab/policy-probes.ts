@@ -1,14 +1,15 @@
 /**
  * The policy probes of `check`, run for real: a listener in each target endpoint for every
- * port a probe needs, then each probe from the source endpoint's namespace — ICMP echo
- * (`ping`), a TCP connect (bash's /dev/tcp under `timeout`), a UDP datagram answered by an
- * echo listener — with a bounded timeout, in parallel. An outcome is `connected` (the reply
+ * port a probe needs, then the probes from each source endpoint's namespace — ICMP echo, a
+ * TCP connect, a UDP datagram answered by an echo listener — all at once from one process per
+ * source (probe-batch.py), with a bounded timeout. An outcome is `connected` (the reply
  * came back), `refused` (a TCP reset or ICMP unreachable: the packet passed the policy but
  * nothing listened), or `dropped` (no answer before the timeout: what Felix's DROP looks
  * like).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { netnsPath, pool, runIn } from "./exec.js";
 import type { EndpointPlan, LabPlan } from "./plan.js";
 
@@ -42,16 +43,6 @@ const UDP_ECHO =
   "  d,a=s.recvfrom(2048)\n" +
   "  s.sendto(d,a)\n";
 
-const UDP_PROBE =
-  "import socket,sys\n" +
-  "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
-  "s.settimeout(float(sys.argv[3]))\n" +
-  "s.connect((sys.argv[1],int(sys.argv[2])))\n" +
-  "try:\n" +
-  "  s.send(b'calico-lab'); s.recv(64); print('connected')\n" +
-  "except ConnectionRefusedError: print('refused')\n" +
-  "except socket.timeout: print('dropped')\n";
-
 /** Start the listeners (one process each, in the endpoint's namespace); their pids. */
 export function startListeners(
   plan: LabPlan,
@@ -65,7 +56,7 @@ export function startListeners(
       const argv =
         l.proto === "tcp"
           ? ["busybox", "nc", "-ll", "-p", String(l.port), "-e", "/bin/true"]
-          : ["python3", "-c", UDP_ECHO, String(l.port)];
+          : [PYTHON3, "-c", UDP_ECHO, String(l.port)];
       const child = spawn("nsenter", [`--net=${netnsPath(e.ns)}`, "--", ...argv], {
         stdio: "ignore",
         detached: true,
@@ -87,63 +78,72 @@ export function stopListeners(pids: number[]): void {
   }
 }
 
-function proberArgs(p: ProbeSpec): string[] {
-  const t = String(PROBE_TIMEOUT_S);
-  if (p.proto === "icmp") return ["ping", "-c", "1", "-W", t, "-q", p.toIp];
-  if (p.proto === "tcp") {
-    return ["timeout", t, "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', p.toIp, String(p.port)];
-  }
-  return ["python3", "-c", UDP_PROBE, p.toIp, String(p.port), t];
-}
+/** The batch prober: every probe of one source endpoint from one process (probe-batch.py). */
+const PROBER = fileURLToPath(new URL("./probe-batch.py", import.meta.url));
 
-/** The outcome of one probe from its exit code and output. */
-export function judgeProbe(p: ProbeSpec, code: number, out: string): Outcome {
-  if (p.proto === "icmp") {
-    if (code === 0) return "connected";
-    return /unreachable|prohibited/i.test(out) ? "refused" : "dropped";
-  }
-  if (p.proto === "tcp") {
-    if (code === 0) return "connected";
-    if (code === 124) return "dropped";
-    return /refused/i.test(out)
-      ? "refused"
-      : /unreachable|no route/i.test(out)
-        ? "refused"
-        : "error";
-  }
-  const word = out.trim().split("\n").pop();
-  return word === "connected" || word === "refused" || word === "dropped" ? word : "error";
-}
+/**
+ * Debian's own python3 when there is one: a version manager's `python3` on PATH (a pyenv shim)
+ * is a script that takes a third of a second or more to start, a fifth of the probe timeout.
+ */
+export const PYTHON3 = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
-/** Run one probe from its source endpoint's namespace. */
-export async function probeOnce(src: EndpointPlan, p: ProbeSpec): Promise<Observation> {
-  const t0 = performance.now();
+const OUTCOMES: readonly Outcome[] = ["connected", "refused", "dropped", "error"];
+
+/** One observation from a line the prober printed, or an error saying what it printed. */
+export function parseObservation(line: string | undefined): Observation {
   try {
-    const r = await runIn(src.ns, proberArgs(p)[0]!, proberArgs(p).slice(1), {
-      okCodes: [1, 2, 124],
-      timeoutMs: PROBE_TIMEOUT_S * 1000 + 5000,
+    const o = JSON.parse(line ?? "") as { outcome?: unknown; ms?: unknown; detail?: unknown };
+    if (OUTCOMES.includes(o.outcome as Outcome) && typeof o.ms === "number") {
+      return {
+        outcome: o.outcome as Outcome,
+        ms: o.ms,
+        ...(typeof o.detail === "string" ? { detail: o.detail } : {}),
+      };
+    }
+  } catch {
+    // said below
+  }
+  return { outcome: "error", ms: 0, detail: `the prober printed ${JSON.stringify(line ?? "")}` };
+}
+
+/** Every probe of one source endpoint, at once, from its namespace. */
+export async function probeFrom(src: EndpointPlan, probes: ProbeSpec[]): Promise<Observation[]> {
+  const input = JSON.stringify({
+    timeout: PROBE_TIMEOUT_S,
+    probes: probes.map((p) => ({ proto: p.proto, ip: p.toIp, port: p.port ?? 0 })),
+  });
+  try {
+    const r = await runIn(src.ns, PYTHON3, [PROBER], {
+      input,
+      timeoutMs: PROBE_TIMEOUT_S * 1000 + 10_000,
     });
-    const out = r.stdout + r.stderr;
-    const outcome = judgeProbe(p, r.code, out);
-    const ms = performance.now() - t0;
-    return outcome === "error"
-      ? { outcome, ms, detail: out.trim().slice(0, 200) }
-      : { outcome, ms };
+    const lines = r.stdout.trim().split("\n");
+    return probes.map((_, i) => parseObservation(lines[i]));
   } catch (e) {
-    return {
-      outcome: "error",
-      ms: performance.now() - t0,
-      detail: (e as Error).message.slice(0, 200),
-    };
+    const detail = (e as Error).message.slice(0, 200);
+    return probes.map(() => ({ outcome: "error" as const, ms: 0, detail }));
   }
 }
 
-/** Run probes in parallel (bounded); the observations in the same order. */
+/**
+ * Run probes, those of each source endpoint together (one prober process each, all probes
+ * at once), sources in parallel (bounded); the observations in the same order.
+ */
 export async function probeAll(
   plan: LabPlan,
   probes: ProbeSpec[],
-  concurrency = 24,
+  concurrency = 32,
 ): Promise<Observation[]> {
   const byName = new Map(plan.endpoints.map((e) => [e.name, e]));
-  return pool(probes, concurrency, (p) => probeOnce(byName.get(p.from)!, p));
+  const bySource = new Map<string, number[]>();
+  probes.forEach((p, i) => bySource.set(p.from, [...(bySource.get(p.from) ?? []), i]));
+  const seen = new Array<Observation>(probes.length);
+  await pool([...bySource], concurrency, async ([from, which]) => {
+    const got = await probeFrom(
+      byName.get(from)!,
+      which.map((i) => probes[i]!),
+    );
+    which.forEach((i, k) => (seen[i] = got[k]!));
+  });
+  return seen;
 }
