@@ -141,7 +141,12 @@ export function mountsUnder(roots: string[]): string[] {
  * Stop the lab's own dockerd (it stops its containers first), then whatever of it is left:
  * processes, mounts (overlay layers, container namespaces), its folders.
  */
-export async function stopDockerd(state: StateDir, prefix: string): Promise<number[]> {
+export async function stopDockerd(
+  state: StateDir,
+  prefix: string,
+  /** Runs once the daemon is gone and unmounted, before its folders are removed. */
+  beforeRemove?: () => Promise<void>,
+): Promise<number[]> {
   const daemons = labDockerPids(state, prefix).filter((p) => /dockerd$/.test(cmdline(p)[0]!));
   await killAll(daemons, 20_000);
   const rest = labDockerPids(state, prefix);
@@ -150,6 +155,7 @@ export async function stopDockerd(state: StateDir, prefix: string): Promise<numb
   for (const m of mountsUnder(roots)) {
     await run("umount", ["-l", m], { okCodes: [32] });
   }
+  await beforeRemove?.();
   for (const r of [...roots, state.dockerSocket(prefix)]) {
     await rm(r, { recursive: true, force: true });
   }

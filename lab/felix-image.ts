@@ -93,6 +93,19 @@ async function hasImage(host: string, tag: string): Promise<boolean> {
   return r.code === 0;
 }
 
+/** The felix image these options make: its key and tag, and its tarball in the cache. */
+export function felixImageFiles(opts: FelixImageOptions = {}): {
+  key: string;
+  tag: string;
+  tarball: string;
+  sources: SourcesChoice;
+} {
+  const sources = chooseSources(opts.sources, opts.env);
+  const key = felixImageKey(sources, opts);
+  const tarball = path.join(opts.cacheDir ?? labCacheDir(opts.env), `felix-${key}.tar`);
+  return { key, tag: `${FELIX_REPOSITORY}:${key}`, tarball, sources };
+}
+
 /**
  * The felix image these options make, when its tarball is in the cache: found with no daemon,
  * after waiting while another process holds the cache's lock on it (building it). Undefined
@@ -102,9 +115,7 @@ export async function cachedFelixImage(
   opts: FelixImageOptions = {},
 ): Promise<FelixImage | undefined> {
   const t0 = performance.now();
-  const choice = chooseSources(opts.sources, opts.env);
-  const key = felixImageKey(choice, opts);
-  const tarball = path.join(opts.cacheDir ?? labCacheDir(opts.env), `felix-${key}.tar`);
+  const { key, tag, tarball, sources } = felixImageFiles(opts);
   const there = () => existsSync(tarball);
   if (!there()) {
     mkdirSync(path.dirname(tarball), { recursive: true });
@@ -112,8 +123,7 @@ export async function cachedFelixImage(
       return undefined;
     }
   }
-  const tag = `${FELIX_REPOSITORY}:${key}`;
-  return { tag, key, how: "cached", sources: choice.kind, ms: performance.now() - t0 };
+  return { tag, key, how: "cached", sources: sources.kind, ms: performance.now() - t0 };
 }
 
 /**

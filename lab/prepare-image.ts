@@ -4,16 +4,22 @@
  * stopped again. A later `up` then only loads the cached image. CI runs it in the background
  * while it installs and lints; any `up` that needs the image meanwhile waits on the cache's
  * lock instead of building it twice. When the image is already cached (or another process
- * finishes it while this one waits), no daemon is started.
+ * finishes it while this one waits), no daemon is started to build it. Then the Docker root
+ * holding the image is kept too (made once), from which every lab daemon starts.
  */
 import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDockerd, stopDockerd } from "./docker.js";
+import { stderrLog } from "./base-image.js";
+import { labCacheDir } from "./cache.js";
+import { ensureDaemonRoot } from "./daemon-root.js";
 import {
   cachedFelixImage,
   ensureFelixImage,
+  felixImageFiles,
+  PRODUCT_FELIX_IMAGE,
   type FelixImage,
   type FelixImageOptions,
 } from "./felix-image.js";
@@ -22,8 +28,18 @@ import { StateDir } from "./state.js";
 const PREFIX = "clprep";
 
 export async function prepareFelixImage(opts: FelixImageOptions = {}): Promise<FelixImage> {
-  const cached = await cachedFelixImage(opts);
-  if (cached !== undefined) return cached;
+  const image = (await cachedFelixImage(opts)) ?? (await buildFelixImage(opts));
+  // And the Docker root holding it, from which every lab daemon starts (daemon-root.ts).
+  const files = felixImageFiles(opts);
+  await ensureDaemonRoot(
+    opts.cacheDir ?? labCacheDir(opts.env),
+    { tarball: files.tarball, tags: [files.tag, PRODUCT_FELIX_IMAGE], key: files.key },
+    opts.log ?? stderrLog,
+  );
+  return image;
+}
+
+async function buildFelixImage(opts: FelixImageOptions): Promise<FelixImage> {
   const root = mkdtempSync(path.join(tmpdir(), "calico-lab-image-"));
   const state = new StateDir(root, "image");
   try {

@@ -14,13 +14,14 @@ TOOLS=(
   ping:iputils-ping
   fping:fping             # the lab's ping matrix
   nsenter:util-linux
+  setpriv:util-linux      # the lab's seeding copy dies with its `up`
   pgrep:procps
   git:git                 # the felix fetch script's test
   dockerd:docker.io       # real Docker endpoints in the lab and the host agent's tests
   busybox:busybox-static  # the lab's util image, made without a registry
   sshd:openssh-server     # the lab's hosts answer SSH for `npm run status -- --lab`
   ssh:openssh-client
-  python3:python3         # the felix image's health check, run against real ZeroMQ peers
+  python3:python3         # the felix image's health check; check's batch prober
   debootstrap:debootstrap # the lab's Python 2.7 bullseye bases for the felix image
 )
 

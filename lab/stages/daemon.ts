@@ -18,7 +18,10 @@ import {
   UTIL_IMAGE,
   waitForDaemon,
 } from "../docker.js";
+import { labCacheDir } from "../cache.js";
 import { step } from "../context.js";
+import { ensureDaemonRoot, seedDaemonRoot } from "../daemon-root.js";
+import { felixImageFiles, PRODUCT_FELIX_IMAGE } from "../felix-image.js";
 import type { LabPlan } from "../plan.js";
 import type { DockerRecord, LabState, StateDir } from "../state.js";
 import type { LabRun, Stage } from "./run.js";
@@ -28,10 +31,35 @@ export function needsDocker(r: Pick<LabRun, "plan" | "felix">): boolean {
   return r.plan.endpointMode === "docker" || r.felix === "real";
 }
 
+/**
+ * Real Felix in the lab's own daemon: start it from the cached Docker root that holds the
+ * felix image (daemon-root.ts), made once when the image is cached. Any trouble here only
+ * means the Felix stage loads (or builds) the image and says what is wrong.
+ */
+async function seedFelixRoot(r: LabRun, notes: string[]): Promise<void> {
+  if (r.felix !== "real" || r.externalDocker !== undefined) return;
+  try {
+    const image = felixImageFiles(r.opts.sources !== undefined ? { sources: r.opts.sources } : {});
+    const root = await ensureDaemonRoot(
+      labCacheDir(),
+      { tarball: image.tarball, tags: [image.tag, PRODUCT_FELIX_IMAGE], key: image.key },
+      (l) => notes.push(l),
+    );
+    if (root !== undefined && (await seedDaemonRoot(root, r.state.dockerDataRoot))) {
+      notes.push(`    started from the kept Docker root ${root}: the felix image is there`);
+    }
+  } catch (e) {
+    notes.push(`    (the felix image is loaded instead: ${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
 /** Start (or reach) the daemon in the background; the `docker` stage awaits it. */
 export function startDaemon(r: LabRun): void {
   if (!needsDocker(r)) return;
+  const notes: string[] = [];
+  r.daemonNotes = notes;
   const ready = (async () => {
+    if (!r.externalDocker) await seedFelixRoot(r, notes);
     const rec: DockerRecord = r.externalDocker
       ? (await waitForDaemon(r.externalDocker, 5000), { host: r.externalDocker, own: false })
       : await startDockerd(r.state, r.plan.prefix);
@@ -55,7 +83,11 @@ export const daemonStage: Stage = {
         (r.plan.endpointMode === "docker" ? `, util image ${UTIL_IMAGE}` : ""),
   applies: needsDocker,
   async up(r: LabRun) {
-    r.st.docker = await r.docker!;
+    try {
+      r.st.docker = await r.docker!;
+    } finally {
+      for (const l of r.daemonNotes ?? []) r.log(l);
+    }
     r.save();
   },
 };

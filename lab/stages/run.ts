@@ -27,6 +27,8 @@ export interface LabRun {
   externalDocker?: string;
   /** The lab's Docker daemon, once it answers (set by the daemon stage). */
   docker?: Promise<DockerRecord>;
+  /** What starting the daemon in the background said, shown by the daemon stage. */
+  daemonNotes?: string[];
   save(): void;
 }
 
