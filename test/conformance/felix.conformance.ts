@@ -3,7 +3,7 @@
 // against written peers; here each step is observed in what the real ones do — the chains and
 // ipsets Felix programs in its host's namespace, their logs (no Python traceback), their
 // containers (still running) — for create/update/destroy, a group's rules changing, a group
-// losing its last member, a resync of 20 endpoints after a Felix restart, and a restarted
+// losing its last member, a resync of 10 endpoints after a Felix restart, and a restarted
 // plugin (each Felix told its endpoints again) and ACL Manager. Each wait is bounded; the
 // times are printed as diagnostics.
 import { after, afterEach, before, describe, it } from "node:test";
@@ -52,7 +52,7 @@ const WAIT = 60_000;
  * each member's address set), which would be timed here instead of the resync. The figures
  * are in docs/testing.md.
  */
-const MANY = 20;
+const MANY = 10;
 const MANY_WAIT = 180_000;
 
 /** dev, with optional changes to its raw config. */
