@@ -2,9 +2,10 @@
  * `npm test`: every test file, in two lanes that run side by side.
  *
  *   timed  files that time something or bring a lab, a daemon or a namespace up, one at a
- *          time at normal priority, their output live. As root, the felix image is made (or
- *          found in the lab's cache, or waited for while another process makes it) before
- *          the first of them, so that no test times the build.
+ *          time at normal priority, their output live. As root, the felix image is made from
+ *          the start at nice 10 (or found in the lab's cache, or waited for while another
+ *          process makes it): the timed files that need neither it nor the boot test's
+ *          systemd root run first, beside it, and the others once it is ready.
  *   quiet  every other file (pure logic, rendering, mocks), one at a time at the lowest CPU
  *          priority (`nice -n 19`): they take the cores only when the timed lane leaves them
  *          idle, which it mostly does while it waits for Felix, probes and daemons, so they
@@ -20,6 +21,7 @@ import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { withCacheLock } from "../lab/cache.js";
 
 export type Lane = "timed" | "quiet";
 
@@ -27,6 +29,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const TIMED_WORDS =
   /Date\.now|performance\.now|setTimeout|setInterval|sleep\(|timeout|netns|labUp|dockerd|LAB_SKIP/i;
+
+/**
+ * A timed file that needs what is made before it runs: the felix image (a lab with the real
+ * Felix, the image itself, the conformance suite) or the boot test's systemd root.
+ */
+const PREPARED_WORDS = /labUp|FelixImage|felixImage|DaemonRoot|\.conformance|CALICO_SYSTEMD_ROOTFS/;
+
+export function needsPrepared(source: string): boolean {
+  return PREPARED_WORDS.test(source);
+}
 
 /** The lane of a test file, from its text. */
 export function laneOf(source: string): Lane {
@@ -68,6 +80,19 @@ function readSummary(text: string, into: Map<string, number>): void {
 
 const children = new Set<ChildProcess>();
 
+/** Two runs of one lane as one: files, times and summary counts added. */
+function joinRuns(a: LaneRun, b: LaneRun): LaneRun {
+  const summary = new Map(a.summary);
+  for (const [k, v] of b.summary) summary.set(k, (summary.get(k) ?? 0) + v);
+  return {
+    lane: a.lane,
+    files: a.files + b.files,
+    code: a.code !== 0 ? a.code : b.code,
+    seconds: a.seconds + b.seconds,
+    summary,
+  };
+}
+
 /** Run Node's test runner on the files; output to `out` (and scanned for its summary). */
 function runLane(
   lane: Lane,
@@ -103,30 +128,60 @@ function runLane(
   });
 }
 
-/** As root: make sure the felix image is in the lab's cache before the timed files. */
-function prepareFelixImage(): Promise<void> {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return Promise.resolve();
-  process.stdout.write("# felix image for the lab tests (npm run lab -- image)\n");
+const asRoot = process.platform === "linux" && process.getuid?.() === 0;
+
+/**
+ * As root, from the start and in the background at nice 10: the felix image in the lab's
+ * cache (`lab image`: found there, waited for while another process makes it, or built),
+ * its output kept for when it is awaited. Resolves with whether it is ready.
+ */
+function startFelixImage(logFile: string): () => Promise<boolean> {
+  if (!asRoot) return () => Promise.resolve(true);
   const t0 = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", "lab/cli.ts", "image"], {
-    cwd: ROOT,
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  const out = createWriteStream(logFile);
+  const child = spawn(
+    "nice",
+    ["-n", "10", process.execPath, "--import", "tsx", "lab/cli.ts", "image"],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   children.add(child);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      children.delete(child);
-      const s = ((performance.now() - t0) / 1000).toFixed(1);
-      process.stdout.write(
-        ok
-          ? `# felix image ready (${s} s)\n`
-          : `# the felix image could not be made (above, ${s} s); the lab tests will fail\n`,
-      );
-      resolve();
-    };
-    child.on("error", () => done(false));
-    child.on("close", (code) => done(code === 0));
+  child.stdout!.pipe(out, { end: false });
+  child.stderr!.pipe(out, { end: false });
+  const ready = new Promise<boolean>((resolve) => {
+    child.on("error", () => resolve(false));
+    child.on("close", (code) => resolve(code === 0));
+  }).then(async (ok) => {
+    children.delete(child);
+    await new Promise<void>((r) => out.end(r));
+    const s = ((performance.now() - t0) / 1000).toFixed(1);
+    return { ok, s };
   });
+  return async () => {
+    process.stdout.write("# waiting for the felix image (npm run lab -- image, at nice 10) ...\n");
+    const { ok, s } = await ready;
+    const text = readFileSync(logFile, "utf8").trim();
+    if (!ok || !/\(cached/.test(text)) process.stdout.write(`${text}\n`);
+    process.stdout.write(
+      ok
+        ? `# felix image ready (${s} s after the start)\n`
+        : "# the felix image could not be made (above); the lab tests will fail\n",
+    );
+    return ok;
+  };
+}
+
+/**
+ * `.ci/run` makes the boot test's systemd root (CALICO_SYSTEMD_ROOTFS) in the background,
+ * holding `<root>.lock` (its pid) meanwhile: wait until it is done.
+ */
+async function systemdRootMade(): Promise<void> {
+  const root = process.env.CALICO_SYSTEMD_ROOTFS?.trim();
+  if (!asRoot || !root) return;
+  await withCacheLock(
+    root,
+    async () => {},
+    (l) => process.stdout.write(`#${l}\n`),
+  );
 }
 
 function describeLane(r: LaneRun): string {
@@ -160,8 +215,18 @@ async function main(argv: string[]): Promise<number> {
       "them at nice 19 (shown at the end)\n",
   );
   const quietRun = runLane("quiet", quiet, true, log);
-  await prepareFelixImage();
-  const timedRun = await runLane("timed", timed, false, process.stdout);
+  // Timed files that need neither the felix image nor the boot test's root run first, while
+  // those are made beside them; then the rest.
+  const felixImage = startFelixImage(path.join(dir, "felix-image.log"));
+  const first = timed.filter((f) => !needsPrepared(readFileSync(path.join(ROOT, f), "utf8")));
+  const rest = timed.filter((f) => !first.includes(f));
+  process.stdout.write(`# timed: first ${first.length} file(s) that need no felix image\n`);
+  const firstRun = await runLane("timed", first, false, process.stdout);
+  await felixImage();
+  await systemdRootMade();
+  process.stdout.write(`# timed: ${rest.length} file(s) with the felix image or the boot root\n`);
+  const restRun = await runLane("timed", rest, false, process.stdout);
+  const timedRun = joinRuns(firstRun, restRun);
   const quietDone = await quietRun;
   await new Promise<void>((resolve) => log.end(resolve));
   process.stdout.write(`\n# ---- quiet lane (nice 19) ----\n${readFileSync(logFile, "utf8")}`);

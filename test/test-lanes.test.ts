@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { laneOf, testFiles } from "../scripts/test.js";
+import { laneOf, needsPrepared, testFiles } from "../scripts/test.js";
 
 describe("npm test's lanes", () => {
   it("runs every test file once, the set find sees, in sorted order", () => {
@@ -37,6 +37,27 @@ describe("npm test's lanes", () => {
       assert.equal(laneOf(`import x from "y";\n${word}\n`), "timed", word);
     }
     assert.equal(laneOf('it("renders", () => assert.equal(render(c), "x"));\n'), "quiet");
+  });
+
+  it("runs the timed files that need the felix image or the boot root after the others", () => {
+    const prepared = (f: string) => needsPrepared(readFileSync(f, "utf8"));
+    for (const f of [
+      "test/lab-policy.test.ts",
+      "test/lab-stacks.test.ts",
+      "test/conformance/felix.conformance.ts",
+      "test/felix-image.test.ts",
+      "test/daemon-root.test.ts",
+      "test/host-boot.test.ts",
+    ]) {
+      assert.equal(prepared(f), true, f);
+    }
+    for (const f of [
+      "plugin/test/removal.test.ts",
+      "test/agent.test.ts",
+      "test/render-bird.test.ts",
+    ]) {
+      assert.equal(prepared(f), false, f);
+    }
   });
 
   it("classifies the project's own files as they are", () => {
