@@ -13,8 +13,9 @@
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
-import { cacheKey, withCacheLock } from "./cache.js";
+import { cacheKey, labCacheDir, withCacheLock } from "./cache.js";
 import { docker, startDockerd, stopDockerd } from "./docker.js";
+import { felixImageFiles, PRODUCT_FELIX_IMAGE, type FelixImageOptions } from "./felix-image.js";
 import { run } from "./exec.js";
 import { StateDir } from "./state.js";
 
@@ -81,6 +82,19 @@ export async function ensureDaemonRoot(
       );
       return dir;
     },
+    log,
+  );
+}
+
+/** The kept root holding the felix image these options make (see ensureDaemonRoot). */
+export function ensureFelixDaemonRoot(
+  opts: FelixImageOptions,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  const files = felixImageFiles(opts);
+  return ensureDaemonRoot(
+    opts.cacheDir ?? labCacheDir(opts.env),
+    { tarball: files.tarball, tags: [files.tag, PRODUCT_FELIX_IMAGE], key: files.key },
     log,
   );
 }

@@ -13,13 +13,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDockerd, stopDockerd } from "./docker.js";
 import { stderrLog } from "./base-image.js";
-import { labCacheDir } from "./cache.js";
-import { ensureDaemonRoot } from "./daemon-root.js";
+import { ensureFelixDaemonRoot } from "./daemon-root.js";
 import {
   cachedFelixImage,
   ensureFelixImage,
-  felixImageFiles,
-  PRODUCT_FELIX_IMAGE,
   type FelixImage,
   type FelixImageOptions,
 } from "./felix-image.js";
@@ -30,12 +27,7 @@ const PREFIX = "clprep";
 export async function prepareFelixImage(opts: FelixImageOptions = {}): Promise<FelixImage> {
   const image = (await cachedFelixImage(opts)) ?? (await buildFelixImage(opts));
   // And the Docker root holding it, from which every lab daemon starts (daemon-root.ts).
-  const files = felixImageFiles(opts);
-  await ensureDaemonRoot(
-    opts.cacheDir ?? labCacheDir(opts.env),
-    { tarball: files.tarball, tags: [files.tag, PRODUCT_FELIX_IMAGE], key: files.key },
-    opts.log ?? stderrLog,
-  );
+  await ensureFelixDaemonRoot(opts, opts.log ?? stderrLog);
   return image;
 }
 

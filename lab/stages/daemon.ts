@@ -1,7 +1,9 @@
 /**
  * Stage `docker`: the lab's own dockerd (or the daemon DOCKER_HOST names), with the util
  * image and no container names taken. It starts at the beginning of `up`, while the
- * namespaces are made (it needs none of them); the stage waits for it. Undo (`down`): the
+ * namespaces are made (it needs none of them); the stage waits for it. With the real Felix
+ * its data root is first seeded from the kept Docker root that holds the felix image
+ * (daemon-root.ts), so the image is there when it answers. Undo (`down`): the
  * lab's containers, its daemon and what it mounted, and the namespace links of endpoints.
  */
 import {
@@ -18,10 +20,8 @@ import {
   UTIL_IMAGE,
   waitForDaemon,
 } from "../docker.js";
-import { labCacheDir } from "../cache.js";
 import { step } from "../context.js";
-import { ensureDaemonRoot, seedDaemonRoot } from "../daemon-root.js";
-import { felixImageFiles, PRODUCT_FELIX_IMAGE } from "../felix-image.js";
+import { ensureFelixDaemonRoot, seedDaemonRoot } from "../daemon-root.js";
 import type { LabPlan } from "../plan.js";
 import type { DockerRecord, LabState, StateDir } from "../state.js";
 import type { LabRun, Stage } from "./run.js";
@@ -39,10 +39,8 @@ export function needsDocker(r: Pick<LabRun, "plan" | "felix">): boolean {
 async function seedFelixRoot(r: LabRun, notes: string[]): Promise<void> {
   if (r.felix !== "real" || r.externalDocker !== undefined) return;
   try {
-    const image = felixImageFiles(r.opts.sources !== undefined ? { sources: r.opts.sources } : {});
-    const root = await ensureDaemonRoot(
-      labCacheDir(),
-      { tarball: image.tarball, tags: [image.tag, PRODUCT_FELIX_IMAGE], key: image.key },
+    const root = await ensureFelixDaemonRoot(
+      r.opts.sources !== undefined ? { sources: r.opts.sources } : {},
       (l) => notes.push(l),
     );
     if (root !== undefined && (await seedDaemonRoot(root, r.state.dockerDataRoot))) {
