@@ -464,6 +464,9 @@ describe("host agent, with a real dockerd", { skip }, () => {
       "1s",
       "--health-retries",
       "1",
+      // As the felix image's STOPSIGNAL (sleep as pid 1 ignores SIGTERM: 10 s per restart).
+      "--stop-signal",
+      "SIGKILL",
       IMAGE,
       "sleep",
       "100000",
