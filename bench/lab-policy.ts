@@ -186,8 +186,8 @@ interface Round {
 
 /**
  * When the probes held, to the resolution of ROUND_EVERY_MS rather than of a denied probe's
- * 1.5 s timeout: rounds overlap, and the answer is the first round after the last failed one,
- * once every round started before it ended has passed too. `from` is that round's start (the
+ * timeout (PROBE_TIMEOUT_S): rounds overlap, and the answer is the first round after the last
+ * failed one, once every round started before it ended has passed too. `from` is that round's start (the
  * state held from then on), `proven` the last of those rounds' end.
  */
 async function untilHeld(

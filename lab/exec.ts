@@ -43,8 +43,7 @@ const MAX_OUTPUT = 64 * 1024 * 1024;
  * time limit or too much output. It runs through status/'s spawnCollect, whose stdin is
  * /dev/null unless there is input: never a socket, on which bash reads the user's ~/.bashrc
  * when SHLVL is unset (as under `sudo`). A root .bashrc that initialises a toolchain can take
- * seconds, enough to turn a bounded probe (bash's /dev/tcp under `timeout 1.5`) into a false
- * "dropped".
+ * seconds, enough to run a bounded command (bash under `timeout`) out of its time.
  */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await spawnCollect(

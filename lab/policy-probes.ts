@@ -31,7 +31,7 @@ export interface Observation {
 }
 
 /** How long one probe waits for its answer. */
-export const PROBE_TIMEOUT_S = 1.5;
+export const PROBE_TIMEOUT_S = 0.5;
 
 // Each listener answers every connection and goes on: busybox nc forking `true` per TCP
 // connection; a UDP echo in Python (busybox's nc has no UDP).

@@ -137,6 +137,13 @@ class Batch:
                 if ident == self.ident and i is not None:
                     self.done(i, "refused", "ICMP unreachable (code %d) from %s" % (packet[ihl + 1], src))
 
+    def handle(self, timeout_ms):
+        for fd, _ in self.poller.poll(timeout_ms):
+            if self.icmp is not None and fd == self.icmp.fileno():
+                self.on_icmp()
+            elif fd in self.sockets:
+                self.on_socket(fd)
+
     def run(self):
         for i, p in enumerate(self.probes):
             self.start(i, p)
@@ -144,11 +151,10 @@ class Batch:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 break
-            for fd, _ in self.poller.poll(left * 1000):
-                if self.icmp is not None and fd == self.icmp.fileno():
-                    self.on_icmp()
-                elif fd in self.sockets:
-                    self.on_socket(fd)
+            self.handle(left * 1000)
+        # What the kernel already holds counts, even when this process ran late (a loaded
+        # machine): only a probe with no answer by now is dropped.
+        self.handle(0)
         for i in range(len(self.results)):
             self.done(i, "dropped")
         return self.results

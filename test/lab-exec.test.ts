@@ -1,8 +1,8 @@
 // lab/exec.ts's `run`, which every lab command goes through: output, exit codes, input, the
 // time limit and the output limit, and a stdin that is never a socket. The last one is what
-// keeps the user's ~/.bashrc out of the lab's bash commands (the TCP probes of `check` are
-// `timeout 1.5 bash -c ...`): bash reads ~/.bashrc when its stdin is a socket and SHLVL is
-// unset, as under `sudo`. The control case shows that this bash does so.
+// keeps the user's ~/.bashrc out of the lab's bash commands (a bounded one, `timeout N bash
+// -c ...`, would run out of its time): bash reads ~/.bashrc when its stdin is a socket and
+// SHLVL is unset, as under `sudo`. The control case shows that this bash does so.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
