@@ -82,10 +82,8 @@ class Batch:
                 s.send(PAYLOAD)
                 self.watch(i, s, select.POLLIN)
             elif proto == "icmp":
-                if self.icmp is None:
-                    self.icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-                    self.icmp.setblocking(False)
-                    self.poller.register(self.icmp.fileno(), select.POLLIN)
+                if self.icmp is None and not self.open_icmp(i):
+                    return
                 seq = i & 0xFFFF
                 self.echoes[(ip, seq)] = i
                 self.icmp.sendto(echo_request(self.ident, seq), (ip, 0))
@@ -93,6 +91,17 @@ class Batch:
                 self.done(i, "error", "unknown protocol %r" % proto)
         except OSError as e:
             self.done(i, "refused" if e.errno in REFUSED else "error", str(e))
+
+    def open_icmp(self, i):
+        """The raw ICMP socket (CAP_NET_RAW); without it, the probe is an error, not a verdict."""
+        try:
+            self.icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except OSError as e:
+            self.done(i, "error", "cannot open a raw ICMP socket: %s" % e)
+            return False
+        self.icmp.setblocking(False)
+        self.poller.register(self.icmp.fileno(), select.POLLIN)
+        return True
 
     def tcp_verdict(self, i, err):
         if err == 0:

@@ -5,6 +5,8 @@
  * every probe at once: each outcome must be the one B's rules make, in the order given.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import type { EndpointPlan, LabPlan } from "../lab/plan.js";
 import {
@@ -102,6 +104,26 @@ describe("check's batch prober, in namespaces", { skip }, () => {
         stopListeners(pids);
       }
     });
+  });
+
+  it("calls an ICMP probe it cannot send (no CAP_NET_RAW) an error, not a verdict", () => {
+    const prober = fileURLToPath(new URL("../lab/probe-batch.py", import.meta.url));
+    const input = JSON.stringify({
+      timeout: 0.2,
+      probes: [
+        { proto: "icmp", ip: "127.0.0.1", port: 0 },
+        { proto: "tcp", ip: "127.0.0.1", port: 1 },
+      ],
+    });
+    const out = execFileSync(
+      "setpriv",
+      ["--inh-caps=-net_raw", "--bounding-set=-net_raw", "--", PYTHON3, prober],
+      { input, encoding: "utf8" },
+    );
+    const [icmp, tcp] = out.trim().split("\n").map(parseObservation);
+    assert.equal(icmp?.outcome, "error");
+    assert.match(icmp?.detail ?? "", /cannot open a raw ICMP socket/);
+    assert.equal(tcp?.outcome, "refused", "the other probes still run");
   });
 
   it("says what a prober printed that is no observation", () => {
