@@ -146,17 +146,14 @@ async function ensure(dockerHost: string, opts: FelixImageOptions): Promise<Feli
   const t0 = performance.now();
   const log = opts.log ?? stderrLog;
   const cacheDir = opts.cacheDir ?? labCacheDir(opts.env);
-  const choice = chooseSources(opts.sources, opts.env);
+  const { key, tag, tarball, sources: choice } = felixImageFiles(opts);
   const pins = readSourcesLock();
   const files = choice.kind === "mirror" ? verifyMirror(choice, pins) : [];
-  const key = felixImageKey(choice, opts);
-  const tag = `${FELIX_REPOSITORY}:${key}`;
   const done = async (how: FelixImage["how"]): Promise<FelixImage> => {
     await docker(dockerHost, ["tag", tag, PRODUCT_FELIX_IMAGE]);
     return { tag, key, how, sources: choice.kind, ms: performance.now() - t0 };
   };
   if (await hasImage(dockerHost, tag)) return done("present");
-  const tarball = path.join(cacheDir, `felix-${key}.tar`);
   if (await loadCached(dockerHost, tag, tarball, log)) return done("loaded");
   mkdirSync(cacheDir, { recursive: true });
   return withCacheLock(
