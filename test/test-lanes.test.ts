@@ -39,39 +39,28 @@ describe("npm test's lanes", () => {
     assert.equal(laneOf('it("renders", () => assert.equal(render(c), "x"));\n'), "quiet");
   });
 
-  it("runs the timed files that need the felix image or the boot root after the others", () => {
-    const prepared = (f: string) => needsPrepared(readFileSync(f, "utf8"));
-    for (const f of [
-      "test/lab-policy.test.ts",
-      "test/lab-stacks.test.ts",
-      "test/conformance/felix.conformance.ts",
-      "test/felix-image.test.ts",
-      "test/daemon-root.test.ts",
-      "test/host-boot.test.ts",
-    ]) {
-      assert.equal(prepared(f), true, f);
-    }
-    for (const f of [
-      "plugin/test/removal.test.ts",
-      "test/agent.test.ts",
-      "test/render-bird.test.ts",
-    ]) {
-      assert.equal(prepared(f), false, f);
-    }
-  });
-
-  it("classifies the project's own files as they are", () => {
-    const lane = (f: string) => laneOf(readFileSync(f, "utf8"));
-    for (const f of [
-      "test/lab-policy.test.ts",
-      "test/conformance/felix.conformance.ts",
-      "plugin/test/removal.test.ts",
-      "test/endpoint-race.test.ts",
-    ]) {
-      assert.equal(lane(f), "timed", f);
-    }
-    for (const f of ["test/config.test.ts", "test/model.test.ts", "test/docs.test.ts"]) {
-      assert.equal(lane(f), "quiet", f);
-    }
+  it("classifies the project's own files as they are: lane, and the timed ones' order", () => {
+    // [file, lane, needs the felix image or the boot root, so runs after the other timed files]
+    const expected: [string, "timed" | "quiet", boolean][] = [
+      ["test/lab-policy.test.ts", "timed", true],
+      ["test/lab-stacks.test.ts", "timed", true],
+      ["test/conformance/felix.conformance.ts", "timed", true],
+      ["test/felix-image.test.ts", "timed", true],
+      ["test/daemon-root.test.ts", "timed", true],
+      ["test/host-boot.test.ts", "timed", true],
+      ["plugin/test/removal.test.ts", "timed", false],
+      ["test/endpoint-race.test.ts", "timed", false],
+      ["test/agent.test.ts", "timed", false],
+      ["test/render-bird.test.ts", "timed", false],
+      ["test/config.test.ts", "quiet", false],
+      ["test/model.test.ts", "quiet", false],
+      ["test/docs.test.ts", "quiet", false],
+    ];
+    const seen = expected.map(([f]) => {
+      const text = readFileSync(f, "utf8");
+      const lane = laneOf(text);
+      return [f, lane, lane === "timed" && needsPrepared(text)];
+    });
+    assert.deepEqual(seen, expected);
   });
 });
