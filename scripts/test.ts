@@ -17,8 +17,7 @@
  * Exit status: 0 only when both lanes pass.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { withCacheLock } from "../lab/cache.js";
@@ -93,13 +92,21 @@ function joinRuns(a: LaneRun, b: LaneRun): LaneRun {
   };
 }
 
+/** Where a lane's output goes: straight to stdout, or kept to be shown later. */
+type Sink = (chunk: Buffer | string) => void;
+const toStdout: Sink = (c) => process.stdout.write(c);
+
+/** Output kept in memory, and the whole of it. */
+function keeper(): { sink: Sink; text: () => string } {
+  const kept: Buffer[] = [];
+  return {
+    sink: (c) => kept.push(Buffer.from(c)),
+    text: () => Buffer.concat(kept).toString("utf8"),
+  };
+}
+
 /** Run Node's test runner on the files; output to `out` (and scanned for its summary). */
-function runLane(
-  lane: Lane,
-  files: string[],
-  nice: boolean,
-  out: NodeJS.WritableStream,
-): Promise<LaneRun> {
+function runLane(lane: Lane, files: string[], nice: boolean, out: Sink): Promise<LaneRun> {
   const t0 = performance.now();
   const node = [process.execPath, "--import", "tsx", "--test", "--test-concurrency=1", ...files];
   const [cmd, ...args] = nice ? ["nice", "-n", "19", ...node] : node;
@@ -108,11 +115,11 @@ function runLane(
   const summary = new Map<string, number>();
   let tail = "";
   const scan = (chunk: Buffer) => {
-    out.write(chunk);
+    out(chunk);
     tail = (tail + chunk.toString("utf8")).slice(-4096);
   };
   child.stdout!.on("data", scan);
-  child.stderr!.on("data", (c: Buffer) => out.write(c));
+  child.stderr!.on("data", out);
   return new Promise((resolve) => {
     const done = (code: number) => {
       children.delete(child);
@@ -121,7 +128,7 @@ function runLane(
       resolve({ lane, files: files.length, code, seconds, summary });
     };
     child.on("error", (e) => {
-      out.write(`cannot run the ${lane} lane: ${e.message}\n`);
+      out(`cannot run the ${lane} lane: ${e.message}\n`);
       done(1);
     });
     child.on("close", (code, signal) => done(code ?? (signal ? 1 : 0)));
@@ -135,31 +142,29 @@ const asRoot = process.platform === "linux" && process.getuid?.() === 0;
  * cache (`lab image`: found there, waited for while another process makes it, or built),
  * its output kept for when it is awaited. Resolves with whether it is ready.
  */
-function startFelixImage(logFile: string): () => Promise<boolean> {
+function startFelixImage(): () => Promise<boolean> {
   if (!asRoot) return () => Promise.resolve(true);
   const t0 = performance.now();
-  const out = createWriteStream(logFile);
+  const log = keeper();
   const child = spawn(
     "nice",
     ["-n", "10", process.execPath, "--import", "tsx", "lab/cli.ts", "image"],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
   children.add(child);
-  child.stdout!.pipe(out, { end: false });
-  child.stderr!.pipe(out, { end: false });
+  child.stdout!.on("data", log.sink);
+  child.stderr!.on("data", log.sink);
   const ready = new Promise<boolean>((resolve) => {
     child.on("error", () => resolve(false));
     child.on("close", (code) => resolve(code === 0));
-  }).then(async (ok) => {
+  }).then((ok) => {
     children.delete(child);
-    await new Promise<void>((r) => out.end(r));
-    const s = ((performance.now() - t0) / 1000).toFixed(1);
-    return { ok, s };
+    return { ok, s: ((performance.now() - t0) / 1000).toFixed(1) };
   });
   return async () => {
     process.stdout.write("# waiting for the felix image (npm run lab -- image, at nice 10) ...\n");
     const { ok, s } = await ready;
-    const text = readFileSync(logFile, "utf8").trim();
+    const text = log.text().trim();
     if (!ok || !/\(cached/.test(text)) process.stdout.write(`${text}\n`);
     process.stdout.write(
       ok
@@ -200,37 +205,30 @@ async function main(argv: string[]): Promise<number> {
       process.exit(130);
     });
   }
-  if (argv.length > 0) {
-    const r = await runLane("timed", argv, false, process.stdout);
-    return r.code;
-  }
+  if (argv.length > 0) return (await runLane("timed", argv, false, toStdout)).code;
   const files = testFiles();
   const timed = files.filter((f) => laneOf(readFileSync(path.join(ROOT, f), "utf8")) === "timed");
   const quiet = files.filter((f) => !timed.includes(f));
-  const dir = mkdtempSync(path.join(tmpdir(), "calico-docker-test-"));
-  const logFile = path.join(dir, "quiet.tap");
-  const log = createWriteStream(logFile);
+  const quietOut = keeper();
   process.stdout.write(
     `# ${timed.length} timed file(s) one at a time; ${quiet.length} quiet file(s) beside ` +
       "them at nice 19 (shown at the end)\n",
   );
-  const quietRun = runLane("quiet", quiet, true, log);
+  const quietRun = runLane("quiet", quiet, true, quietOut.sink);
   // Timed files that need neither the felix image nor the boot test's root run first, while
   // those are made beside them; then the rest.
-  const felixImage = startFelixImage(path.join(dir, "felix-image.log"));
+  const felixImage = startFelixImage();
   const first = timed.filter((f) => !needsPrepared(readFileSync(path.join(ROOT, f), "utf8")));
   const rest = timed.filter((f) => !first.includes(f));
   process.stdout.write(`# timed: first ${first.length} file(s) that need no felix image\n`);
-  const firstRun = await runLane("timed", first, false, process.stdout);
+  const firstRun = await runLane("timed", first, false, toStdout);
   await felixImage();
   await systemdRootMade();
   process.stdout.write(`# timed: ${rest.length} file(s) with the felix image or the boot root\n`);
-  const restRun = await runLane("timed", rest, false, process.stdout);
+  const restRun = await runLane("timed", rest, false, toStdout);
   const timedRun = joinRuns(firstRun, restRun);
   const quietDone = await quietRun;
-  await new Promise<void>((resolve) => log.end(resolve));
-  process.stdout.write(`\n# ---- quiet lane (nice 19) ----\n${readFileSync(logFile, "utf8")}`);
-  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`\n# ---- quiet lane (nice 19) ----\n${quietOut.text()}`);
   process.stdout.write(`\n${describeLane(timedRun)}\n${describeLane(quietDone)}\n`);
   const failed = [timedRun, quietDone].filter((r) => r.code !== 0);
   process.stdout.write(
