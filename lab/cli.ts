@@ -213,7 +213,7 @@ common(program.command("down").description("remove everything up made")).action(
 program
   .command("image")
   .description(
-    "build the felix image (or find it) in the lab's cache, with no lab: a later `up` only loads it",
+    "build the felix image (or find it) in the lab's cache, with no lab, and keep a Docker root holding it: a later `up` has it at once",
   )
   .addOption(sourcesOption())
   .action((o: { sources?: string }) =>

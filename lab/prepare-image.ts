@@ -1,11 +1,11 @@
 /**
  * `npm run lab -- image`: makes the felix image once, with no lab — the Debian bases and the
  * image built (or found) in the lab's shared cache, in a Docker daemon of its own that is
- * stopped again. A later `up` then only loads the cached image. CI runs it in the background
- * while it installs and lints; any `up` that needs the image meanwhile waits on the cache's
- * lock instead of building it twice. When the image is already cached (or another process
- * finishes it while this one waits), no daemon is started to build it. Then the Docker root
- * holding the image is kept too (made once), from which every lab daemon starts.
+ * stopped again, and the Docker root holding it kept (made once), from which every lab
+ * daemon starts. `npm test` runs it in the background beside the tests that need no image;
+ * any `up` that needs the image meanwhile waits on the cache's lock instead of building it
+ * twice. When the image is already cached (or another process finishes it while this one
+ * waits), no daemon is started to build it.
  */
 import { mkdtempSync } from "node:fs";
 import { rm } from "node:fs/promises";
