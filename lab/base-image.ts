@@ -1,11 +1,12 @@
 /**
- * The lab's Python 2.7 base images: Debian bullseye roots made by `debootstrap` (Debian's
- * mirror is the only package source the lab needs), one per stage of images/felix/Dockerfile:
- * the build stage's holds every package that stage installs, the runtime stage's only the
- * runtime's, so that building the recipe needs no network and the image holds what a
- * production build's holds (no compiler, no headers). Each root is kept as a tarball in the
- * lab's shared cache, named by a hash of what went into it (suite, mirror, variant, stage,
- * packages), and `docker import`ed into a daemon that lacks it.
+ * The lab's Python 2.7 base images: Debian bullseye roots made by `mmdebstrap` from Debian's
+ * mirror, the only package source the lab needs (it fetches with apt, several packages at
+ * once, and unpacks them in one dpkg run: about twice as fast as `debootstrap`). One per stage
+ * of images/felix/Dockerfile: the build stage's holds every package that stage installs, the
+ * runtime stage's only the runtime's, so that building the recipe needs no network and the
+ * image holds what a production build's holds (no compiler, no headers). Each root is kept as
+ * a tarball in the lab's shared cache, named by a hash of what went into it (suite, mirror,
+ * variant, stage, packages), and `docker import`ed into a daemon that lacks it.
  */
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { cacheKey, labCacheDir, withCacheLock } from "./cache.js";
 import { LabError, step } from "./context.js";
 import { docker, mountsUnder } from "./docker.js";
 import { run } from "./exec.js";
+import { installMissing } from "./stages/preflight.js";
 
 /** Repository of the imported base image; its tag is the base key. */
 export const BASE_REPOSITORY = "calico-lab/bullseye-py27";
@@ -66,7 +68,7 @@ export interface BaseImage {
   key: string;
   /** The cached root filesystem tarball. */
   tarball: string;
-  /** True when debootstrap ran in this call (no cached tarball). */
+  /** True when the root was bootstrapped in this call (no cached tarball). */
   bootstrapped: boolean;
   /** True when the tarball was imported into the daemon in this call. */
   imported: boolean;
@@ -97,14 +99,14 @@ export function baseImageSpec(stage: BaseStage, opts: BaseImageOptions = {}): Ba
 /** The hash of what goes into the base: its cache file name and image tag. */
 export function baseImageKey(spec: BaseImageSpec): string {
   const { stage, suite, mirror, variant, packages } = spec;
-  return cacheKey(["debootstrap", stage, suite, mirror, variant, ...packages]);
+  return cacheKey(["mmdebstrap", stage, suite, mirror, variant, ...packages]);
 }
 
 export function baseImageTag(key: string): string {
   return `${BASE_REPOSITORY}:${key}`;
 }
 
-/** The cached tarball of the base root (made by debootstrap when missing). */
+/** The cached tarball of the base root (made by mmdebstrap when missing). */
 export async function ensureBaseTarball(
   spec: BaseImageSpec,
   cacheDir: string,
@@ -123,8 +125,8 @@ export async function ensureBaseTarball(
       try {
         await step(
           log,
-          `debootstrap ${spec.suite} for the ${spec.stage} stage (${spec.variant}, ${spec.packages.length} packages)`,
-          () => debootstrap(spec, root),
+          `mmdebstrap ${spec.suite} for the ${spec.stage} stage (${spec.variant}, ${spec.packages.length} packages)`,
+          () => bootstrap(spec, root, log),
         );
         await step(log, `tar the base root into ${file}`, async () => {
           const tmp = `${file}.${process.pid}.tmp`;
@@ -138,7 +140,7 @@ export async function ensureBaseTarball(
           }
         });
       } finally {
-        // debootstrap mounts /proc and /sys in the root, and may leave them after a failure.
+        // mmdebstrap mounts /proc, /sys and /dev in the root, and may leave them after a failure.
         for (const m of mountsUnder([root])) await run("umount", ["-l", m], { okCodes: [32] });
         await rm(root, { recursive: true, force: true });
       }
@@ -148,10 +150,15 @@ export async function ensureBaseTarball(
   );
 }
 
-async function debootstrap(spec: BaseImageSpec, root: string): Promise<void> {
+async function bootstrap(
+  spec: BaseImageSpec,
+  root: string,
+  log: (line: string) => void,
+): Promise<void> {
+  await installMissing(["mmdebstrap"], log);
   try {
     await run(
-      "debootstrap",
+      "mmdebstrap",
       [
         `--variant=${spec.variant}`,
         `--include=${spec.packages.join(",")}`,
@@ -164,8 +171,7 @@ async function debootstrap(spec: BaseImageSpec, root: string): Promise<void> {
   } catch (e) {
     const why = (e as Error).message;
     throw new LabError(
-      `cannot make the Python 2.7 base (debootstrap ${spec.suite} from ${spec.mirror}): ${why}` +
-        (/not installed/.test(why) ? " (apt-get install debootstrap)" : ""),
+      `cannot make the Python 2.7 base (mmdebstrap ${spec.suite} from ${spec.mirror}): ${why}`,
     );
   }
   // The image carries no package cache and no package lists (as Debian's own images).

@@ -22,7 +22,7 @@ TOOLS=(
   sshd:openssh-server     # the lab's hosts answer SSH for `npm run status -- --lab`
   ssh:openssh-client
   python3:python3         # the felix image's health check; check's batch prober
-  debootstrap:debootstrap # the lab's Python 2.7 bullseye bases for the felix image
+  mmdebstrap:mmdebstrap   # the lab's Python 2.7 bullseye bases; the boot test's root
 )
 
 missing=()

@@ -1,6 +1,6 @@
 /**
  * The lab's felix image: the product's recipe (images/felix/Dockerfile) really built in a
- * Docker daemon of this test's own, on the lab's debootstrap base, from the source mirror
+ * Docker daemon of this test's own, on the lab's mmdebstrap base, from the source mirror
  * (CALICO_SOURCES; .ci/run sets it), then checked from inside: Python 2.7 imports pyzmq 19.0.2,
  * python-iptables and both agents, the entry points answer, and a real Felix started from the
  * image answers the image's own health check. A second call reuses the image, and a daemon
@@ -332,7 +332,7 @@ describe("the felix image built in a Docker daemon of its own", { skip: LAB_SKIP
     assert.equal(loaded.how, "loaded");
     assert.equal(loaded.tag, first.tag);
     assert.ok(
-      !lines.some((l) => /building Felix|docker build|debootstrap/.test(l)),
+      !lines.some((l) => /building Felix|docker build|mmdebstrap/.test(l)),
       lines.join("\n"),
     );
     assert.ok(loaded.ms < 120_000, `loading took ${loaded.ms} ms`);

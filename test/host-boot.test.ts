@@ -8,8 +8,8 @@
  *     every `systemctl` call `apply` makes); any synchronous start or restart of a unit
  *     ordered after the boot unit fails the test; the boot unit has a start timeout.
  *   - With real systemd as PID 1, when a root file system made with
- *     `debootstrap --variant=minbase --include=systemd,dbus bullseye DIR` is named by
- *     CALICO_SYSTEMD_ROOTFS: the rendered host script is installed and applied in a
+ *     `mmdebstrap --variant=minbase --include=systemd,dbus bullseye DIR` (or debootstrap, the
+ *     same options) is named by CALICO_SYSTEMD_ROOTFS: the rendered host script is installed and applied in a
  *     container of a private dockerd (name `chb-*`), the container is restarted (a reboot),
  *     and the boot must reach `running` with the boot unit and the agent active.
  */
@@ -103,7 +103,7 @@ const rootfs = process.env.CALICO_SYSTEMD_ROOTFS;
 const systemdSkip =
   canRunDockerd() ??
   (rootfs === undefined || !existsSync(`${rootfs}/lib/systemd/systemd`)
-    ? "set CALICO_SYSTEMD_ROOTFS to a debootstrap root with systemd (see the top of this file)"
+    ? "set CALICO_SYSTEMD_ROOTFS to a Debian root with systemd (see the top of this file)"
     : undefined);
 
 describe("a reboot with real systemd as PID 1", { skip: systemdSkip }, () => {

@@ -23,6 +23,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   sshd: "openssh-server",
   "ssh-keygen": "openssh-client",
   ssh: "openssh-client",
+  mmdebstrap: "mmdebstrap",
 };
 
 export interface Needs {
@@ -58,40 +59,7 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
     ...(needs.docker === "daemon" ? ["dockerd"] : []),
     ...(needs.docker !== undefined ? ["docker", "busybox", "tar"] : []),
   ];
-  let missing = await missingTools(tools);
-  if (missing.length > 0) {
-    const packages = [...new Set(missing.map((t) => TOOL_PACKAGES[t]!))];
-    const apt = (await missingTools(["apt-get"])).length === 0;
-    if (!apt) {
-      throw new LabError(
-        `missing ${missing.join(", ")}: install ${packages.join(" ")} (BIRD must be 1.x) and retry`,
-      );
-    }
-    log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
-    const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const install = () =>
-      run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-        env: aptEnv,
-        timeoutMs: 600_000,
-      });
-    try {
-      // A fresh machine may have no package lists yet: update once, then try again.
-      await install().catch(async () => {
-        log("- apt-get update (the first install failed)");
-        await run("apt-get", ["update", "-qq"], { env: aptEnv, timeoutMs: 600_000 });
-        await install();
-      });
-    } catch (e) {
-      throw new LabError(
-        `could not install ${packages.join(" ")} with apt-get (try \`apt-get update\` first): ${
-          (e as Error).message
-        }`,
-      );
-    }
-    missing = await missingTools(tools);
-    if (missing.length > 0)
-      throw new LabError(`still missing after apt-get: ${missing.join(", ")}`);
-  }
+  await installMissing(tools, log);
   if (needBird) {
     const { stdout, stderr } = await run("bird", ["--version"]);
     const version = /BIRD version (\S+)/.exec(stderr + stdout)?.[1];
@@ -103,4 +71,43 @@ export async function preflight(needs: Needs, log: (l: string) => void): Promise
       );
     }
   }
+}
+
+/**
+ * The tools that are missing, installed with apt-get (said on the way); a LabError naming
+ * the packages when that cannot be done.
+ */
+export async function installMissing(tools: string[], log: (l: string) => void): Promise<void> {
+  let missing = await missingTools(tools);
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((t) => TOOL_PACKAGES[t] ?? t))];
+  const apt = (await missingTools(["apt-get"])).length === 0;
+  if (!apt) {
+    throw new LabError(
+      `missing ${missing.join(", ")}: install ${packages.join(" ")} (BIRD must be 1.x) and retry`,
+    );
+  }
+  log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const install = () =>
+    run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
+      env: aptEnv,
+      timeoutMs: 600_000,
+    });
+  try {
+    // A fresh machine may have no package lists yet: update once, then try again.
+    await install().catch(async () => {
+      log("- apt-get update (the first install failed)");
+      await run("apt-get", ["update", "-qq"], { env: aptEnv, timeoutMs: 600_000 });
+      await install();
+    });
+  } catch (e) {
+    throw new LabError(
+      `could not install ${packages.join(" ")} with apt-get (try \`apt-get update\` first): ${
+        (e as Error).message
+      }`,
+    );
+  }
+  missing = await missingTools(tools);
+  if (missing.length > 0) throw new LabError(`still missing after apt-get: ${missing.join(", ")}`);
 }
