@@ -352,7 +352,7 @@ describe("host agent, with a real dockerd", { skip }, () => {
   it("re-wires a restarted endpoint of its start, every time", async () => {
     const times: number[] = [];
     const name = GOOD[0]!;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 5; i++) {
       const from = log.mark();
       await d!.dockerAsync(["restart", "-t", "0", byName(name).containerName]);
       times.push(...(await startToWired(d!, [name], "started", from)));

@@ -2,7 +2,7 @@
  * The rendered endpoint script under contention, for real, in namespaces this test makes
  * (`chr-*`, deleted in `finally`): many concurrent `add` and `remove` runs of one endpoint
  * (what `pulumi up`, `pulumi destroy` and the host agent may start at the same moment),
- * while busy loops load the CPUs, 20 rounds: no run may fail, and after each round one more
+ * while busy loops load the CPUs, 10 rounds: no run may fail, and after each round one more
  * `add` leaves the endpoint fully wired, the veth at the configured MTU on both ends.
  * Also, without namespaces: the MTU follows `vethMtu` (1460 on gce, 1500 on existing).
  */
@@ -23,7 +23,7 @@ const tag = String(process.pid % 100000);
 const HOST = `chr-h-${tag}`;
 const EP = `chr-e-${tag}`;
 const NAME = `chr${tag}`;
-const ROUNDS = 20;
+const ROUNDS = 10;
 /** The runs started at once in each round, in this order. */
 const MIX = ["add", "remove", "add", "add", "remove"];
 
