@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { laneOf, needsPrepared, testFiles } from "../scripts/test.js";
+import { laneOf, needsPrepared, testFiles } from "../scripts/test-files.js";
 
 describe("npm test's lanes", () => {
   it("runs every test file once, the set find sees, in sorted order", () => {
