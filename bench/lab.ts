@@ -3,7 +3,8 @@
  * and 10 hosts x 50 endpoints (BGP full mesh, Docker endpoints), beside a floor measured in
  * the same run: the same containers started straight with the Docker CLI (in parallel), the
  * same namespaces, veths and addresses made with one `ip -batch` per namespace, plus BIRD's
- * own convergence (its start to all routes present). And restart -> reachable again from
+ * own convergence (its start to all routes present), and with the real Felix its own
+ * programming of the endpoints handed all at once (felix-floor.ts). And restart -> reachable from
  * every other endpoint, p50 and p99 over --restarts restarts (default 20) on the 2x3 lab.
  *
  *   npm run bench:lab [-- --sizes 2x3,10x50] [--restarts 20] [--endpoints docker|netns]
@@ -37,6 +38,7 @@ import {
   ROUND_EVERY_MS,
   type RestartTimes,
 } from "./lab-policy.js";
+import { felixFloorMs } from "./felix-floor.js";
 import { benchConfig, parseSizes, type Size } from "./sizes.js";
 import { statsLine } from "./stats.js";
 
@@ -163,13 +165,19 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const up = await labUp(opts);
     const report = await labCheck({ ...opts, timeoutMs: 120_000, ...(pinger ? { pinger } : {}) });
     const total = performance.now() - t0;
+    const model = buildModel(config);
     let restartTimes: RestartTimes = { total: [], afterStart: [], missed: 0 };
     if (mode === "docker" && restartCount > 0 && size.hosts * size.endpoints <= 12) {
       restartTimes =
         felix === "real"
-          ? await restartsWithPolicy(up.plan, buildModel(config), labDockerHost(opts), restartCount)
+          ? await restartsWithPolicy(up.plan, model, labDockerHost(opts), restartCount)
           : await restarts(up.plan, labDockerHost(opts), restartCount);
     }
+    // After the restarts: Felix may still work through ACL updates once the policy holds again.
+    const felixMs =
+      felix === "real" && mode === "docker" && report.ok
+        ? await felixFloorMs(opts, model, up.plan)
+        : undefined;
     const tDown = performance.now();
     await labDown(opts);
     const down = performance.now() - tDown;
@@ -183,9 +191,12 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
     const bgp = report.timings.bgpEstablished?.sinceStartMs;
     const routes = report.timings.allRoutes?.sinceStartMs;
     const n = size.hosts * size.endpoints;
-    const f =
-      mode === "docker" ? await floor(buildPlan(buildModel(config), stack, "docker")) : undefined;
-    const floorMs = f && routes !== undefined ? f.dockerMs + f.ipMs + routes : undefined;
+    const f = mode === "docker" ? await floor(buildPlan(model, stack, "docker")) : undefined;
+    const routingFloorMs = f && routes !== undefined ? f.dockerMs + f.ipMs + routes : undefined;
+    const floorMs =
+      routingFloorMs !== undefined && felixMs !== undefined
+        ? routingFloorMs + felixMs
+        : routingFloorMs;
     const lines = [
       `${size.hosts} hosts x ${size.endpoints} endpoints (${n} endpoints as ${
         mode === "docker" ? "Docker containers" : "bare namespaces"
@@ -201,10 +212,20 @@ async function bench(size: Size, pinger: "fping" | "ping" | undefined, mode: End
       lines.push(
         `  floor: docker run -d x${n} (parallel ${concurrency})  ${s(f.dockerMs)}`,
         `  floor: ip -batch per namespace            ${s(f.ipMs)}`,
-        `  floor: + BIRD convergence = floor         ${s(floorMs)}`,
+        `  floor: + BIRD convergence                 ${s(routingFloorMs)}`,
+        ...(felixMs !== undefined
+          ? [
+              `  floor: + Felix and the ACL Manager programming the ${n} endpoints handed`,
+              `    all at once, to the policy proven (bench/felix-floor.ts)  ${s(felixMs)}`,
+            ]
+          : []),
+        `  floor                                     ${s(floorMs)}`,
         `  up-to-matrix / floor                      ${
           floorMs ? (total / floorMs).toFixed(2) : "n/a"
         }x   (goal <= 2x)`,
+        ...(felixMs !== undefined && routingFloorMs
+          ? [`  up-to-matrix / floor without Felix        ${(total / routingFloorMs).toFixed(2)}x`]
+          : []),
       );
     } else {
       lines.push(
