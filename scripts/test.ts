@@ -37,8 +37,6 @@ import {
   type Sink,
 } from "./test-run.js";
 
-export { laneOf, longestFirst, needsPrepared, testFiles } from "./test-files.js";
-
 /**
  * The labs' CPU priority: under the timed files that run beside them at first (which time
  * shorter things), over the quiet lane.

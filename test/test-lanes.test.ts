@@ -1,10 +1,10 @@
-// `npm test`'s two lanes (scripts/test.ts): which file runs where, and that every test file
+// `npm test`'s lanes (scripts/test-files.ts): which file runs where, and that every test file
 // of the project is run by one of them, the same set `find` sees.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { laneOf, needsPrepared, testFiles } from "../scripts/test-files.js";
+import { laneOf, longestFirst, needsPrepared, testFiles } from "../scripts/test-files.js";
 
 describe("npm test's lanes", () => {
   it("runs every test file once, the set find sees, in sorted order", () => {
@@ -62,5 +62,31 @@ describe("npm test's lanes", () => {
       return [f, lane, lane === "timed" && needsPrepared(text)];
     });
     assert.deepEqual(seen, expected);
+  });
+
+  it("starts the longest lab files first, the others after them in path order", () => {
+    const order = longestFirst([
+      "test/b.test.ts",
+      "test/lab-stacks.test.ts",
+      "test/a.test.ts",
+      "test/conformance/felix.conformance.ts",
+      "test/lab-policy.test.ts",
+    ]);
+    assert.deepEqual(order, [
+      "test/conformance/felix.conformance.ts",
+      "test/lab-policy.test.ts",
+      "test/lab-stacks.test.ts",
+      "test/a.test.ts",
+      "test/b.test.ts",
+    ]);
+    // Every name on the list is a file of the project, so none is silently left to the end.
+    assert.deepEqual(longestFirst(testFiles()).slice(0, 6), [
+      "test/conformance/felix.conformance.ts",
+      "test/lab-policy.test.ts",
+      "test/lab-stacks.test.ts",
+      "test/lab-heal.test.ts",
+      "test/lab-workloads.test.ts",
+      "test/status-lab.test.ts",
+    ]);
   });
 });
