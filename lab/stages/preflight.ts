@@ -84,7 +84,8 @@ export async function installMissing(tools: string[], log: (l: string) => void):
   const apt = (await missingTools(["apt-get"])).length === 0;
   if (!apt) {
     throw new LabError(
-      `missing ${missing.join(", ")}: install ${packages.join(" ")} (BIRD must be 1.x) and retry`,
+      `missing ${missing.join(", ")}: install ${packages.join(" ")}` +
+        `${packages.includes("bird") ? " (BIRD must be 1.x)" : ""} and retry`,
     );
   }
   log(`- installing ${packages.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
