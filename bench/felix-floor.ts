@@ -16,15 +16,10 @@ import path from "node:path";
 import type { ClusterModel } from "../components/model.js";
 import { labCheck, type CheckOptions } from "../lab/check.js";
 import { resolveContext } from "../lab/context.js";
-import { runIn, sleep } from "../lab/exec.js";
+import { sleep } from "../lab/exec.js";
+import { felixChains } from "../lab/felix-chains.js";
 import type { LabPlan } from "../lab/plan.js";
 import { writePluginData } from "../lab/stages/plugin.js";
-
-/** Felix's endpoint chains (`felix-to-<suffix>`) in a host's filter table. */
-async function endpointChains(ns: string): Promise<number> {
-  const { stdout } = await runIn(ns, "iptables-legacy-save", ["-t", "filter"]);
-  return [...stdout.matchAll(/^:felix-to-\S+ /gm)].length;
-}
 
 /** Milliseconds from all endpoint files written back to the policy proven again. */
 export async function felixFloorMs(
@@ -37,7 +32,7 @@ export async function felixFloorMs(
   for (const e of model.endpoints) rmSync(path.join(dir, e.dataFile), { force: true });
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const left = await Promise.all(plan.hosts.map((h) => endpointChains(h.ns)));
+    const left = await Promise.all(plan.hosts.map(async (h) => (await felixChains(h.ns)).size));
     if (left.every((n) => n === 0)) break;
     if (Date.now() > deadline) {
       throw new Error(`Felix kept ${left.join("+")} endpoint chains 120 s after their removal`);
