@@ -8,8 +8,8 @@
  *     every `systemctl` call `apply` makes); any synchronous start or restart of a unit
  *     ordered after the boot unit fails the test; the boot unit has a start timeout.
  *   - With real systemd as PID 1, when a root file system made with
- *     `mmdebstrap --variant=minbase --include=systemd,dbus bullseye DIR` (or debootstrap, the
- *     same options) is named by CALICO_SYSTEMD_ROOTFS: the rendered host script is installed and applied in a
+ *     `mmdebstrap --variant=minbase --include=systemd,dbus bullseye DIR` (as .ci/run makes it)
+ *     is named by CALICO_SYSTEMD_ROOTFS: the rendered host script is installed and applied in a
  *     container of a private dockerd (name `chb-*`), the container is restarted (a reboot),
  *     and the boot must reach `running` with the boot unit and the agent active.
  */
