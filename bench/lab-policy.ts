@@ -187,8 +187,8 @@ interface Round {
 /**
  * When the probes held, to the resolution of ROUND_EVERY_MS rather than of a denied probe's
  * timeout (PROBE_TIMEOUT_S): rounds overlap, and the answer is the first round after the last
- * failed one, once every round started before it ended has passed too. `from` is that round's start (the
- * state held from then on), `proven` the last of those rounds' end.
+ * failed one, once every round started before it ended has passed too. `from` is that round's
+ * start (the state held from then on), `proven` the last of those rounds' end.
  */
 async function untilHeld(
   plan: LabPlan,

@@ -32,9 +32,10 @@ export function needsDocker(r: Pick<LabRun, "plan" | "felix">): boolean {
 }
 
 /**
- * Real Felix in the lab's own daemon (not one DOCKER_HOST names): start it from the cached Docker root that holds the
- * felix image (daemon-root.ts), made once when the image is cached. Any trouble here only
- * means the Felix stage loads (or builds) the image and says what is wrong.
+ * Real Felix in the lab's own daemon (not one DOCKER_HOST names): start it from the cached
+ * Docker root that holds the felix image (daemon-root.ts), made once when the image is
+ * cached. Any trouble here only means the Felix stage loads (or builds) the image and says
+ * what is wrong.
  */
 async function seedFelixRoot(r: LabRun, notes: string[]): Promise<void> {
   if (r.felix !== "real") return;
