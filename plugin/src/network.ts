@@ -53,6 +53,12 @@ export interface NetworkPluginOptions extends DataStoreTuning {
    */
   readonly getGroupsIntervalMs?: number;
   /**
+   * Wait after a subscription before publishing every group for it, so that the GETGROUPS
+   * an ACL Manager sends right after subscribing shares that publication (default
+   * JOIN_DELAY_MS).
+   */
+  readonly joinDelayMs?: number;
+  /**
    * A change of the groups is published at once, then at most once per this interval: the
    * changes in between share one publication at its end (default GROUP_UPDATE_INTERVAL_MS).
    */
@@ -61,10 +67,7 @@ export interface NetworkPluginOptions extends DataStoreTuning {
   readonly peerWarnings?: Partial<WarnLimits>;
 }
 
-/**
- * Wait after a subscription before publishing every group for it: the GETGROUPS an ACL
- * Manager sends right after subscribing shares that publication.
- */
+/** The default of `joinDelayMs`. */
 const JOIN_DELAY_MS = 100;
 
 export class NetworkPlugin {
@@ -141,7 +144,7 @@ export class NetworkPlugin {
     this.watching = watchSubscriptions(
       pub,
       TOPIC_GROUPS,
-      () => this.publishAllSoon("subscribed", JOIN_DELAY_MS),
+      () => this.publishAllSoon("subscribed", this.opts.joinDelayMs ?? JOIN_DELAY_MS),
       this.log,
     );
     const every = this.opts.republishIntervalMs ?? REPUBLISH_MS;
