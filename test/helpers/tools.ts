@@ -28,8 +28,15 @@ export interface RunResult {
   output: string;
 }
 
+/**
+ * A guard against a hung tool, not a measure of speed: the quiet lane runs at nice 19 beside
+ * two lab lanes and gets a few percent of a core, so one shellcheck run over three hosts'
+ * scripts (about 1.5 CPU-s) has taken more than a minute there.
+ */
+const TOOL_TIMEOUT_MS = 10 * 60_000;
+
 export function run(cmd: string, args: readonly string[], opts: SpawnSyncOptions = {}): RunResult {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000, ...opts });
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: TOOL_TIMEOUT_MS, ...opts });
   const stdout = String(r.stdout ?? "");
   const stderr = String(r.stderr ?? "") + (r.error ? String(r.error) : "");
   return { status: r.status, stdout, stderr, output: stdout + stderr };
