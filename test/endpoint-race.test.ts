@@ -89,8 +89,8 @@ describe(
               inNetns(HOST, "ip", ["-o", "link", "show", "dev", tap]),
               "tap",
             ).stdout;
-            assert.match(eth0, / mtu 1460 .*state UP/, `round ${round}: ${eth0}`);
-            assert.match(hostTap, / mtu 1460 .*state UP/, `round ${round}: ${hostTap}`);
+            assert.match(eth0, /\bUP,LOWER_UP\b.* mtu 1460 /, `round ${round}: ${eth0}`);
+            assert.match(hostTap, /\bUP,LOWER_UP\b.* mtu 1460 /, `round ${round}: ${hostTap}`);
             assert.match(
               ok(inNetns(HOST, "ip", ["-4", "route", "show", "exact", "192.168.6.6/32"]), "route")
                 .stdout,
@@ -134,7 +134,7 @@ describe("endpoint script: the veth MTU", () => {
     const text = renderEndpointScript(endpoint, id);
     assert.match(
       text,
-      /ip link add "\$TAP" mtu "\$MTU" type veth peer name "\$TMP_PEER" mtu "\$MTU"/,
+      /ip link add "\$TAP" mtu "\$MTU" type veth peer name eth0 mtu "\$MTU" address "\$MAC" netns "\$NS"/,
     );
     assert.match(text, /ip link set dev "\$TAP" mtu "\$MTU"/);
     assert.match(text, /ip -n "\$NS" link set dev eth0 mtu "\$MTU"/);

@@ -278,6 +278,12 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
       .replace(/\s+valid_lft.*$/gm, "");
   }
 
+  /** Waits (up to 3 s) until a link's operational state is UP. */
+  function untilStateUp(ns: string, link: string): RunResult {
+    const poll = `for _ in $(seq 30); do ip -o link show dev "$1" | grep -q 'state UP' && exit 0; sleep 0.1; done; ip -o link show dev "$1"; exit 1`;
+    return inNetns(ns, "sh", ["-c", poll, "sh", link]);
+  }
+
   async function withScript(fn: (sh: (...args: string[]) => RunResult) => void): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), "cdr-ep-"));
     try {
@@ -296,6 +302,12 @@ describe("endpoint script, for real in namespaces", { skip }, () => {
       ok(inNetns(host, "ip", ["link", "set", "lo", "up"]), "host lo up");
       const before = state();
       ok(sh("add", "--netns", ep), "add");
+      // Up with carrier at once (forwarding needs no more); the operational state follows
+      // within a second (the kernel reports carrier changes in batches).
+      const flags = ok(inNetns(host, "ip", ["-o", "link", "show", "dev", tap]), "tap").stdout;
+      assert.match(flags, /<[^>]*\bUP,LOWER_UP\b/);
+      ok(untilStateUp(host, tap), `${tap} operationally up`);
+      ok(untilStateUp(ep, "eth0"), "eth0 operationally up");
       const once = state();
       const tapLine = once.split("\n").find((l) => l.includes(`${tap}@`));
       assert.ok(tapLine, `no ${tap} on the host:\n${once}`);

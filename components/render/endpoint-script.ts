@@ -39,7 +39,6 @@ export function renderEndpointScript(e: EndpointModel, endpointId: string): stri
     ["CONTAINER", e.containerName],
     ["ENDPOINT_ID", id],
     ["TAP", tapName(id)],
-    ["TMP_PEER", `tmp${id.slice(0, 11)}`],
     ["IP", e.ip],
     ["MAC", e.mac],
     ["HOST_NAME", e.host],
@@ -146,32 +145,54 @@ ifindex() {
 }
 
 add() {
-  local tap_index peer_line eth0_line addr
+  local tap_index peer_line
   resolve_netns
   if tap_index=$(ifindex "$TAP"); then
     peer_line=$(ip -n "$NS" -o link show dev eth0 2>/dev/null || true)
     if [[ "$peer_line" == *"eth0@if$tap_index:"* ]]; then
       say "veth pair $TAP / eth0 is in place"
-    else
-      # The tap's other side is not this namespace's eth0 (a restarted container, or an
-      # interrupted run): start again.
-      ip link del dev "$TAP"
-      say "deleted stale $TAP"
-      tap_index=""
+      repair
+      say "wired on host $HOST_NAME: $IP on $TAP"
+      return 0
     fi
-  else
-    tap_index=""
+    # The tap's other side is not this namespace's eth0 (a restarted container, or an
+    # interrupted run): start again.
+    ip link del dev "$TAP"
+    say "deleted stale $TAP"
   fi
-  if [[ -z "$tap_index" ]]; then
-    if ip -n "$NS" link show dev eth0 >/dev/null 2>&1; then
-      fail "namespace '$NS' already has an eth0 that is not paired with $TAP"
-    fi
-    ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
-    ip link add "$TAP" mtu "$MTU" type veth peer name "$TMP_PEER" mtu "$MTU"
-    ip link set dev "$TMP_PEER" netns "$NS"
-    ip -n "$NS" link set dev "$TMP_PEER" name eth0
-    say "created veth pair $TAP / eth0 (in namespace $NS, MTU $MTU)"
+  create
+  say "wired on host $HOST_NAME: $IP on $TAP"
+}
+
+# A new veth pair, its container side made as eth0 in the namespace, with its MTU and MAC;
+# the tap's host side first, then eth0's address, links and default route: eth0 comes up
+# with its host side ready (an ARP it sends at once is answered, not retried a second
+# later). Two batches: a few processes rather than twenty, as the agent re-wires a
+# restarted container.
+create() {
+  if ip -n "$NS" link show dev eth0 >/dev/null 2>&1; then
+    fail "namespace '$NS' already has an eth0 that is not paired with $TAP"
   fi
+  ip link add "$TAP" mtu "$MTU" type veth peer name eth0 mtu "$MTU" address "$MAC" netns "$NS"
+  tap_sysctls
+  ip -batch - <<BATCH
+link set dev $TAP up
+neigh replace $IP lladdr $MAC dev $TAP nud permanent
+route replace $IP/32 dev $TAP
+BATCH
+  ip -n "$NS" -batch - <<BATCH
+addr add $IP/32 dev eth0
+link set dev eth0 up
+link set dev lo up
+route replace default dev eth0
+BATCH
+  say "created veth pair $TAP / eth0 (in namespace $NS, MTU $MTU, MAC $MAC, $IP/32, default route through eth0)"
+  say "$TAP up, ARP entry $IP -> $MAC, host route $IP dev $TAP"
+}
+
+# An existing pair: each setting checked, and set again only where it differs.
+repair() {
+  local eth0_line addr
   if [[ "$(ip -o link show dev "$TAP")" != *" mtu $MTU "* ]]; then
     ip link set dev "$TAP" mtu "$MTU"
     say "$TAP MTU set to $MTU"
@@ -203,24 +224,7 @@ add() {
     say "default route through eth0"
   fi
   ip link set dev "$TAP" up
-  host_side
-  say "wired on host $HOST_NAME: $IP on $TAP"
-}
-
-# What Felix programs for an enabled endpoint, restored here with the same values.
-host_side() {
-  local conf="/proc/sys/net/ipv4/conf/$TAP" key
-  for key in proxy_arp route_localnet; do
-    if [[ "$(cat -- "$conf/$key")" != 1 ]]; then
-      echo 1 >"$conf/$key"
-      say "$key on $TAP"
-    fi
-  done
-  # Not Felix's, and harmless to it: answer the container's first ARP at once, not after
-  # the default random delay of up to 0.8 s, so a re-wired endpoint is reachable sooner.
-  if [[ "$(cat -- "/proc/sys/net/ipv4/neigh/$TAP/proxy_delay")" != 0 ]]; then
-    echo 0 >"/proc/sys/net/ipv4/neigh/$TAP/proxy_delay"
-  fi
+  tap_sysctls
   if [[ "$(ip -4 neigh show "$IP" dev "$TAP")" != *"lladdr $MAC PERMANENT"* ]]; then
     ip -4 neigh replace "$IP" lladdr "$MAC" dev "$TAP" nud permanent
     say "ARP entry $IP -> $MAC on $TAP"
@@ -229,6 +233,23 @@ host_side() {
     ip -4 route replace "$IP/32" dev "$TAP"
     say "host route $IP dev $TAP"
   fi
+}
+
+# What Felix sets on an enabled endpoint's tap, with the same values (read and written
+# with bash alone: no process each).
+tap_sysctls() {
+  local conf="/proc/sys/net/ipv4/conf/$TAP" key value
+  for key in proxy_arp route_localnet; do
+    read -r value <"$conf/$key"
+    if [[ "$value" != 1 ]]; then
+      echo 1 >"$conf/$key"
+      say "$key on $TAP"
+    fi
+  done
+  # Not Felix's, and harmless to it: answer the container's first ARP at once, not after
+  # the default random delay of up to 0.8 s, so a re-wired endpoint is reachable sooner.
+  read -r value <"/proc/sys/net/ipv4/neigh/$TAP/proxy_delay"
+  [[ "$value" == 0 ]] || echo 0 >"/proc/sys/net/ipv4/neigh/$TAP/proxy_delay"
 }
 
 remove() {
@@ -245,7 +266,6 @@ remove() {
   else
     say "no $TAP: nothing to delete"
   fi
-  ip link del dev "$TMP_PEER" >/dev/null 2>&1 || true
   if [[ -z "$NETNS" && -L "$NETNS_DIR/$NETNS_LINK" ]]; then
     rm -f -- "$NETNS_DIR/$NETNS_LINK"
     say "removed the namespace link $NETNS_DIR/$NETNS_LINK"
