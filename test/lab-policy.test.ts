@@ -146,10 +146,6 @@ describe("lab policy with the real Felix and ACL Manager (dev)", { skip: LAB_SKI
     let r = await holds("db admits icmp from web");
     assert.equal(seen(r).get("192_168_1_1 192_168_1_2 icmp"), "connected");
     // 192.168.1.3 moves to db: web on host-1 may no longer ping it; db may.
-    applyPolicy(
-      opts,
-      dev((g) => g.db!.inbound.push({ group: "web", protocol: "icmp" })),
-    );
     const moved = stackWith("dev", (raw) => {
       (raw.groups as Groups).db!.inbound.push({ group: "web", protocol: "icmp" });
       (raw.endpoints as Raw[])[2]!.group = "db";
