@@ -7,7 +7,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ep, networkRig } from "./fixture.js";
-import { until } from "./helpers.js";
+import { captureLogger, until } from "./helpers.js";
 import { FakeAclManager, type Json } from "./peers.js";
 
 /**
@@ -142,24 +142,39 @@ test("a subscriber that joins gets every group without asking", async (t) => {
 });
 
 test("joining and asking at once, as the ACL Manager does at its start: one publication", async (t) => {
-  // The GETGROUPS must reach the plugin within the join delay after the subscription; the
-  // default (100 ms) is too tight for a test on a busy machine, so it is widened here.
+  // The plugin's debug log says when it has seen the subscription; the GETGROUPS is sent only
+  // then, as the ACL Manager's comes after its subscribe. Without that order the request can
+  // overtake the subscription (two TCP connections), and then two publications are right.
+  const log = captureLogger("debug");
   const rig = await networkRig(t, {
     basePort: 22060,
     endpoints: [ep(1, "h1", "web")],
-    plugin: { joinDelayMs: 1000 },
+    plugin: { joinDelayMs: 2000, logger: log.logger },
   });
   await rig.acl.waitForGroup("web");
   await new Promise((r) => setTimeout(r, 1100)); // past the coalescing window (1 s)
+  const from = log.lines.length;
+  const after = (msg: string): Array<Record<string, unknown>> =>
+    log.lines.slice(from).filter((l) => l["msg"] === msg);
   const joiner = new FakeAclManager(rig.acl.opts);
   await joiner.start();
   t.after(() => joiner.stop());
+  await until(
+    () => after("full publication coalesced with the next one").length > 0,
+    5000,
+    "the plugin to see the subscription",
+  );
   await joiner.getGroups();
-  await joiner.waitForGroup("web", undefined, { timeoutMs: 3000 });
+  await joiner.waitForGroup("web", undefined, { timeoutMs: 5000 });
   // A second publication would come one coalescing window (1 s) after the first.
   await new Promise((r) => setTimeout(r, 1500));
   const webs = joiner.received.items.filter((i) => i.value.msg["group"] === "web");
   assert.equal(webs.length, 1, `web published ${webs.length} times to a joining ACL Manager`);
+  assert.deepEqual(
+    after("published all groups").map((l) => l["why"]),
+    ["subscribed"],
+    "the GETGROUPS shared the publication the subscription set off",
+  );
   noViolations(joiner);
 });
 
