@@ -127,6 +127,8 @@ export async function networkRig(
     readonly endpoints?: readonly EndpointSpec[];
     readonly groupsTxt?: string;
     readonly plugin?: Partial<NetworkPluginOptions>;
+    /** The level of the plugin's captured log (`log`): default "info". */
+    readonly logLevel?: string;
   },
 ): Promise<NetworkRig> {
   const dir = await tmpDir(`net${opts.basePort}`);
@@ -136,7 +138,7 @@ export async function networkRig(
   const writeEndpoint = (e: EndpointSpec): Promise<void> =>
     writeFile(join(dir.path, `${e.name}.txt`), endpointText(e));
   for (const e of opts.endpoints ?? []) await writeEndpoint(e);
-  const log = captureLogger("info");
+  const log = captureLogger(opts.logLevel ?? "info");
   const options: NetworkPluginOptions = {
     dataDir: dir.path,
     logger: log.logger,
